@@ -1,0 +1,134 @@
+/**
+ * The `papertrade` command line. Every subcommand parses the environment into a Config first;
+ * a bad variable stops it with the list of everything wrong.
+ */
+import { Command, Option } from 'commander';
+import { closeContext, createContext, type AppContext } from '../app.js';
+import { ConfigError, loadConfig, type Config } from '../infra/config.js';
+import { ensureDatabase, migrateToLatest } from '../infra/postgres.js';
+import { parseCash } from '../core/money.js';
+import { createUser } from '../services/users/users.service.js';
+import { runApi, type StopFn } from './roles.js';
+
+/** How long a graceful shutdown may take before the process exits anyway. */
+export const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+function config(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`papertrade: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+async function prepareDatabase(ctx: AppContext): Promise<void> {
+  if (await ensureDatabase(ctx.config.databaseUrl)) ctx.logger.info('created database');
+  const applied = await migrateToLatest(ctx.db);
+  if (applied.length) ctx.logger.info({ applied }, 'applied migrations');
+}
+
+function announceAdminToken(cfg: Config): void {
+  if (cfg.adminTokenGenerated) {
+    // Printed once, on stderr, so it is seen but not mixed into piped output.
+    process.stderr.write(
+      `\nPAPERTRADE_ADMIN_TOKEN was not set; generated for this run:\n  ${cfg.adminToken}\n` +
+        `Set PAPERTRADE_ADMIN_TOKEN to keep one across restarts.\n\n`,
+    );
+  }
+}
+
+async function runRoles(role: string, starters: ((ctx: AppContext) => Promise<StopFn>)[], migrate: boolean): Promise<void> {
+  const cfg = config();
+  const ctx = createContext(cfg, role);
+  if (migrate) await prepareDatabase(ctx);
+  announceAdminToken(cfg);
+  const stops: StopFn[] = [];
+  for (const start of starters) stops.push(await start(ctx));
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    ctx.logger.info({ signal }, 'shutting down');
+    const timer = setTimeout(() => {
+      ctx.logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS);
+    timer.unref();
+    // Stop in reverse start order: stop taking requests before the workers behind them.
+    for (const stop of stops.reverse()) await stop().catch((err) => ctx.logger.error({ err }, 'stop failed'));
+    await closeContext(ctx);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+export function buildCli(): Command {
+  const program = new Command('papertrade')
+    .description('Self-hosted paper-trading brokerage (configuration: environment variables, see README)')
+    .showHelpAfterError();
+
+  program
+    .command('start')
+    .description('create the database if needed, migrate, and run every role in one process')
+    .action(() => runRoles('all', [runApi], true));
+
+  program
+    .command('api')
+    .description('run the HTTP API role')
+    .option('--migrate', 'create the database and run migrations first', false)
+    .action((opts: { migrate: boolean }) => runRoles('api', [runApi], opts.migrate));
+
+  program
+    .command('migrate')
+    .description('create the database if it does not exist and apply pending migrations')
+    .action(async () => {
+      const ctx = createContext(config(), 'migrate');
+      try {
+        await prepareDatabase(ctx);
+        process.stdout.write('migrations up to date\n');
+      } finally {
+        await closeContext(ctx);
+      }
+    });
+
+  const user = program.command('user').description('manage users');
+  user
+    .command('create')
+    .description('create a user with a cash account; prints the user and its API key as JSON')
+    .requiredOption('--name <name>', 'display name')
+    .requiredOption('--email <email>', 'unique email')
+    .addOption(new Option('--cash <amount>', 'initial cash, e.g. 10000.00').default('0.00'))
+    .action(async (opts: { name: string; email: string; cash: string }) => {
+      const ctx = createContext(config(), 'cli');
+      try {
+        const created = await createUser(ctx.db, {
+          name: opts.name,
+          email: opts.email,
+          initialCash: parseCash(opts.cash, 'cash', { allowZero: true }),
+        });
+        process.stdout.write(
+          `${JSON.stringify({ id: created.user.id, name: created.user.name, email: created.user.email, api_key: created.apiKey }, null, 2)}\n`,
+        );
+      } finally {
+        await closeContext(ctx);
+      }
+    });
+
+  return program;
+}
+
+const invokedDirectly = process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop() ?? '');
+if (invokedDirectly || process.env.PAPERTRADE_CLI === '1') {
+  buildCli()
+    .parseAsync(process.argv)
+    .catch((err: unknown) => {
+      const e = err as { code?: string; message?: string };
+      process.stderr.write(`papertrade: ${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}\n`);
+      process.exit(1);
+    });
+}

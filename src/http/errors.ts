@@ -1,0 +1,109 @@
+/**
+ * The one place where errors become HTTP responses. Services throw their own AppErrors with
+ * stable codes; this table gives each code its status. Anything unknown is a 500 that carries
+ * only a request id (the full chain goes to the log), so internals never leak.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, type ErrorJson } from '../core/errors.js';
+
+export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
+  VALIDATION_FAILED: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  USER_NOT_FOUND: 404,
+  ACCOUNT_NOT_FOUND: 404,
+  API_KEY_NOT_FOUND: 404,
+  ORDER_NOT_FOUND: 404,
+  UNKNOWN_TICKER: 404,
+  EMAIL_TAKEN: 409,
+  ORDER_NOT_CANCELABLE: 409,
+  IDEMPOTENCY_KEY_REUSED: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  INSUFFICIENT_FUNDS: 422,
+  INSUFFICIENT_HOLDINGS: 422,
+  ORDER_REJECTED: 422,
+  RATE_LIMITED: 429,
+  PRICE_UNAVAILABLE: 503,
+  SERVICE_UNAVAILABLE: 503,
+};
+
+export class HttpError extends AppError {
+  constructor(code: string, message: string, details?: Record<string, unknown>) {
+    super('http', code, message, { details });
+  }
+}
+
+export const unauthenticated = () => new HttpError('UNAUTHENTICATED', 'missing or invalid credentials');
+export const forbidden = (message = 'these credentials may not act on this resource') =>
+  new HttpError('FORBIDDEN', message);
+
+/** Errors of the framework's own checks (body parsing, limits) mapped to our codes. */
+function fromFastifyError(err: FastifyError): AppError | undefined {
+  if (err.validation) {
+    const problems = err.validation.map((v) => {
+      const where = `${err.validationContext ?? 'body'}${v.instancePath ? v.instancePath.replace(/\//g, '.') : ''}`;
+      const extra = (v.params as { additionalProperty?: string }).additionalProperty;
+      return extra ? `${where}: unknown field ${extra}` : `${where}: ${v.message ?? 'is invalid'}`;
+    });
+    return new HttpError('VALIDATION_FAILED', problems.join('; '), { problems });
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new HttpError('PAYLOAD_TOO_LARGE', 'request body is larger than 1 MiB');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new HttpError('UNSUPPORTED_MEDIA_TYPE', 'request body must be application/json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new HttpError('VALIDATION_FAILED', 'request body is empty');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new HttpError('VALIDATION_FAILED', 'content-length does not match the body');
+    default:
+      break;
+  }
+  // JSON syntax errors and forbidden prototype keys come from the JSON body parser as 400s.
+  if (err.statusCode === 400 || err instanceof SyntaxError) {
+    return new HttpError('VALIDATION_FAILED', 'request body is not valid JSON');
+  }
+  if (err.statusCode === 413) return new HttpError('PAYLOAD_TOO_LARGE', 'request body is larger than 1 MiB');
+  if (err.statusCode === 415) return new HttpError('UNSUPPORTED_MEDIA_TYPE', 'request body must be application/json');
+  return undefined;
+}
+
+/** Dependency failures that deserve a 503 rather than a 500: nothing is wrong with the request. */
+function isUnavailable(err: unknown): boolean {
+  const e = err as { code?: string; name?: string; message?: string };
+  if (!e || typeof e !== 'object') return false;
+  if (e.code && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '53300'].includes(e.code)) return true;
+  if (e.code?.startsWith('08')) return true;
+  if (e.name === 'MaxRetriesPerRequestError') return true;
+  return /timeout exceeded when trying to connect|Connection terminated|Command timed out|Connection is closed/i.test(
+    e.message ?? '',
+  );
+}
+
+export function sendError(request: FastifyRequest, reply: FastifyReply, raw: unknown): FastifyReply {
+  const appError = raw instanceof AppError ? raw : fromFastifyError(raw as FastifyError);
+  if (appError) {
+    const status = STATUS_BY_CODE[appError.code];
+    if (status !== undefined) {
+      if (status >= 500) request.log.warn({ err: raw, chain: appError.codeChain() }, 'dependency unavailable');
+      const body: { error: ErrorJson & { request_id?: string } } = { error: appError.toJSON() };
+      if (status >= 500) body.error.request_id = request.id;
+      if (appError.code === 'RATE_LIMITED' && appError.details?.retry_after_s !== undefined) {
+        void reply.header('retry-after', String(appError.details.retry_after_s));
+      }
+      return reply.status(status).send(body);
+    }
+  }
+  if (isUnavailable(raw)) {
+    request.log.warn({ err: raw }, 'dependency unavailable');
+    return reply.status(503).send({
+      error: { code: 'SERVICE_UNAVAILABLE', message: 'a dependency is unavailable, try again', service: 'http', request_id: request.id },
+    });
+  }
+  request.log.error({ err: raw }, 'unhandled error');
+  return reply.status(500).send({
+    error: { code: 'INTERNAL', message: 'internal error', service: 'http', request_id: request.id },
+  });
+}

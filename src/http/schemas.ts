@@ -1,0 +1,36 @@
+/**
+ * Schema pieces shared by the routes. Money, prices and quantities arrive as a JSON number or
+ * a decimal string and are parsed exactly by core/money (the schema only bounds their shape);
+ * they leave as decimal strings.
+ */
+import { Type } from 'typebox';
+import { ValidationError } from '../core/errors.js';
+
+export const DecimalInput = Type.Union([Type.String({ maxLength: 40 }), Type.Number()], {
+  description: 'a positive decimal as a JSON number or string, e.g. "1575.00" or 10',
+});
+export const CashString = Type.String({ pattern: '^-?\\d+\\.\\d{2}$', examples: ['1575.00'] });
+export const PriceString = Type.String({ pattern: '^\\d+\\.\\d{4}$', examples: ['152.0000'] });
+export const QtyString = Type.String({ pattern: '^\\d+(\\.\\d+)?$', examples: ['10', '0.5'] });
+export const Uuid = Type.String({ pattern: '^[0-9a-fA-F-]{36}$', maxLength: 36 });
+export const Timestamp = Type.String({ format: 'date-time' });
+export const Cursor = Type.String({ pattern: '^[A-Za-z0-9_-]{1,200}$' });
+export const LimitQuery = Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 500, default 50' });
+
+export const UserIdParams = Type.Object({ id: Uuid }, { additionalProperties: false });
+
+export const LIST_LIMIT_DEFAULT = 50;
+export const LIST_LIMIT_MAX = 500;
+
+export function parseLimit(raw: string | undefined): number {
+  if (raw === undefined) return LIST_LIMIT_DEFAULT;
+  const limit = Number(raw);
+  if (!Number.isInteger(limit) || limit < 1 || limit > LIST_LIMIT_MAX) {
+    throw new ValidationError(`limit must be an integer from 1 to ${LIST_LIMIT_MAX}`, { field: 'limit' });
+  }
+  return limit;
+}
+
+export function iso(date: Date): string {
+  return date.toISOString();
+}

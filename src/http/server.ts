@@ -1,0 +1,132 @@
+/**
+ * The HTTP server: Fastify with TypeBox schemas (which also generate the OpenAPI document),
+ * one authentication hook, one error mapper, request ids in every log line and response.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Histogram } from 'prom-client';
+import { sql } from 'kysely';
+import type { AppContext } from '../app.js';
+import * as users from '../services/users/users.service.js';
+import { createAuthenticator, type RouteAuth } from './auth.js';
+import { HttpError, sendError } from './errors.js';
+import { registerUserRoutes } from '../services/users/users.routes.js';
+import { registerAccountRoutes } from '../services/accounts/accounts.routes.js';
+import { registerPortfolioRoutes } from '../services/portfolios/portfolios.routes.js';
+
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+export const READY_TIMEOUT_MS = 2_000;
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+export type Server = FastifyInstance<
+  import('node:http').Server,
+  import('node:http').IncomingMessage,
+  import('node:http').ServerResponse,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+export interface RouteInfo {
+  method: string;
+  url: string;
+  auth: RouteAuth;
+}
+
+export async function buildServer(ctx: AppContext): Promise<{ server: Server; routes: RouteInfo[] }> {
+  const server = Fastify({
+    loggerInstance: ctx.logger as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    // Our own onResponse hook logs requests (with the route and timing) at debug level.
+    logController: new LogController({ disableRequestLogging: true }),
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const routes: RouteInfo[] = [];
+  server.addHook('onRoute', (route) => {
+    // The docs UI's own routes carry no config of ours; they are public by nature.
+    if (route.url.startsWith('/docs')) route.config = { ...(route.config ?? {}), auth: 'public' };
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const auth = (route.config as { auth?: RouteAuth } | undefined)?.auth ?? 'user';
+    for (const method of methods) if (method !== 'HEAD') routes.push({ method, url: route.url, auth });
+  });
+
+  await server.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'papertrade', version: '0.1.0', description: 'Self-hosted paper-trading brokerage API' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await server.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
+
+  const httpDuration = new Histogram({
+    name: 'papertrade_http_request_duration_seconds',
+    help: 'HTTP request duration by route and status',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [ctx.metrics],
+  });
+
+  const authenticate = createAuthenticator(ctx.config.adminToken, (token) => users.authenticateApiKey(ctx.db, token));
+  server.decorateRequest('principal', undefined);
+  server.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+    void reply.header('x-content-type-options', 'nosniff');
+    await authenticate(request);
+  });
+  server.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    if (reply.statusCode >= 500) request.log.warn({ status: reply.statusCode, route }, 'request failed');
+    else request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
+  });
+  server.setErrorHandler((err, request, reply) => sendError(request, reply, err));
+  server.setNotFoundHandler({}, (request, reply) =>
+    sendError(request, reply, new HttpError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)),
+  );
+
+  const publicRoute = { auth: 'public' as const };
+  server.get('/health', { config: publicRoute, schema: { hide: true } }, async () => ({ status: 'ok' }));
+  server.get('/ready', { config: publicRoute, schema: { hide: true } }, async (_request, reply) => {
+    const [pgOk, redisOk] = await Promise.all([
+      withTimeout(sql`SELECT 1`.execute(ctx.db), READY_TIMEOUT_MS),
+      withTimeout(ctx.redis.ping(), READY_TIMEOUT_MS),
+    ]);
+    const body = { status: pgOk && redisOk ? 'ready' : 'unavailable', postgres: pgOk, redis: redisOk };
+    return reply.status(pgOk && redisOk ? 200 : 503).send(body);
+  });
+  server.get('/metrics', { config: publicRoute, schema: { hide: true } }, async (_request, reply) => {
+    return reply.type(ctx.metrics.contentType).send(await ctx.metrics.metrics());
+  });
+  server.get('/openapi.json', { config: publicRoute, schema: { hide: true } }, async () => server.swagger());
+
+  registerUserRoutes(server, ctx);
+  registerAccountRoutes(server, ctx);
+  registerPortfolioRoutes(server, ctx);
+
+  await server.ready();
+  return { server, routes };
+}
+
+async function withTimeout(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), ms);
+      }),
+    ]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * Configuration is read from the environment once, at start-up, into a typed object. Every bad
+ * variable is reported together so an operator fixes them in one pass, not one per restart.
+ */
+import { randomBytes } from 'node:crypto';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export type FeedKind = 'simulator' | 'replay';
+
+export interface Config {
+  databaseUrl: string;
+  redisUrl: string;
+  /** Prefix for every Redis key, so several deployments (or test files) can share one Redis. */
+  redisPrefix: string;
+  host: string;
+  port: number;
+  adminToken: string;
+  /** True when no admin token was configured and one was generated for this run. */
+  adminTokenGenerated: boolean;
+  logLevel: LogLevel;
+  pgPoolMax: number;
+  /** Money kept above the quoted price when a market buy is reserved, in basis points (500 = 5 %). */
+  reservationBufferBps: bigint;
+  /** A cached price older than this is refused: an order is never priced from a stale quote. */
+  priceAgeMsMax: number;
+  feed: FeedKind;
+  feedTickMs: number;
+  feedSeed: number;
+  feedReplayFile: string | undefined;
+  feedReplaySpeed: number;
+  feedReplayLoop: boolean;
+  /** Requests per minute per API key; 0 turns rate limiting off. */
+  rateLimitPerMinute: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+class Reader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  string(name: string, fallback: string, check?: (v: string) => string | undefined): string {
+    const raw = this.env[name];
+    const value = raw === undefined || raw === '' ? fallback : raw;
+    const problem = check?.(value);
+    if (problem) this.problems.push(`${name}: ${problem} (got ${JSON.stringify(value)})`);
+    return value;
+  }
+
+  optional(name: string): string | undefined {
+    const raw = this.env[name];
+    return raw === undefined || raw === '' ? undefined : raw;
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (!/^-?\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      this.problems.push(`${name}: must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
+      return fallback;
+    }
+    return Number(raw);
+  }
+
+  number(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!/^\d+(\.\d+)?$/.test(raw) || value < min || value > max) {
+      this.problems.push(`${name}: must be a number from ${min} to ${max} (got ${JSON.stringify(raw)})`);
+      return fallback;
+    }
+    return value;
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const raw = this.env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
+    if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
+    this.problems.push(`${name}: must be true or false (got ${JSON.stringify(raw)})`);
+    return fallback;
+  }
+
+  oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T {
+    const value = this.string(name, fallback, (v) =>
+      (allowed as readonly string[]).includes(v) ? undefined : `must be one of ${allowed.join(', ')}`,
+    );
+    return (allowed as readonly string[]).includes(value) ? (value as T) : fallback;
+  }
+}
+
+function urlCheck(protocols: string[]) {
+  return (value: string): string | undefined => {
+    try {
+      const url = new URL(value);
+      return protocols.includes(url.protocol) ? undefined : `must be a ${protocols.join(' or ')} URL`;
+    } catch {
+      return 'must be a URL';
+    }
+  };
+}
+
+export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/papertrade';
+
+export function loadConfig(env: Env = process.env): Config {
+  const r = new Reader(env);
+  const configuredToken = r.optional('PAPERTRADE_ADMIN_TOKEN');
+  if (configuredToken !== undefined && configuredToken.length < 16) {
+    r.problems.push('PAPERTRADE_ADMIN_TOKEN: must be at least 16 characters');
+  }
+  const bufferBps = r.int('PAPERTRADE_RESERVATION_BUFFER_BPS', 500, 0, 10_000);
+  const config: Config = {
+    databaseUrl: r.string('DATABASE_URL', DEFAULT_DATABASE_URL, urlCheck(['postgres:', 'postgresql:'])),
+    redisUrl: r.string('REDIS_URL', 'redis://127.0.0.1:6379', urlCheck(['redis:', 'rediss:'])),
+    redisPrefix: r.string('PAPERTRADE_REDIS_PREFIX', 'pt:', (v) =>
+      /^[A-Za-z0-9:_.-]{1,64}$/.test(v) ? undefined : 'must be 1-64 characters of A-Z a-z 0-9 : _ . -',
+    ),
+    host: r.string('HOST', '127.0.0.1'),
+    port: r.int('PORT', 3000, 0, 65_535),
+    adminToken: configuredToken ?? `pta_${randomBytes(24).toString('base64url')}`,
+    adminTokenGenerated: configuredToken === undefined,
+    logLevel: r.oneOf<LogLevel>('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    pgPoolMax: r.int('PG_POOL_MAX', 10, 1, 200),
+    reservationBufferBps: BigInt(bufferBps),
+    priceAgeMsMax: r.int('PRICE_AGE_MS_MAX', 5_000, 100, 86_400_000),
+    feed: r.oneOf<FeedKind>('FEED', 'simulator', ['simulator', 'replay']),
+    feedTickMs: r.int('FEED_TICK_MS', 250, 10, 60_000),
+    feedSeed: r.int('FEED_SEED', 42, 0, 2 ** 31 - 1),
+    feedReplayFile: r.optional('FEED_REPLAY_FILE'),
+    feedReplaySpeed: r.number('FEED_REPLAY_SPEED', 1, 0.001, 1_000_000),
+    feedReplayLoop: r.bool('FEED_REPLAY_LOOP', true),
+    rateLimitPerMinute: r.int('RATE_LIMIT_PER_MINUTE', 0, 0, 10_000_000),
+  };
+  if (config.feed === 'replay' && !config.feedReplayFile) {
+    r.problems.push('FEED_REPLAY_FILE: required when FEED=replay');
+  }
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return config;
+}

@@ -1,0 +1,35 @@
+/**
+ * Every Redis key and channel name papertrade uses comes from here, under one prefix, so a
+ * deployment (or a test file) owns a disjoint key space and a reviewer sees the whole layout in
+ * one place. Streams named here are always written with `MAXLEN ~` (see their writers).
+ */
+export interface Keys {
+  readonly prefix: string;
+  /** Stream of accepted orders, consumed by the trading engine's consumer group. */
+  orderStream(): string;
+  /** Where entries delivered too many times go, with the reason; bounded like the order stream. */
+  orderDeadLetterStream(): string;
+  /** Hash: ticker -> "<price>|<as_of epoch ms>". One HGET prices an order. */
+  prices(): string;
+  /** Pub/sub channel of price ticks. */
+  ticksChannel(): string;
+  /** Pub/sub channel of order status changes. */
+  orderUpdatesChannel(): string;
+  /** Leader lock of the feed role. */
+  feedLeader(): string;
+  /** Fixed-window request counter of one API key. */
+  rateLimit(subject: string, windowStartMs: number): string;
+}
+
+export function createKeys(prefix: string): Keys {
+  return {
+    prefix,
+    orderStream: () => `${prefix}orders:stream`,
+    orderDeadLetterStream: () => `${prefix}orders:dead`,
+    prices: () => `${prefix}prices`,
+    ticksChannel: () => `${prefix}ticks`,
+    orderUpdatesChannel: () => `${prefix}orders:updates`,
+    feedLeader: () => `${prefix}feed:leader`,
+    rateLimit: (subject, windowStartMs) => `${prefix}ratelimit:${subject}:${windowStartMs}`,
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * Row types of the PostgreSQL tables, as the `pg` driver returns them: NUMERIC and BIGINT as
+ * strings (converted exactly by src/core/money.ts), timestamps as Date. Repositories map rows to
+ * domain objects; nothing else sees these shapes.
+ */
+import type { ColumnType, Generated } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+/** NUMERIC: read as a string, written as a string (never a JS number). */
+type Numeric = ColumnType<string, string, string>;
+type NumericDefault = ColumnType<string, string | undefined, string>;
+
+export interface UsersTable {
+  id: string;
+  name: string;
+  email: string;
+  created_at: Timestamp;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  user_id: string;
+  key_hash: Buffer;
+  role: ColumnType<string, string | undefined, string>;
+  created_at: Timestamp;
+  revoked_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+export interface CashBalancesTable {
+  user_id: string;
+  cash_balance: NumericDefault;
+  available_cash: NumericDefault;
+  updated_at: Timestamp;
+}
+
+export type LedgerKind = 'initial' | 'deposit' | 'withdrawal' | 'buy' | 'sell';
+
+export interface CashLedgerTable {
+  id: Generated<string>;
+  user_id: string;
+  kind: LedgerKind;
+  amount: Numeric;
+  balance_after: Numeric;
+  order_id: string | null;
+  created_at: Timestamp;
+}
+
+export interface HoldingsTable {
+  user_id: string;
+  ticker: string;
+  quantity: Numeric;
+  reserved_quantity: NumericDefault;
+  avg_cost: Numeric;
+  updated_at: Timestamp;
+}
+
+export interface Database {
+  users: UsersTable;
+  api_keys: ApiKeysTable;
+  cash_balances: CashBalancesTable;
+  cash_ledger: CashLedgerTable;
+  holdings: HoldingsTable;
+}

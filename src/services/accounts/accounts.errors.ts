@@ -1,0 +1,18 @@
+import { AppError } from '../../core/errors.js';
+
+const SERVICE = 'accounts';
+
+export class AccountNotFoundError extends AppError {
+  constructor(userId: string) {
+    super(SERVICE, 'ACCOUNT_NOT_FOUND', `no account for user ${userId}`, { details: { user_id: userId } });
+  }
+}
+
+/** Refusal: the amount exceeds the cash that is neither spent nor held for pending buys. */
+export class InsufficientFundsError extends AppError {
+  constructor(userId: string, requested: string, available: string | undefined) {
+    super(SERVICE, 'INSUFFICIENT_FUNDS', `available cash ${available ?? 'is'} below the ${requested} required`, {
+      details: { user_id: userId, requested, ...(available !== undefined ? { available } : {}) },
+    });
+  }
+}

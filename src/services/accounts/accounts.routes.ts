@@ -1,0 +1,134 @@
+import { Type } from 'typebox';
+import type { AppContext } from '../../app.js';
+import { formatCash, parseCash, sum } from '../../core/money.js';
+import { ValidationError } from '../../core/errors.js';
+import { actOn } from '../../http/auth.js';
+import { CashString, Cursor, DecimalInput, iso, LimitQuery, parseLimit, UserIdParams } from '../../http/schemas.js';
+import type { Server } from '../../http/server.js';
+import * as portfolios from '../portfolios/portfolios.service.js';
+import { assertUserExists } from '../users/users.service.js';
+import * as accounts from './accounts.service.js';
+
+const AccountBody = Type.Object({
+  user_id: Type.String(),
+  cash_balance: CashString,
+  available_cash: CashString,
+  reserved_cash: CashString,
+  positions_value: CashString,
+  equity: CashString,
+});
+
+const AmountBody = Type.Object({ amount: DecimalInput }, { additionalProperties: false });
+
+/** The account as clients see it: cash, holds, and positions valued at the latest prices. */
+async function accountView(ctx: AppContext, userId: string, balance?: accounts.Balance) {
+  const [b, holdings] = await Promise.all([
+    balance ?? accounts.getBalance(ctx.db, userId),
+    portfolios.listHoldings(ctx.db, userId),
+  ]);
+  const quotes = await ctx.prices.getMany(holdings.map((h) => h.ticker));
+  const prices = new Map([...quotes].map(([t, q]) => [t, q.price]));
+  const positionsValue = sum(portfolios.valuePositions(holdings, prices).map((p) => p.marketValue));
+  return {
+    user_id: userId,
+    cash_balance: formatCash(b.cashBalance),
+    available_cash: formatCash(b.availableCash),
+    reserved_cash: formatCash(b.cashBalance - b.availableCash),
+    positions_value: formatCash(positionsValue),
+    equity: formatCash(b.cashBalance + positionsValue),
+  };
+}
+
+export function registerAccountRoutes(server: Server, ctx: AppContext): void {
+  server.get(
+    '/users/:id/account',
+    { schema: { tags: ['accounts'], summary: 'Cash, holds and equity', params: UserIdParams, response: { 200: AccountBody } } },
+    async (request) => {
+      actOn(request, request.params.id);
+      await assertUserExists(ctx.db, request.params.id);
+      return accountView(ctx, request.params.id);
+    },
+  );
+
+  server.post(
+    '/users/:id/deposits',
+    {
+      config: { auth: 'admin' },
+      schema: { tags: ['accounts'], summary: 'Deposit cash (admin)', params: UserIdParams, body: AmountBody, response: { 201: AccountBody } },
+    },
+    async (request, reply) => {
+      const amount = parseCash(request.body.amount);
+      await assertUserExists(ctx.db, request.params.id);
+      const balance = await accounts.deposit(ctx.db, request.params.id, amount);
+      return reply.status(201).send(await accountView(ctx, request.params.id, balance));
+    },
+  );
+
+  server.post(
+    '/users/:id/withdrawals',
+    {
+      schema: {
+        tags: ['accounts'],
+        summary: 'Withdraw cash (refused past available cash)',
+        params: UserIdParams,
+        body: AmountBody,
+        response: { 201: AccountBody },
+      },
+    },
+    async (request, reply) => {
+      actOn(request, request.params.id);
+      const amount = parseCash(request.body.amount);
+      await assertUserExists(ctx.db, request.params.id);
+      const balance = await accounts.withdraw(ctx.db, request.params.id, amount);
+      return reply.status(201).send(await accountView(ctx, request.params.id, balance));
+    },
+  );
+
+  server.get(
+    '/users/:id/activities',
+    {
+      schema: {
+        tags: ['accounts'],
+        summary: 'Cash movements, newest first',
+        params: UserIdParams,
+        querystring: Type.Object({ limit: Type.Optional(LimitQuery), before: Type.Optional(Cursor) }, { additionalProperties: false }),
+        response: {
+          200: Type.Object({
+            activities: Type.Array(
+              Type.Object({
+                id: Type.String(),
+                kind: Type.String(),
+                amount: CashString,
+                balance_after: CashString,
+                order_id: Type.Union([Type.String(), Type.Null()]),
+                created_at: Type.String(),
+              }),
+            ),
+            next: Type.Union([Type.String(), Type.Null()]),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      actOn(request, request.params.id);
+      const limit = parseLimit(request.query.limit);
+      const before = request.query.before;
+      if (before !== undefined && !/^[0-9]{1,19}$/.test(before)) {
+        throw new ValidationError('before must be a cursor returned as next', { field: 'before' });
+      }
+      await assertUserExists(ctx.db, request.params.id);
+      const page = await accounts.listActivities(ctx.db, request.params.id, limit, before);
+      return {
+        activities: page.activities.map((a) => ({
+          id: a.id,
+          kind: a.kind,
+          amount: formatCash(a.amount),
+          balance_after: formatCash(a.balanceAfter),
+          order_id: a.orderId,
+          created_at: iso(a.createdAt),
+        })),
+        next: page.next,
+      };
+    },
+  );
+}

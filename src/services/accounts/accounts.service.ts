@@ -1,0 +1,128 @@
+/**
+ * Cash: balances, holds and the ledger. Leaf service: it moves cash when told to and refuses
+ * what its rules forbid (INSUFFICIENT_FUNDS); deciding *when* to move cash is the OMS's and the
+ * trading engine's job, which call the `trx`-first functions inside the transaction they own.
+ */
+import { cashFromDb, cashToSql, formatCash, type Cash } from '../../core/money.js';
+import { assert } from '../../core/errors.js';
+import type { Db, Executor } from '../../infra/postgres.js';
+import type { LedgerKind } from '../../infra/schema.js';
+import { AccountNotFoundError, InsufficientFundsError } from './accounts.errors.js';
+import * as repo from './accounts.repository.js';
+
+export interface Balance {
+  userId: string;
+  cashBalance: Cash;
+  availableCash: Cash;
+}
+
+export interface Activity {
+  id: string;
+  kind: LedgerKind;
+  amount: Cash;
+  balanceAfter: Cash;
+  orderId: string | null;
+  createdAt: Date;
+}
+
+export const ACTIVITIES_LIMIT_MAX = 500;
+
+function toBalance(row: repo.BalanceRow): Balance {
+  return {
+    userId: row.user_id,
+    cashBalance: cashFromDb(row.cash_balance),
+    availableCash: cashFromDb(row.available_cash),
+  };
+}
+
+/** Opens the cash account of a new user, with its initial ledger row (inside the caller's trx). */
+export async function openAccount(trx: Executor, userId: string, initialCash: Cash): Promise<void> {
+  assert(initialCash >= 0n, 'initial cash is never negative');
+  await repo.insertBalance(trx, userId, cashToSql(initialCash));
+}
+
+export async function getBalance(db: Executor, userId: string): Promise<Balance> {
+  const row = await repo.getBalance(db, userId);
+  if (!row) throw new AccountNotFoundError(userId);
+  return toBalance(row);
+}
+
+export async function deposit(db: Db, userId: string, amount: Cash): Promise<Balance> {
+  assert(amount > 0n, 'deposit amount is positive');
+  const row = await repo.moveCash(db, userId, 'deposit', cashToSql(amount), null);
+  if (!row) throw new AccountNotFoundError(userId);
+  return toBalance(row);
+}
+
+/** Withdraws from available cash; refuses with INSUFFICIENT_FUNDS rather than overdraw. */
+export async function withdraw(db: Db, userId: string, amount: Cash): Promise<Balance> {
+  assert(amount > 0n, 'withdrawal amount is positive');
+  const row = await repo.moveCash(db, userId, 'withdrawal', cashToSql(-amount), null);
+  if (!row) throw await refusal(db, userId, amount);
+  return toBalance(row);
+}
+
+/** Holds cash for a pending buy. One conditional UPDATE: two racing holds cannot both pass. */
+export async function reserveFunds(trx: Executor, userId: string, amount: Cash): Promise<Balance> {
+  assert(amount > 0n, 'reservation is positive');
+  const row = await repo.reserveFunds(trx, userId, cashToSql(amount));
+  if (!row) throw await refusal(trx, userId, amount);
+  return toBalance(row);
+}
+
+export async function releaseFunds(trx: Executor, userId: string, amount: Cash): Promise<Balance> {
+  assert(amount >= 0n, 'released amount is not negative');
+  const row = await repo.releaseFunds(trx, userId, cashToSql(amount));
+  if (!row) throw new AccountNotFoundError(userId);
+  return toBalance(row);
+}
+
+/** A buy filled: debit `cost`, release the `reserved` hold (cost <= reserved, checked by the caller). */
+export async function settleBuy(
+  trx: Executor,
+  userId: string,
+  reserved: Cash,
+  cost: Cash,
+  orderId: string,
+): Promise<Balance> {
+  assert(cost > 0n && cost <= reserved, 'a buy settles within its reservation');
+  const row = await repo.settleBuy(trx, userId, cashToSql(reserved), cashToSql(cost), orderId);
+  if (!row) throw new AccountNotFoundError(userId);
+  return toBalance(row);
+}
+
+/** A sell filled: credit the proceeds to the balance and to available cash. */
+export async function settleSell(trx: Executor, userId: string, proceeds: Cash, orderId: string): Promise<Balance> {
+  assert(proceeds > 0n, 'sell proceeds are positive');
+  const row = await repo.settleSell(trx, userId, cashToSql(proceeds), orderId);
+  if (!row) throw new AccountNotFoundError(userId);
+  return toBalance(row);
+}
+
+export async function listActivities(
+  db: Executor,
+  userId: string,
+  limit: number,
+  beforeId: string | undefined,
+): Promise<{ activities: Activity[]; next: string | null }> {
+  assert(limit >= 1 && limit <= ACTIVITIES_LIMIT_MAX, 'activities limit within bounds');
+  const rows = await repo.listLedger(db, userId, limit + 1, beforeId);
+  const page = rows.slice(0, limit);
+  return {
+    activities: page.map((r) => ({
+      id: r.id,
+      kind: r.kind,
+      amount: cashFromDb(r.amount),
+      balanceAfter: cashFromDb(r.balance_after),
+      orderId: r.order_id,
+      createdAt: r.created_at,
+    })),
+    next: rows.length > limit ? page[page.length - 1]!.id : null,
+  };
+}
+
+async function refusal(db: Executor, userId: string, requested: Cash): Promise<Error> {
+  const row = await repo.getBalance(db, userId);
+  if (!row) return new AccountNotFoundError(userId);
+  return new InsufficientFundsError(userId, formatCash(requested), formatCash(cashFromDb(row.available_cash)));
+}

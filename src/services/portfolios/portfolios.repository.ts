@@ -1,0 +1,115 @@
+/**
+ * Named queries over `holdings`. Reservations and sells are single conditional statements, so
+ * two concurrent sells cannot both take the same shares.
+ */
+import { sql } from 'kysely';
+import type { Executor } from '../../infra/postgres.js';
+
+export interface HoldingRow {
+  ticker: string;
+  quantity: string;
+  reserved_quantity: string;
+  avg_cost: string;
+}
+
+export async function listHoldings(db: Executor, userId: string): Promise<HoldingRow[]> {
+  return db
+    .selectFrom('holdings')
+    .select(['ticker', 'quantity', 'reserved_quantity', 'avg_cost'])
+    .where('user_id', '=', userId)
+    .orderBy('ticker')
+    .execute();
+}
+
+export async function getHolding(db: Executor, userId: string, ticker: string): Promise<HoldingRow | undefined> {
+  return db
+    .selectFrom('holdings')
+    .select(['ticker', 'quantity', 'reserved_quantity', 'avg_cost'])
+    .where('user_id', '=', userId)
+    .where('ticker', '=', ticker)
+    .executeTakeFirst();
+}
+
+/** Reserves shares for a pending sell; no row when fewer than `quantity` are unreserved. */
+export async function reserveShares(
+  db: Executor,
+  userId: string,
+  ticker: string,
+  quantity: string,
+): Promise<HoldingRow | undefined> {
+  const { rows } = await sql<HoldingRow>`
+    UPDATE holdings
+       SET reserved_quantity = reserved_quantity + ${quantity}::numeric, updated_at = now()
+     WHERE user_id = ${userId} AND ticker = ${ticker}
+       AND quantity - reserved_quantity >= ${quantity}::numeric
+    RETURNING ticker, quantity::text, reserved_quantity::text, avg_cost::text`.execute(db);
+  return rows[0];
+}
+
+export async function releaseShares(
+  db: Executor,
+  userId: string,
+  ticker: string,
+  quantity: string,
+): Promise<HoldingRow | undefined> {
+  const { rows } = await sql<HoldingRow>`
+    UPDATE holdings
+       SET reserved_quantity = reserved_quantity - ${quantity}::numeric, updated_at = now()
+     WHERE user_id = ${userId} AND ticker = ${ticker} AND reserved_quantity >= ${quantity}::numeric
+    RETURNING ticker, quantity::text, reserved_quantity::text, avg_cost::text`.execute(db);
+  return rows[0];
+}
+
+/**
+ * Adds bought shares. The new average cost is the quantity-weighted mean of the old position and
+ * the fill, rounded half-up to 4 decimals by NUMERIC round() (half away from zero, identical to
+ * core/money weightedAvgCost for positive values); doing it in the statement avoids a
+ * read-modify-write of the row.
+ */
+export async function addShares(
+  db: Executor,
+  userId: string,
+  ticker: string,
+  quantity: string,
+  price: string,
+): Promise<HoldingRow> {
+  const { rows } = await sql<HoldingRow>`
+    INSERT INTO holdings AS h (user_id, ticker, quantity, reserved_quantity, avg_cost)
+    VALUES (${userId}, ${ticker}, ${quantity}::numeric, 0, ${price}::numeric)
+    ON CONFLICT (user_id, ticker) DO UPDATE
+       SET avg_cost = round((h.quantity * h.avg_cost + excluded.quantity * excluded.avg_cost)
+                            / (h.quantity + excluded.quantity), 4),
+           quantity = h.quantity + excluded.quantity,
+           updated_at = now()
+    RETURNING ticker, quantity::text, reserved_quantity::text, avg_cost::text`.execute(db);
+  return rows[0]!;
+}
+
+/**
+ * Removes sold shares together with their reservation; deletes the row when nothing is left
+ * (the seed: "or deletes row if zero"). Returns the remaining quantity, or undefined when the
+ * shares were not reserved (a programmer error for the caller).
+ */
+export async function removeReservedShares(
+  db: Executor,
+  userId: string,
+  ticker: string,
+  quantity: string,
+): Promise<string | undefined> {
+  const { rows } = await sql<{ remaining: string }>`
+    WITH d AS (
+      DELETE FROM holdings
+       WHERE user_id = ${userId} AND ticker = ${ticker}
+         AND quantity = ${quantity}::numeric AND reserved_quantity = ${quantity}::numeric
+      RETURNING 0::numeric AS remaining),
+    u AS (
+      UPDATE holdings
+         SET quantity = quantity - ${quantity}::numeric,
+             reserved_quantity = reserved_quantity - ${quantity}::numeric,
+             updated_at = now()
+       WHERE user_id = ${userId} AND ticker = ${ticker}
+         AND quantity > ${quantity}::numeric AND reserved_quantity >= ${quantity}::numeric
+      RETURNING quantity AS remaining)
+    SELECT remaining::text FROM d UNION ALL SELECT remaining::text FROM u`.execute(db);
+  return rows[0]?.remaining;
+}

@@ -1,0 +1,98 @@
+/**
+ * Holdings: positions, share reservations for pending sells, and applying fills. Leaf service;
+ * the OMS and the trading engine call the `trx`-first functions inside their transactions.
+ */
+import { assert } from '../../core/errors.js';
+import {
+  formatQty,
+  notional,
+  priceFromDb,
+  priceToSql,
+  qtyFromDb,
+  qtyToSql,
+  type Cash,
+  type Price,
+  type Qty,
+} from '../../core/money.js';
+import type { Executor } from '../../infra/postgres.js';
+import { InsufficientHoldingsError } from './portfolios.errors.js';
+import * as repo from './portfolios.repository.js';
+
+export interface Holding {
+  ticker: string;
+  quantity: Qty;
+  reservedQuantity: Qty;
+  availableQuantity: Qty;
+  avgCost: Price;
+}
+
+export interface ValuedPosition extends Holding {
+  marketPrice: Price;
+  marketValue: Cash;
+  unrealizedPl: Cash;
+}
+
+function toHolding(row: repo.HoldingRow): Holding {
+  const quantity = qtyFromDb(row.quantity);
+  const reservedQuantity = qtyFromDb(row.reserved_quantity);
+  return {
+    ticker: row.ticker,
+    quantity,
+    reservedQuantity,
+    availableQuantity: quantity - reservedQuantity,
+    avgCost: priceFromDb(row.avg_cost),
+  };
+}
+
+export async function listHoldings(db: Executor, userId: string): Promise<Holding[]> {
+  return (await repo.listHoldings(db, userId)).map(toHolding);
+}
+
+/**
+ * Values positions at the given prices (a ticker without a known price is valued at its average
+ * cost, so equity never silently drops a position). Values round half-up to the cent.
+ */
+export function valuePositions(holdings: Holding[], prices: ReadonlyMap<string, Price>): ValuedPosition[] {
+  return holdings.map((h) => {
+    const marketPrice = prices.get(h.ticker) ?? h.avgCost;
+    const marketValue = notional(h.quantity, marketPrice, 'half-up');
+    return { ...h, marketPrice, marketValue, unrealizedPl: marketValue - notional(h.quantity, h.avgCost, 'half-up') };
+  });
+}
+
+/** Checks (without reserving) that `quantity` unreserved shares are held. */
+export async function validateHoldings(trx: Executor, userId: string, ticker: string, quantity: Qty): Promise<void> {
+  const row = await repo.getHolding(trx, userId, ticker);
+  const available = row ? toHolding(row).availableQuantity : 0n;
+  if (available < quantity) {
+    throw new InsufficientHoldingsError(userId, ticker, formatQty(quantity), formatQty(available));
+  }
+}
+
+/** Reserves shares for a pending sell in one conditional statement. */
+export async function reserveShares(trx: Executor, userId: string, ticker: string, quantity: Qty): Promise<Holding> {
+  assert(quantity > 0n, 'reserved quantity is positive');
+  const row = await repo.reserveShares(trx, userId, ticker, qtyToSql(quantity));
+  if (row) return toHolding(row);
+  const current = await repo.getHolding(trx, userId, ticker);
+  const available = current ? toHolding(current).availableQuantity : 0n;
+  throw new InsufficientHoldingsError(userId, ticker, formatQty(quantity), formatQty(available));
+}
+
+export async function releaseShares(trx: Executor, userId: string, ticker: string, quantity: Qty): Promise<void> {
+  const row = await repo.releaseShares(trx, userId, ticker, qtyToSql(quantity));
+  assert(row, `release of ${formatQty(quantity)} ${ticker} matches a reservation of user ${userId}`);
+}
+
+/** A buy filled: add the shares and move the average cost. */
+export async function applyBuy(trx: Executor, userId: string, ticker: string, quantity: Qty, price: Price): Promise<Holding> {
+  assert(quantity > 0n && price > 0n, 'a buy fill has positive quantity and price');
+  return toHolding(await repo.addShares(trx, userId, ticker, qtyToSql(quantity), priceToSql(price)));
+}
+
+/** A sell filled: remove the reserved shares; the row goes when none are left. Returns what remains. */
+export async function applySell(trx: Executor, userId: string, ticker: string, quantity: Qty): Promise<Qty> {
+  const remaining = await repo.removeReservedShares(trx, userId, ticker, qtyToSql(quantity));
+  assert(remaining !== undefined, `sell of ${formatQty(quantity)} ${ticker} matches a reservation of user ${userId}`);
+  return qtyFromDb(remaining);
+}

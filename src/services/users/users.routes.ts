@@ -1,0 +1,87 @@
+import { Type } from 'typebox';
+import type { AppContext } from '../../app.js';
+import { parseCash } from '../../core/money.js';
+import { actOn } from '../../http/auth.js';
+import { DecimalInput, iso, Timestamp, Uuid, UserIdParams } from '../../http/schemas.js';
+import type { Server } from '../../http/server.js';
+import * as users from './users.service.js';
+
+const UserBody = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  email: Type.String(),
+  created_at: Timestamp,
+});
+
+const ApiKeyBody = Type.Object({
+  api_key: Type.String({ description: 'shown once; store it' }),
+  api_key_id: Type.String(),
+});
+
+const toUserBody = (u: users.User) => ({ id: u.id, name: u.name, email: u.email, created_at: iso(u.createdAt) });
+
+export function registerUserRoutes(server: Server, ctx: AppContext): void {
+  server.post(
+    '/users',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags: ['users'],
+        summary: 'Create a user with a cash account and a first API key (admin)',
+        body: Type.Object(
+          {
+            name: Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' }),
+            email: Type.String({ minLength: 3, maxLength: 320, pattern: '^[^\\s@]+@[^\\s@]+$' }),
+            initial_cash: Type.Optional(DecimalInput),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: Type.Intersect([UserBody, ApiKeyBody]) },
+      },
+    },
+    async (request, reply) => {
+      const { name, email, initial_cash } = request.body;
+      const initialCash = initial_cash === undefined ? 0n : parseCash(initial_cash, 'initial_cash', { allowZero: true });
+      const created = await users.createUser(ctx.db, { name: name.trim(), email: email.trim(), initialCash });
+      return reply.status(201).send({ ...toUserBody(created.user), api_key: created.apiKey, api_key_id: created.apiKeyId });
+    },
+  );
+
+  server.get(
+    '/users/:id',
+    { schema: { tags: ['users'], summary: 'Get a user', params: UserIdParams, response: { 200: UserBody } } },
+    async (request) => {
+      actOn(request, request.params.id);
+      return toUserBody(await users.getUser(ctx.db, request.params.id));
+    },
+  );
+
+  server.post(
+    '/users/:id/api-keys',
+    {
+      schema: { tags: ['users'], summary: 'Create another API key (shown once)', params: UserIdParams, response: { 201: ApiKeyBody } },
+    },
+    async (request, reply) => {
+      actOn(request, request.params.id);
+      const key = await users.createApiKey(ctx.db, request.params.id);
+      return reply.status(201).send({ api_key: key.apiKey, api_key_id: key.apiKeyId });
+    },
+  );
+
+  server.delete(
+    '/users/:id/api-keys/:key_id',
+    {
+      schema: {
+        tags: ['users'],
+        summary: 'Revoke an API key',
+        params: Type.Object({ id: Uuid, key_id: Type.String({ pattern: '^[0-9a-f]{16}$' }) }, { additionalProperties: false }),
+        response: { 204: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      actOn(request, request.params.id);
+      await users.revokeApiKey(ctx.db, request.params.id, request.params.key_id);
+      return reply.status(204).send(null);
+    },
+  );
+}
