@@ -47,6 +47,9 @@ export async function buildServer(ctx: AppContext): Promise<{ server: Server; ro
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // The API speaks JSON only; any other body type is a 415, not a string to validate.
+  server.removeContentTypeParser('text/plain');
+
   const routes: RouteInfo[] = [];
   server.addHook('onRoute', (route) => {
     // The docs UI's own routes carry no config of ours; they are public by nature.
