@@ -11,6 +11,11 @@ import { createLogger, type Logger } from './infra/logger.js';
 import { createDb, type Db } from './infra/postgres.js';
 import { createRedis } from './infra/redis.js';
 import { PriceCache } from './services/market-data/price-cache.js';
+import { MarketDataService } from './services/market-data/market-data.service.js';
+import { OrdersService } from './services/orders/orders.service.js';
+import { TradingEngine } from './services/trading/trading.engine.js';
+import { Reconciler } from './services/trading/reconciler.js';
+import type { EngineConfig } from './infra/config.js';
 
 export interface AppContext {
   config: Config;
@@ -21,6 +26,7 @@ export interface AppContext {
   logger: Logger;
   metrics: Registry;
   prices: PriceCache;
+  market: MarketDataService;
 }
 
 export function createContext(config: Config, role: string, logger = createLogger(config.logLevel, role)): AppContext {
@@ -33,10 +39,54 @@ export function createContext(config: Config, role: string, logger = createLogge
   metrics.setDefaultLabels({ role });
   collectDefaultMetrics({ register: metrics });
   const keys = createKeys(config.redisPrefix);
-  return { config, db, pool, redis, keys, logger, metrics, prices: new PriceCache(redis, keys) };
+  const prices = new PriceCache(redis, keys);
+  const market = new MarketDataService(db, prices, { priceAgeMsMax: config.priceAgeMsMax, logger });
+  return { config, db, pool, redis, keys, logger, metrics, prices, market };
 }
 
 export async function closeContext(ctx: AppContext): Promise<void> {
   ctx.redis.disconnect();
   await ctx.db.destroy();
+}
+
+export function createOrdersService(ctx: AppContext): OrdersService {
+  return new OrdersService({
+    db: ctx.db,
+    redis: ctx.redis,
+    keys: ctx.keys,
+    logger: ctx.logger,
+    market: ctx.market,
+    reservationBufferBps: ctx.config.reservationBufferBps,
+  });
+}
+
+/** The engine role: the stream consumer and the reconciler, started and stopped together. */
+export function createEngine(ctx: AppContext, overrides: Partial<EngineConfig> = {}) {
+  const config = { ...ctx.config.engine, ...overrides };
+  const reader = createRedis(ctx.config.redisUrl, { name: 'engine-reader', blocking: true });
+  reader.on('error', (err: Error) => ctx.logger.debug({ err }, 'redis reader error'));
+  const engine = new TradingEngine({
+    db: ctx.db,
+    redis: ctx.redis,
+    reader,
+    keys: ctx.keys,
+    logger: ctx.logger,
+    prices: ctx.prices,
+    priceAgeMsMax: ctx.config.priceAgeMsMax,
+    config,
+    metrics: ctx.metrics,
+  });
+  const reconciler = new Reconciler({ db: ctx.db, redis: ctx.redis, keys: ctx.keys, logger: ctx.logger, config });
+  return {
+    engine,
+    reconciler,
+    async start() {
+      await engine.start();
+      reconciler.start();
+    },
+    async stop() {
+      await reconciler.stop();
+      await engine.stop();
+    },
+  };
 }

@@ -8,7 +8,7 @@ import { ConfigError, loadConfig, type Config } from '../infra/config.js';
 import { ensureDatabase, migrateToLatest } from '../infra/postgres.js';
 import { parseCash } from '../core/money.js';
 import { createUser } from '../services/users/users.service.js';
-import { runApi, type StopFn } from './roles.js';
+import { runApi, runEngine, runFeed, type StopFn } from './roles.js';
 
 /** How long a graceful shutdown may take before the process exits anyway. */
 export const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -75,13 +75,23 @@ export function buildCli(): Command {
   program
     .command('start')
     .description('create the database if needed, migrate, and run every role in one process')
-    .action(() => runRoles('all', [runApi], true));
+    .action(() => runRoles('all', [runFeed, runEngine, runApi], true));
 
   program
     .command('api')
     .description('run the HTTP API role')
     .option('--migrate', 'create the database and run migrations first', false)
     .action((opts: { migrate: boolean }) => runRoles('api', [runApi], opts.migrate));
+
+  program
+    .command('engine')
+    .description('run the trading engine role: consume the order stream, execute trades, reconcile')
+    .action(() => runRoles('engine', [runEngine], false));
+
+  program
+    .command('feed')
+    .description('run the market data feed role (FEED=simulator|replay); one instance leads, others stand by')
+    .action(() => runRoles('feed', [runFeed], false));
 
   program
     .command('migrate')

@@ -5,6 +5,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type ErrorJson } from '../core/errors.js';
+import { isUnavailableError } from '../infra/unavailable.js';
 
 export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   VALIDATION_FAILED: 400,
@@ -26,6 +27,8 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   ORDER_REJECTED: 422,
   RATE_LIMITED: 429,
   PRICE_UNAVAILABLE: 503,
+  // Only ever raised when the feed role starts with a bad FEED_REPLAY_FILE; never by a request.
+  REPLAY_FILE_INVALID: 500,
   SERVICE_UNAVAILABLE: 503,
 };
 
@@ -70,18 +73,6 @@ function fromFastifyError(err: FastifyError): AppError | undefined {
   return undefined;
 }
 
-/** Dependency failures that deserve a 503 rather than a 500: nothing is wrong with the request. */
-function isUnavailable(err: unknown): boolean {
-  const e = err as { code?: string; name?: string; message?: string };
-  if (!e || typeof e !== 'object') return false;
-  if (e.code && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '53300'].includes(e.code)) return true;
-  if (e.code?.startsWith('08')) return true;
-  if (e.name === 'MaxRetriesPerRequestError') return true;
-  return /timeout exceeded when trying to connect|Connection terminated|Command timed out|Connection is closed/i.test(
-    e.message ?? '',
-  );
-}
-
 export function sendError(request: FastifyRequest, reply: FastifyReply, raw: unknown): FastifyReply {
   const appError = raw instanceof AppError ? raw : fromFastifyError(raw as FastifyError);
   if (appError) {
@@ -96,7 +87,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, raw: unk
       return reply.status(status).send(body);
     }
   }
-  if (isUnavailable(raw)) {
+  if (isUnavailableError(raw)) {
     request.log.warn({ err: raw }, 'dependency unavailable');
     return reply.status(503).send({
       error: { code: 'SERVICE_UNAVAILABLE', message: 'a dependency is unavailable, try again', service: 'http', request_id: request.id },

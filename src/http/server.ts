@@ -7,15 +7,17 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Histogram } from 'prom-client';
+import { histogram } from '../infra/metrics.js';
 import { sql } from 'kysely';
-import type { AppContext } from '../app.js';
+import { createOrdersService, type AppContext } from '../app.js';
+import { registerOrderRoutes } from '../services/orders/orders.routes.js';
 import * as users from '../services/users/users.service.js';
 import { createAuthenticator, type RouteAuth } from './auth.js';
 import { HttpError, sendError } from './errors.js';
 import { registerUserRoutes } from '../services/users/users.routes.js';
 import { registerAccountRoutes } from '../services/accounts/accounts.routes.js';
 import { registerPortfolioRoutes } from '../services/portfolios/portfolios.routes.js';
+import { registerMarketDataRoutes } from '../services/market-data/market-data.routes.js';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 export const READY_TIMEOUT_MS = 2_000;
@@ -69,13 +71,13 @@ export async function buildServer(ctx: AppContext): Promise<{ server: Server; ro
   });
   await server.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
 
-  const httpDuration = new Histogram({
-    name: 'papertrade_http_request_duration_seconds',
-    help: 'HTTP request duration by route and status',
-    labelNames: ['method', 'route', 'status'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [ctx.metrics],
-  });
+  const httpDuration = histogram(
+    ctx.metrics,
+    'papertrade_http_request_duration_seconds',
+    'HTTP request duration by route and status',
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    ['method', 'route', 'status'],
+  );
 
   const authenticate = createAuthenticator(ctx.config.adminToken, (token) => users.authenticateApiKey(ctx.db, token));
   server.decorateRequest('principal', undefined);
@@ -113,6 +115,8 @@ export async function buildServer(ctx: AppContext): Promise<{ server: Server; ro
   registerUserRoutes(server, ctx);
   registerAccountRoutes(server, ctx);
   registerPortfolioRoutes(server, ctx);
+  registerMarketDataRoutes(server, ctx);
+  registerOrderRoutes(server, createOrdersService(ctx));
 
   await server.ready();
   return { server, routes };

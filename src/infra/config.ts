@@ -29,8 +29,30 @@ export interface Config {
   feedReplayFile: string | undefined;
   feedReplaySpeed: number;
   feedReplayLoop: boolean;
+  /** Pairwise correlation of simulated tickers' returns (0 independent, 1 lockstep). */
+  feedCorrelation: number;
+  /** TTL of the feed leader lock: a standby takes over this long after the leader dies. */
+  feedLeaderTtlMs: number;
   /** Requests per minute per API key; 0 turns rate limiting off. */
   rateLimitPerMinute: number;
+  engine: EngineConfig;
+}
+
+export interface EngineConfig {
+  /** Stream entries read (and orders executed in one transaction) at most per batch. */
+  batchSizeMax: number;
+  /** How long one XREADGROUP waits for new entries. */
+  blockMs: number;
+  /** An entry pending this long in a consumer's list is taken over (its consumer likely died). */
+  claimIdleMs: number;
+  /** An entry delivered this many times goes to the dead-letter stream; its order is rejected. */
+  deliveriesMax: number;
+  /** A pending order with no fresh price waits at most this long (from its creation) before REJECTED. */
+  priceWaitMsMax: number;
+  /** How often the reconciler looks for pending orders to re-publish. */
+  reconcileIntervalMs: number;
+  /** A pending order older than this is re-published by the reconciler (the stream lost it). */
+  reconcileAfterMs: number;
 }
 
 export class ConfigError extends Error {
@@ -137,7 +159,18 @@ export function loadConfig(env: Env = process.env): Config {
     feedReplayFile: r.optional('FEED_REPLAY_FILE'),
     feedReplaySpeed: r.number('FEED_REPLAY_SPEED', 1, 0.001, 1_000_000),
     feedReplayLoop: r.bool('FEED_REPLAY_LOOP', true),
+    feedCorrelation: r.number('FEED_CORRELATION', 0.5, 0, 1),
+    feedLeaderTtlMs: r.int('FEED_LEADER_TTL_MS', 3_000, 100, 60_000),
     rateLimitPerMinute: r.int('RATE_LIMIT_PER_MINUTE', 0, 0, 10_000_000),
+    engine: {
+      batchSizeMax: r.int('ENGINE_BATCH_SIZE_MAX', 200, 1, 5_000),
+      blockMs: r.int('ENGINE_BLOCK_MS', 1_000, 10, 60_000),
+      claimIdleMs: r.int('ENGINE_CLAIM_IDLE_MS', 15_000, 100, 3_600_000),
+      deliveriesMax: r.int('ENGINE_DELIVERIES_MAX', 5, 1, 1_000),
+      priceWaitMsMax: r.int('ENGINE_PRICE_WAIT_MS_MAX', 60_000, 0, 86_400_000),
+      reconcileIntervalMs: r.int('RECONCILE_INTERVAL_MS', 2_000, 50, 3_600_000),
+      reconcileAfterMs: r.int('RECONCILE_AFTER_MS', 5_000, 0, 86_400_000),
+    },
   };
   if (config.feed === 'replay' && !config.feedReplayFile) {
     r.problems.push('FEED_REPLAY_FILE: required when FEED=replay');

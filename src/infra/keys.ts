@@ -17,6 +17,8 @@ export interface Keys {
   orderUpdatesChannel(): string;
   /** Leader lock of the feed role. */
   feedLeader(): string;
+  /** Short lock so one engine at a time runs a reconciler pass. */
+  reconcilerLock(): string;
   /** Fixed-window request counter of one API key. */
   rateLimit(subject: string, windowStartMs: number): string;
 }
@@ -30,6 +32,7 @@ export function createKeys(prefix: string): Keys {
     ticksChannel: () => `${prefix}ticks`,
     orderUpdatesChannel: () => `${prefix}orders:updates`,
     feedLeader: () => `${prefix}feed:leader`,
+    reconcilerLock: () => `${prefix}engine:reconciler`,
     rateLimit: (subject, windowStartMs) => `${prefix}ratelimit:${subject}:${windowStartMs}`,
   };
 }

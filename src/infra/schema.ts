@@ -54,10 +54,60 @@ export interface HoldingsTable {
   updated_at: Timestamp;
 }
 
+export interface OrdersTable {
+  id: string;
+  user_id: string;
+  client_order_id: string | null;
+  request_hash: Buffer;
+  ticker: string;
+  side: 'buy' | 'sell';
+  type: 'market';
+  quantity: Numeric;
+  status: 'PENDING' | 'FILLED' | 'REJECTED' | 'CANCELED';
+  reserved_amount: NumericDefault;
+  quote_price: string | null;
+  fill_price: ColumnType<string | null, string | null | undefined, string | null>;
+  filled_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  reject_reason: ColumnType<string | null, string | null | undefined, string | null>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface FillsTable {
+  id: Generated<string>;
+  order_id: string;
+  price: Numeric;
+  quantity: Numeric;
+  amount: Numeric;
+  executed_at: Timestamp;
+}
+
+export interface InstrumentsTable {
+  ticker: string;
+  name: string;
+  reference_price: Numeric;
+  annual_volatility: Numeric;
+  created_at: Timestamp;
+}
+
+export interface PriceBarsTable {
+  ticker: string;
+  bucket: Timestamp;
+  open: Numeric;
+  high: Numeric;
+  low: Numeric;
+  close: Numeric;
+  tick_count: ColumnType<number, number | undefined, number>;
+}
+
 export interface Database {
   users: UsersTable;
   api_keys: ApiKeysTable;
   cash_balances: CashBalancesTable;
   cash_ledger: CashLedgerTable;
   holdings: HoldingsTable;
+  orders: OrdersTable;
+  fills: FillsTable;
+  instruments: InstrumentsTable;
+  price_bars: PriceBarsTable;
 }

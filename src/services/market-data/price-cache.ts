@@ -13,6 +13,52 @@ export interface Quote {
   asOfMs: number;
 }
 
+/** Who published a tick batch: the feed kind and the instance (its leader token). */
+export interface TickSource {
+  feed: string;
+  feedId: string;
+}
+
+/**
+ * The JSON published on the ticks channel, one message per tick batch:
+ * `{ "feed": "simulator", "feed_id": "...", "ticks": [ { "ticker", "price", "as_of" } ] }`,
+ * prices as 4-decimal strings and `as_of` ISO-8601, as in the HTTP API.
+ */
+export interface TickMessage {
+  feed: string;
+  feed_id: string;
+  ticks: { ticker: string; price: string; as_of: string }[];
+}
+
+export function encodeTickMessage(quotes: readonly Quote[], source: TickSource): string {
+  const message: TickMessage = {
+    feed: source.feed,
+    feed_id: source.feedId,
+    ticks: quotes.map((q) => ({ ticker: q.ticker, price: formatPrice(q.price), as_of: new Date(q.asOfMs).toISOString() })),
+  };
+  return JSON.stringify(message);
+}
+
+/** Reads a ticks-channel message back into quotes (for subscribers); undefined if malformed. */
+export function decodeTickMessage(text: string): { source: TickSource; quotes: Quote[] } | undefined {
+  let message: TickMessage;
+  try {
+    message = JSON.parse(text) as TickMessage;
+  } catch {
+    return undefined;
+  }
+  if (!message || typeof message !== 'object' || !Array.isArray(message.ticks)) return undefined;
+  const quotes: Quote[] = [];
+  for (const t of message.ticks) {
+    const asOfMs = Date.parse(t?.as_of);
+    if (typeof t?.ticker !== 'string' || typeof t.price !== 'string' || !/^\d+\.\d{4}$/.test(t.price) || Number.isNaN(asOfMs)) {
+      return undefined;
+    }
+    quotes.push({ ticker: t.ticker, price: fromDb(t.price, PRICE_SCALE), asOfMs });
+  }
+  return { source: { feed: String(message.feed), feedId: String(message.feed_id) }, quotes };
+}
+
 export function encodeQuote(price: Price, asOfMs: number): string {
   return `${formatPrice(price)}|${asOfMs}`;
 }
@@ -53,6 +99,24 @@ export class PriceCache {
       .map(([ticker, raw]) => decodeQuote(ticker, raw))
       .filter((q): q is Quote => q !== undefined)
       .sort((a, b) => (a.ticker < b.ticker ? -1 : 1));
+  }
+
+  /**
+   * Writes a batch of quotes and publishes it on the ticks channel in one MULTI: one round trip,
+   * and a subscriber never hears of a price the cache does not hold yet.
+   */
+  async setManyAndPublish(quotes: readonly Quote[], source: TickSource): Promise<void> {
+    if (quotes.length === 0) return;
+    const fields: string[] = [];
+    for (const q of quotes) fields.push(q.ticker, encodeQuote(q.price, q.asOfMs));
+    const results = await this.redis
+      .multi()
+      .hset(this.keys.prices(), ...fields)
+      .publish(this.keys.ticksChannel(), encodeTickMessage(quotes, source))
+      .exec();
+    // exec() reports a failed command inside the transaction as [error, result] instead of throwing.
+    const failed = results?.find(([err]) => err);
+    if (failed) throw failed[0];
   }
 
   /** Writes many quotes in one round trip. */

@@ -1,0 +1,53 @@
+/**
+ * The order state machine and the engine's pricing decisions, as pure functions.
+ *
+ *   PENDING -> FILLED | REJECTED | CANCELED      (terminal states never change)
+ */
+import { reservationFor, tradeValue, type Cash, type Price, type Qty } from './money.js';
+
+export const ORDER_STATUSES = ['PENDING', 'FILLED', 'REJECTED', 'CANCELED'] as const;
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
+export const ORDER_SIDES = ['buy', 'sell'] as const;
+export type OrderSide = (typeof ORDER_SIDES)[number];
+export const ORDER_TYPES = ['market'] as const;
+export type OrderType = (typeof ORDER_TYPES)[number];
+
+/** Why an order ended REJECTED; stable strings clients may match on. */
+export const REJECT_REASONS = {
+  priceMovedBeyondReservation: 'PRICE_MOVED_BEYOND_RESERVATION',
+  priceUnavailable: 'PRICE_UNAVAILABLE',
+  deliveryAttemptsExceeded: 'DELIVERY_ATTEMPTS_EXCEEDED',
+} as const;
+export type RejectReason = (typeof REJECT_REASONS)[keyof typeof REJECT_REASONS];
+
+export function isTerminal(status: OrderStatus): boolean {
+  return status !== 'PENDING';
+}
+
+export function canTransition(from: OrderStatus, to: OrderStatus): boolean {
+  return from === 'PENDING' && to !== 'PENDING';
+}
+
+/** Cash to hold when a market buy is accepted: quantity × quote × (1 + buffer), rounded up. */
+export function buyReservation(quantity: Qty, quote: Price, bufferBps: bigint): Cash {
+  return reservationFor(quantity, quote, bufferBps);
+}
+
+export type Execution =
+  | { outcome: 'fill'; price: Price; amount: Cash }
+  | { outcome: 'reject'; reason: RejectReason };
+
+/**
+ * The engine's final check for a buy (the seed: "$1520 <= $1575 -> OK"): it fills when the cost
+ * at the execution price fits in the reservation, else it is rejected and the hold released.
+ */
+export function executeBuy(quantity: Qty, price: Price, reserved: Cash): Execution {
+  const cost = tradeValue(quantity, price);
+  if (cost > reserved) return { outcome: 'reject', reason: REJECT_REASONS.priceMovedBeyondReservation };
+  return { outcome: 'fill', price, amount: cost };
+}
+
+/** A sell of reserved shares always fills at the market; the proceeds round half-up. */
+export function executeSell(quantity: Qty, price: Price): Execution {
+  return { outcome: 'fill', price, amount: tradeValue(quantity, price) };
+}

@@ -1,0 +1,32 @@
+/**
+ * Instruments and the ticker rule. A ticker is uppercase: a letter, then up to nine letters,
+ * digits or dots (`BRK.B`). Lookups are exact and case-sensitive: `aapl` is not `AAPL`. Anything
+ * that is not a listed instrument, whatever its shape, is refused as UNKNOWN_TICKER (404) by the
+ * service; `normalizeTicker` is for edges that want to accept sloppy input (lowercase, spaces)
+ * and turn it into the canonical form first.
+ */
+import type { Price } from '../../core/money.js';
+
+export const TICKER_PATTERN = /^[A-Z][A-Z0-9.]{0,9}$/;
+/** Longest ticker accepted as input anywhere (route params, request bodies). */
+export const TICKER_INPUT_LENGTH_MAX = 32;
+
+export interface Instrument {
+  ticker: string;
+  name: string;
+  /** Where the simulator starts when it has no cached price and no stored bar. */
+  referencePrice: Price;
+  /** Annualized volatility of the simulated walk, as a fraction (0.25 = 25 % a year). */
+  annualVolatility: number;
+}
+
+/** The canonical form of a ticker typed by a person (trimmed, uppercased), or undefined if malformed. */
+export function normalizeTicker(raw: string): string | undefined {
+  if (raw.length > TICKER_INPUT_LENGTH_MAX) return undefined;
+  const ticker = raw.trim().toUpperCase();
+  return TICKER_PATTERN.test(ticker) ? ticker : undefined;
+}
+
+export function isWellFormedTicker(ticker: string): boolean {
+  return TICKER_PATTERN.test(ticker);
+}

@@ -1,0 +1,131 @@
+/**
+ * Market data over HTTP: instruments, latest prices and 1-minute bars. Any authenticated
+ * caller (a user's key or the admin token) may read them; nothing here is per user.
+ */
+import { Type } from 'typebox';
+import type { AppContext } from '../../app.js';
+import { formatPrice } from '../../core/money.js';
+import { LimitQuery, parseLimit, PriceString, Timestamp } from '../../http/schemas.js';
+import type { Server } from '../../http/server.js';
+import { TICKER_INPUT_LENGTH_MAX } from './instruments.js';
+import type { Quote } from './price-cache.js';
+
+const TAGS = ['market-data'];
+
+const QuoteBody = Type.Object({
+  ticker: Type.String(),
+  price: PriceString,
+  as_of: Timestamp,
+});
+
+/**
+ * The path accepts any short string: a ticker that is not listed, whatever its shape, is
+ * UNKNOWN_TICKER (404), as the API contract says.
+ */
+const TickerParams = Type.Object(
+  { ticker: Type.String({ minLength: 1, maxLength: TICKER_INPUT_LENGTH_MAX, examples: ['AAPL'] }) },
+  { additionalProperties: false },
+);
+
+const toQuoteBody = (q: Quote) => ({ ticker: q.ticker, price: formatPrice(q.price), as_of: new Date(q.asOfMs).toISOString() });
+
+export function registerMarketDataRoutes(server: Server, ctx: AppContext): void {
+  const market = ctx.market;
+
+  server.get(
+    '/instruments',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Tradable instruments',
+        response: {
+          200: Type.Object({
+            instruments: Type.Array(
+              Type.Object({
+                ticker: Type.String(),
+                name: Type.String(),
+                reference_price: PriceString,
+              }),
+            ),
+          }),
+        },
+      },
+    },
+    async () => ({
+      instruments: (await market.listInstruments()).map((i) => ({
+        ticker: i.ticker,
+        name: i.name,
+        reference_price: formatPrice(i.referencePrice),
+      })),
+    }),
+  );
+
+  server.get(
+    '/prices',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Latest cached price of every instrument that has one (as_of tells its age)',
+        response: { 200: Type.Object({ prices: Type.Array(QuoteBody) }) },
+      },
+    },
+    async () => ({ prices: (await market.getPrices()).map(toQuoteBody) }),
+  );
+
+  server.get(
+    '/prices/:ticker',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Latest price of a ticker; 503 PRICE_UNAVAILABLE when none is fresh',
+        params: TickerParams,
+        response: { 200: QuoteBody },
+      },
+    },
+    async (request) => toQuoteBody(await market.getPrice(request.params.ticker)),
+  );
+
+  server.get(
+    '/prices/:ticker/bars',
+    {
+      schema: {
+        tags: TAGS,
+        summary: '1-minute OHLC bars, newest first',
+        params: TickerParams,
+        querystring: Type.Object(
+          {
+            interval: Type.Optional(Type.Literal('1m', { description: 'bar interval; only 1m for now' })),
+            limit: Type.Optional(LimitQuery),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            bars: Type.Array(
+              Type.Object({
+                t: Timestamp,
+                open: PriceString,
+                high: PriceString,
+                low: PriceString,
+                close: PriceString,
+              }),
+            ),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const limit = parseLimit(request.query.limit);
+      const bars = await market.listBars(request.params.ticker, request.query.interval ?? '1m', limit);
+      return {
+        bars: bars.map((b) => ({
+          t: new Date(b.bucketMs).toISOString(),
+          open: formatPrice(b.open),
+          high: formatPrice(b.high),
+          low: formatPrice(b.low),
+          close: formatPrice(b.close),
+        })),
+      };
+    },
+  );
+}

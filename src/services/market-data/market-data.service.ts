@@ -1,0 +1,208 @@
+/**
+ * Market data as the rest of papertrade sees it: the listed instruments, the latest price of a
+ * ticker (fresh, or refused), and the 1-minute price history.
+ *
+ * `getPrice` is on the order hot path and costs one Redis round trip (one HGET): tickers are
+ * checked against an in-memory copy of `instruments`, loaded on first use and refreshed in the
+ * background every INSTRUMENTS_REFRESH_MS, never by a query per call.
+ *
+ * Ticker rule: lookups are exact. A ticker that is not a listed instrument — lowercase, malformed
+ * or simply not traded — is UNKNOWN_TICKER (404); `normalizeTicker` (instruments.ts) is there for
+ * edges that want to canonicalize sloppy input first.
+ */
+import { assert } from '../../core/errors.js';
+import { priceFromDb, priceToSql } from '../../core/money.js';
+import type { Db } from '../../infra/postgres.js';
+import type { Logger } from '../../infra/logger.js';
+import { BAR_INTERVAL_MS, type Bar } from './bars.js';
+import { TICK_BATCH_SIZE_MAX } from './feed.js';
+import type { Instrument } from './instruments.js';
+import { PriceUnavailableError, UnknownTickerError } from './market-data.errors.js';
+import * as repo from './market-data.repository.js';
+import type { PriceCache, Quote } from './price-cache.js';
+
+/** How long the in-memory instrument list is used before a background reload. */
+export const INSTRUMENTS_REFRESH_MS = 60_000;
+/** Most instruments listed: every tick batch carries them all (see TICK_BATCH_SIZE_MAX). */
+export const INSTRUMENTS_MAX = TICK_BATCH_SIZE_MAX;
+/** A quote dated further in the future than this (clock skew between hosts) is refused too. */
+export const PRICE_CLOCK_SKEW_MS_MAX = 2_000;
+export const BARS_LIMIT_DEFAULT = 50;
+export const BARS_LIMIT_MAX = 500;
+/** Most bars written by one statement. */
+export const BAR_UPSERT_ROWS_MAX = 1_000;
+
+export const BAR_INTERVALS = ['1m'] as const;
+export type BarInterval = (typeof BAR_INTERVALS)[number];
+
+export interface MarketDataOptions {
+  /** A quote older than this is refused (PRICE_UNAVAILABLE). */
+  priceAgeMsMax: number;
+  instrumentsRefreshMs?: number;
+  logger?: Logger;
+}
+
+interface InstrumentSet {
+  list: Instrument[];
+  byTicker: Map<string, Instrument>;
+  loadedAtMs: number;
+}
+
+/**
+ * The freshness rule in one place: a quote is usable when it exists, is at most `priceAgeMsMax`
+ * old and is not dated beyond the clock-skew allowance in the future.
+ */
+export function requireFresh(ticker: string, quote: Quote | undefined, priceAgeMsMax: number, nowMs: number): Quote {
+  if (quote === undefined) throw new PriceUnavailableError(ticker, 'no_price');
+  const ageMs = nowMs - quote.asOfMs;
+  if (ageMs > priceAgeMsMax) throw new PriceUnavailableError(ticker, 'stale', ageMs);
+  if (ageMs < -PRICE_CLOCK_SKEW_MS_MAX) throw new PriceUnavailableError(ticker, 'future', ageMs);
+  return quote;
+}
+
+export function toInstrument(row: repo.InstrumentRow): Instrument {
+  return {
+    ticker: row.ticker,
+    name: row.name,
+    referencePrice: priceFromDb(row.reference_price),
+    // A model parameter, not money: a float is what the simulator needs.
+    annualVolatility: Number(row.annual_volatility),
+  };
+}
+
+function toBar(row: repo.BarRow): Bar {
+  return {
+    ticker: row.ticker,
+    bucketMs: row.bucket.getTime(),
+    open: priceFromDb(row.open),
+    high: priceFromDb(row.high),
+    low: priceFromDb(row.low),
+    close: priceFromDb(row.close),
+    tickCount: row.tick_count,
+  };
+}
+
+export class MarketDataService {
+  private instruments: InstrumentSet | undefined;
+  private loading: Promise<InstrumentSet> | undefined;
+  private readonly refreshMs: number;
+
+  constructor(
+    private readonly db: Db,
+    private readonly cache: PriceCache,
+    private readonly options: MarketDataOptions,
+  ) {
+    this.refreshMs = options.instrumentsRefreshMs ?? INSTRUMENTS_REFRESH_MS;
+  }
+
+  /**
+   * The latest price of a listed ticker, refused when missing or older than the maximum age.
+   * One HGET. Throws UnknownTickerError or PriceUnavailableError.
+   */
+  async getPrice(ticker: string): Promise<Quote> {
+    const set = await this.instrumentSet();
+    if (!set.byTicker.has(ticker)) throw new UnknownTickerError(ticker);
+    return requireFresh(ticker, await this.cache.get(ticker), this.options.priceAgeMsMax, Date.now());
+  }
+
+  /**
+   * The cached prices of every listed instrument that has one, in ticker order, fresh or not:
+   * `asOfMs` tells their age (GET /prices shows them; only getPrice enforces the maximum age).
+   * One HMGET.
+   */
+  async getPrices(): Promise<Quote[]> {
+    const set = await this.instrumentSet();
+    const quotes = await this.cache.getMany(set.list.map((i) => i.ticker));
+    return set.list.map((i) => quotes.get(i.ticker)).filter((q): q is Quote => q !== undefined);
+  }
+
+  /** Throws UnknownTickerError unless `ticker` is a listed instrument (no I/O once loaded). */
+  async requireTicker(ticker: string): Promise<void> {
+    if (!(await this.isKnownTicker(ticker))) throw new UnknownTickerError(ticker);
+  }
+
+  async isKnownTicker(ticker: string): Promise<boolean> {
+    return (await this.instrumentSet()).byTicker.has(ticker);
+  }
+
+  async getInstrument(ticker: string): Promise<Instrument> {
+    const instrument = (await this.instrumentSet()).byTicker.get(ticker);
+    if (!instrument) throw new UnknownTickerError(ticker);
+    return instrument;
+  }
+
+  /** Every listed instrument, in ticker order. */
+  async listInstruments(): Promise<Instrument[]> {
+    return (await this.instrumentSet()).list;
+  }
+
+  /** Reloads the instrument list now (the feed does this when it becomes leader). */
+  async refreshInstruments(): Promise<Instrument[]> {
+    return (await this.loadInstruments()).list;
+  }
+
+  /** The latest `limit` bars of a listed ticker, newest first. */
+  async listBars(ticker: string, interval: BarInterval = '1m', limit: number = BARS_LIMIT_DEFAULT): Promise<Bar[]> {
+    assert(interval === '1m', `bar interval ${interval} is supported`);
+    assert(Number.isInteger(limit) && limit >= 1 && limit <= BARS_LIMIT_MAX, `bars limit within bounds, got ${limit}`);
+    await this.requireTicker(ticker);
+    return (await repo.listBars(this.db, ticker, limit)).map(toBar);
+  }
+
+  /** Writes bars, merging with stored ones (see bars.ts), at most BAR_UPSERT_ROWS_MAX per statement. */
+  async saveBars(bars: readonly Bar[]): Promise<void> {
+    for (let start = 0; start < bars.length; start += BAR_UPSERT_ROWS_MAX) {
+      const rows = bars.slice(start, start + BAR_UPSERT_ROWS_MAX).map((b) => {
+        assert(b.bucketMs % BAR_INTERVAL_MS === 0, 'a bar starts on a minute');
+        return {
+          ticker: b.ticker,
+          bucket: new Date(b.bucketMs),
+          open: priceToSql(b.open),
+          high: priceToSql(b.high),
+          low: priceToSql(b.low),
+          close: priceToSql(b.close),
+          tick_count: b.tickCount,
+        };
+      });
+      await repo.upsertBars(this.db, rows);
+    }
+  }
+
+  /** The close of each instrument's latest stored bar (where a restarted feed resumes from). */
+  async lastCloses(): Promise<Map<string, bigint>> {
+    const rows = await repo.getLastCloses(this.db);
+    return new Map(rows.map((r) => [r.ticker, priceFromDb(r.close)]));
+  }
+
+  private instrumentSet(): Promise<InstrumentSet> | InstrumentSet {
+    const set = this.instruments;
+    if (set === undefined) return this.loadInstruments();
+    if (Date.now() - set.loadedAtMs > this.refreshMs && this.loading === undefined) {
+      // Stale-while-revalidate: callers keep the current list while it reloads; a failed
+      // reload keeps it too (and is retried by a later call).
+      this.loadInstruments().catch((err: unknown) => this.options.logger?.warn({ err }, 'instrument reload failed'));
+    }
+    return set;
+  }
+
+  private loadInstruments(): Promise<InstrumentSet> {
+    if (this.loading !== undefined) return this.loading;
+    // Concurrent callers share one query; the slot frees once it settles, whatever the outcome.
+    const loading = this.fetchInstruments().finally(() => {
+      if (this.loading === loading) this.loading = undefined;
+    });
+    this.loading = loading;
+    return loading;
+  }
+
+  private async fetchInstruments(): Promise<InstrumentSet> {
+    const rows = await repo.listInstruments(this.db, INSTRUMENTS_MAX + 1);
+    if (rows.length > INSTRUMENTS_MAX) {
+      throw new Error(`more than ${INSTRUMENTS_MAX} instruments are listed; raise INSTRUMENTS_MAX and TICK_BATCH_SIZE_MAX together`);
+    }
+    const list = rows.map(toInstrument);
+    const set: InstrumentSet = { list, byTicker: new Map(list.map((i) => [i.ticker, i])), loadedAtMs: Date.now() };
+    this.instruments = set;
+    return set;
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * Named queries over `orders` and `fills`. Status changes carry the `status = 'PENDING'` guard:
+ * whoever changes a pending order first (engine or cancel) wins, the other sees no row.
+ */
+import { sql } from 'kysely';
+import type { Executor } from '../../infra/postgres.js';
+import type { OrderSide, OrderStatus, OrderType } from '../../core/orders.js';
+
+export interface OrderRow {
+  id: string;
+  user_id: string;
+  client_order_id: string | null;
+  request_hash: Buffer;
+  ticker: string;
+  side: OrderSide;
+  type: OrderType;
+  quantity: string;
+  status: OrderStatus;
+  reserved_amount: string;
+  quote_price: string | null;
+  fill_price: string | null;
+  filled_at: Date | null;
+  reject_reason: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface NewOrderRow {
+  id: string;
+  user_id: string;
+  client_order_id: string | null;
+  request_hash: Buffer;
+  ticker: string;
+  side: OrderSide;
+  type: OrderType;
+  quantity: string;
+  reserved_amount: string;
+  quote_price: string | null;
+}
+
+const COLUMNS = [
+  'id',
+  'user_id',
+  'client_order_id',
+  'request_hash',
+  'ticker',
+  'side',
+  'type',
+  'quantity',
+  'status',
+  'reserved_amount',
+  'quote_price',
+  'fill_price',
+  'filled_at',
+  'reject_reason',
+  'created_at',
+  'updated_at',
+] as const;
+
+/** Inserts a PENDING order; a repeated (user_id, client_order_id) raises the unique violation. */
+export async function insertPendingOrder(db: Executor, order: NewOrderRow): Promise<OrderRow> {
+  return (await db
+    .insertInto('orders')
+    .values({ ...order, status: 'PENDING' })
+    .returning(COLUMNS)
+    .executeTakeFirstOrThrow()) as OrderRow;
+}
+
+export async function getOrder(db: Executor, id: string): Promise<OrderRow | undefined> {
+  return (await db.selectFrom('orders').select(COLUMNS).where('id', '=', id).executeTakeFirst()) as OrderRow | undefined;
+}
+
+export async function getOrderByClientId(db: Executor, userId: string, clientOrderId: string): Promise<OrderRow | undefined> {
+  return (await db
+    .selectFrom('orders')
+    .select(COLUMNS)
+    .where('user_id', '=', userId)
+    .where('client_order_id', '=', clientOrderId)
+    .executeTakeFirst()) as OrderRow | undefined;
+}
+
+export interface OrderFilter {
+  userId?: string | undefined;
+  status?: OrderStatus | undefined;
+  ticker?: string | undefined;
+  beforeId?: string | undefined;
+  limit: number;
+}
+
+export async function listOrders(db: Executor, f: OrderFilter): Promise<OrderRow[]> {
+  let q = db.selectFrom('orders').select(COLUMNS);
+  if (f.userId !== undefined) q = q.where('user_id', '=', f.userId);
+  if (f.status !== undefined) q = q.where('status', '=', f.status);
+  if (f.ticker !== undefined) q = q.where('ticker', '=', f.ticker);
+  if (f.beforeId !== undefined) q = q.where('id', '<', f.beforeId);
+  return (await q.orderBy('id', 'desc').limit(f.limit).execute()) as OrderRow[];
+}
+
+/** Locks the still-pending orders among `ids` for this transaction (sorted: a stable lock order). */
+export async function lockPendingOrders(db: Executor, ids: readonly string[]): Promise<OrderRow[]> {
+  if (ids.length === 0) return [];
+  return (await db
+    .selectFrom('orders')
+    .select(COLUMNS)
+    .where('id', 'in', [...ids].sort())
+    .where('status', '=', 'PENDING')
+    .orderBy('id')
+    .forUpdate()
+    .execute()) as OrderRow[];
+}
+
+/** Cancels a pending order; with `ownerId`, only if that user owns it. */
+export async function markCanceled(db: Executor, id: string, ownerId?: string): Promise<OrderRow | undefined> {
+  return finish(db, id, sql`status = 'CANCELED'`, ownerId);
+}
+
+export async function markRejected(db: Executor, id: string, reason: string): Promise<OrderRow | undefined> {
+  return finish(db, id, sql`status = 'REJECTED', reject_reason = ${reason}`);
+}
+
+export async function markFilled(db: Executor, id: string, price: string): Promise<OrderRow | undefined> {
+  return finish(db, id, sql`status = 'FILLED', fill_price = ${price}::numeric, filled_at = now()`);
+}
+
+async function finish(
+  db: Executor,
+  id: string,
+  set: ReturnType<typeof sql>,
+  ownerId?: string,
+): Promise<OrderRow | undefined> {
+  const owner = ownerId === undefined ? sql`` : sql` AND user_id = ${ownerId}`;
+  const { rows } = await sql<OrderRow>`
+    UPDATE orders SET ${set}, updated_at = now()
+     WHERE id = ${id} AND status = 'PENDING'${owner}
+    RETURNING ${sql.join(COLUMNS.map((c) => sql.ref(c)))}`.execute(db);
+  return rows[0];
+}
+
+export async function insertFill(
+  db: Executor,
+  fill: { orderId: string; price: string; quantity: string; amount: string },
+): Promise<void> {
+  await db
+    .insertInto('fills')
+    .values({ order_id: fill.orderId, price: fill.price, quantity: fill.quantity, amount: fill.amount })
+    .execute();
+}
+
+/** Pending orders created before `olderThan`, oldest first: what the reconciler re-publishes. */
+export async function listPendingOlderThan(db: Executor, olderThan: Date, limit: number): Promise<OrderRow[]> {
+  return (await db
+    .selectFrom('orders')
+    .select(COLUMNS)
+    .where('status', '=', 'PENDING')
+    .where('created_at', '<', olderThan)
+    .orderBy('created_at')
+    .limit(limit)
+    .execute()) as OrderRow[];
+}

@@ -1,0 +1,225 @@
+/**
+ * The order management service (OMS). It orchestrates accounts and portfolios inside the one
+ * transaction it owns per order: the hold (cash for a buy, shares for a sell) and the PENDING
+ * row commit together or not at all. Only after the commit does it publish the order to the
+ * stream; if that publish fails the order is still safe in PostgreSQL and the reconciler
+ * publishes it later.
+ */
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { AppError, ValidationError } from '../../core/errors.js';
+import {
+  cashFromDb,
+  cashToSql,
+  formatQty,
+  priceFromDb,
+  priceToSql,
+  qtyFromDb,
+  qtyToSql,
+  type Cash,
+  type Price,
+  type Qty,
+} from '../../core/money.js';
+import { buyReservation, type OrderSide, type OrderStatus, type OrderType } from '../../core/orders.js';
+import { uuidv7 } from '../../infra/ids.js';
+import type { Keys } from '../../infra/keys.js';
+import type { Logger } from '../../infra/logger.js';
+import { pgConstraint, pgErrorCode, type Db, type Executor } from '../../infra/postgres.js';
+import * as accounts from '../accounts/accounts.service.js';
+import { AccountNotFoundError } from '../accounts/accounts.errors.js';
+import * as portfolios from '../portfolios/portfolios.service.js';
+import type { Quote } from '../market-data/price-cache.js';
+import { UserNotFoundError } from '../users/users.errors.js';
+import { assertUserExists } from '../users/users.service.js';
+import { IdempotencyKeyReusedError, OrderNotCancelableError, OrderNotFoundError, OrderRejectedError } from './orders.errors.js';
+import { publishOrders, publishUpdates, toUpdate } from './order-stream.js';
+import * as repo from './orders.repository.js';
+
+export interface Order {
+  id: string;
+  userId: string;
+  clientOrderId: string | null;
+  ticker: string;
+  side: OrderSide;
+  type: OrderType;
+  quantity: Qty;
+  status: OrderStatus;
+  reservedAmount: Cash;
+  quotePrice: Price | null;
+  fillPrice: Price | null;
+  filledAt: Date | null;
+  rejectReason: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface PlaceOrder {
+  userId: string;
+  ticker: string;
+  side: OrderSide;
+  type: OrderType;
+  quantity: Qty;
+  clientOrderId: string | undefined;
+  /** Check that the user exists first (the admin may name any id; a user's key implies its user). */
+  verifyUser?: boolean;
+}
+
+/** What the OMS needs of market data: a validated ticker and a fresh price (one round trip). */
+export interface MarketPrices {
+  /** Throws UNKNOWN_TICKER for a ticker that is not traded. */
+  requireTicker(ticker: string): Promise<void>;
+  /** Throws UNKNOWN_TICKER or PRICE_UNAVAILABLE (no quote, or older than the maximum age). */
+  getPrice(ticker: string): Promise<Quote>;
+}
+
+export interface OrdersDeps {
+  db: Db;
+  redis: Redis;
+  keys: Keys;
+  logger: Logger;
+  market: MarketPrices;
+  reservationBufferBps: bigint;
+}
+
+export function toOrder(row: repo.OrderRow): Order {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    clientOrderId: row.client_order_id,
+    ticker: row.ticker,
+    side: row.side,
+    type: row.type,
+    quantity: qtyFromDb(row.quantity),
+    status: row.status,
+    reservedAmount: cashFromDb(row.reserved_amount),
+    quotePrice: row.quote_price === null ? null : priceFromDb(row.quote_price),
+    fillPrice: row.fill_price === null ? null : priceFromDb(row.fill_price),
+    filledAt: row.filled_at,
+    rejectReason: row.reject_reason,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** The request as a retry must repeat it, hashed: same key + same request replays the order. */
+export function requestHash(cmd: PlaceOrder): Buffer {
+  const canonical = JSON.stringify([cmd.userId, cmd.ticker, cmd.side, cmd.type, formatQty(cmd.quantity)]);
+  return createHash('sha256').update(canonical).digest();
+}
+
+export class OrdersService {
+  constructor(private readonly deps: OrdersDeps) {}
+
+  /**
+   * Places a market order. Returns `created: false` when the client_order_id was seen before
+   * with the same request (the original order is returned, nothing new happens).
+   */
+  async placeOrder(cmd: PlaceOrder): Promise<{ order: Order; created: boolean }> {
+    const hash = requestHash(cmd);
+    if (cmd.clientOrderId !== undefined) {
+      const replay = await this.replay(cmd.userId, cmd.clientOrderId, hash);
+      if (replay) return { order: replay, created: false };
+    }
+    if (cmd.verifyUser) await assertUserExists(this.deps.db, cmd.userId);
+    await this.deps.market.requireTicker(cmd.ticker);
+    const quote = cmd.side === 'buy' ? await this.deps.market.getPrice(cmd.ticker) : undefined;
+    const reserved = quote ? buyReservation(cmd.quantity, quote.price, this.deps.reservationBufferBps) : 0n;
+    const row: repo.NewOrderRow = {
+      id: uuidv7(),
+      user_id: cmd.userId,
+      client_order_id: cmd.clientOrderId ?? null,
+      request_hash: hash,
+      ticker: cmd.ticker,
+      side: cmd.side,
+      type: cmd.type,
+      quantity: qtyToSql(cmd.quantity),
+      reserved_amount: cashToSql(reserved),
+      quote_price: quote ? priceToSql(quote.price) : null,
+    };
+
+    let order: Order;
+    try {
+      order = await this.deps.db.transaction().execute(async (trx) => {
+        if (cmd.side === 'buy') await accounts.reserveFunds(trx, cmd.userId, reserved);
+        else await portfolios.reserveShares(trx, cmd.userId, cmd.ticker, cmd.quantity);
+        return toOrder(await repo.insertPendingOrder(trx, row));
+      });
+    } catch (err) {
+      if (pgErrorCode(err) === '23505' && pgConstraint(err) === 'orders_client_order_id_key' && cmd.clientOrderId) {
+        // A concurrent request with the same key committed first; ours rolled back whole.
+        const replay = await this.replay(cmd.userId, cmd.clientOrderId, hash);
+        if (replay) return { order: replay, created: false };
+      }
+      if (err instanceof AccountNotFoundError || pgErrorCode(err) === '23503') throw new UserNotFoundError(cmd.userId);
+      if (err instanceof AppError && (err.code === 'INSUFFICIENT_FUNDS' || err.code === 'INSUFFICIENT_HOLDINGS')) {
+        throw new OrderRejectedError(err);
+      }
+      throw err;
+    }
+
+    try {
+      await publishOrders(this.deps.redis, this.deps.keys, [order]);
+      await publishUpdates(this.deps.redis, this.deps.keys, [toUpdate(order, null)]);
+    } catch (err) {
+      // The order is committed; the reconciler will publish it. The client still gets its 201.
+      this.deps.logger.warn({ err, order_id: order.id }, 'order stream publish failed; left to the reconciler');
+    }
+    return { order, created: true };
+  }
+
+  private async replay(userId: string, clientOrderId: string, hash: Buffer): Promise<Order | undefined> {
+    const existing = await repo.getOrderByClientId(this.deps.db, userId, clientOrderId);
+    if (!existing) return undefined;
+    if (!existing.request_hash.equals(hash)) throw new IdempotencyKeyReusedError(clientOrderId);
+    return toOrder(existing);
+  }
+
+  /** With `ownerId`, another user's order answers ORDER_NOT_FOUND: its existence is not disclosed. */
+  async getOrder(id: string, ownerId?: string): Promise<Order> {
+    const row = await repo.getOrder(this.deps.db, id);
+    if (!row || (ownerId !== undefined && row.user_id !== ownerId)) throw new OrderNotFoundError(id);
+    return toOrder(row);
+  }
+
+  async listOrders(filter: repo.OrderFilter): Promise<{ orders: Order[]; next: string | null }> {
+    const rows = await repo.listOrders(this.deps.db, { ...filter, limit: filter.limit + 1 });
+    const page = rows.slice(0, filter.limit).map(toOrder);
+    return { orders: page, next: rows.length > filter.limit ? page[page.length - 1]!.id : null };
+  }
+
+  /**
+   * Cancels a PENDING order and releases its hold in the same transaction. Racing the engine,
+   * exactly one wins: both change the row only `WHERE status = 'PENDING'`.
+   */
+  async cancelOrder(id: string, ownerId: string | undefined): Promise<Order> {
+    const result = await this.deps.db.transaction().execute(async (trx) => {
+      const row = await repo.markCanceled(trx, id, ownerId);
+      if (!row) return undefined;
+      const order = toOrder(row);
+      await releaseHold(trx, order);
+      return order;
+    });
+    if (!result) {
+      const current = await repo.getOrder(this.deps.db, id);
+      if (!current || (ownerId !== undefined && current.user_id !== ownerId)) throw new OrderNotFoundError(id);
+      throw new OrderNotCancelableError(id, current.status);
+    }
+    await publishUpdates(this.deps.redis, this.deps.keys, [toUpdate(result, null)]).catch((err: unknown) =>
+      this.deps.logger.warn({ err }, 'order update publish failed'),
+    );
+    return result;
+  }
+}
+
+/** Returns what a pending order holds: its cash for a buy, its shares for a sell. */
+export async function releaseHold(trx: Executor, order: Order): Promise<void> {
+  if (order.side === 'buy') await accounts.releaseFunds(trx, order.userId, order.reservedAmount);
+  else await portfolios.releaseShares(trx, order.userId, order.ticker, order.quantity);
+}
+
+export function assertSameIdempotencyKey(bodyKey: string | undefined, headerKey: string | undefined): string | undefined {
+  if (bodyKey !== undefined && headerKey !== undefined && bodyKey !== headerKey) {
+    throw new ValidationError('client_order_id and the Idempotency-Key header differ', { field: 'client_order_id' });
+  }
+  return bodyKey ?? headerKey;
+}

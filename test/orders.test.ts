@@ -1,0 +1,366 @@
+/**
+ * The order flow end to end against real PostgreSQL and Redis: the OMS, the stream, the
+ * trading engine and the reconciler, with prices set directly in the cache so every number is
+ * exact.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { createEngine, createOrdersService } from '../src/app.js';
+import { formatCash, formatQty, parsePrice, parseQty } from '../src/core/money.js';
+import * as accounts from '../src/services/accounts/accounts.service.js';
+import * as portfolios from '../src/services/portfolios/portfolios.service.js';
+import { CONSUMER_GROUP } from '../src/services/trading/trading.engine.js';
+import type { OrdersService, PlaceOrder } from '../src/services/orders/orders.service.js';
+import { createTestContext, eventually, newUser, type TestContext } from './harness.js';
+
+let ctx: TestContext;
+let oms: OrdersService;
+const running: { stop(): Promise<void> }[] = [];
+
+beforeAll(async () => {
+  ctx = await createTestContext({
+    ENGINE_BLOCK_MS: '50',
+    ENGINE_CLAIM_IDLE_MS: '300',
+    RECONCILE_INTERVAL_MS: '100',
+    RECONCILE_AFTER_MS: '300',
+    PRICE_AGE_MS_MAX: '60000',
+  });
+  oms = createOrdersService(ctx);
+});
+afterEach(async () => {
+  for (const r of running.splice(0)) await r.stop();
+});
+afterAll(async () => {
+  await ctx.close();
+});
+
+const q = (s: string) => parseQty(s);
+const p = (s: string) => parsePrice(s);
+
+async function setPrice(ticker: string, price: string, asOfMs = Date.now()) {
+  await ctx.prices.setMany([{ ticker, price: p(price), asOfMs }]);
+}
+
+async function ensureGroup() {
+  await ctx.redis.xgroup('CREATE', ctx.keys.orderStream(), CONSUMER_GROUP, '0', 'MKSTREAM').catch(() => undefined);
+}
+
+async function startEngine(overrides: Parameters<typeof createEngine>[1] = {}) {
+  const engine = createEngine(ctx, overrides);
+  await engine.start();
+  running.push(engine);
+  return engine;
+}
+
+function buy(userId: string, ticker: string, quantity: string, extra: Partial<PlaceOrder> = {}) {
+  return oms.placeOrder({ userId, ticker, side: 'buy', type: 'market', quantity: q(quantity), clientOrderId: undefined, ...extra });
+}
+function sell(userId: string, ticker: string, quantity: string, extra: Partial<PlaceOrder> = {}) {
+  return oms.placeOrder({ userId, ticker, side: 'sell', type: 'market', quantity: q(quantity), clientOrderId: undefined, ...extra });
+}
+
+async function terminal(orderId: string, timeoutMs = 10_000) {
+  return eventually(async () => {
+    const o = await oms.getOrder(orderId);
+    return o.status === 'PENDING' ? undefined : o;
+  }, timeoutMs);
+}
+
+async function balance(userId: string) {
+  const b = await accounts.getBalance(ctx.db, userId);
+  return { cash: formatCash(b.cashBalance), available: formatCash(b.availableCash) };
+}
+
+async function fillsOf(orderId: string) {
+  return ctx.db.selectFrom('fills').selectAll().where('order_id', '=', orderId).execute();
+}
+
+/** True once every entry was delivered (lag 0) and acknowledged (nothing pending). */
+async function streamDrained() {
+  const groups = (await ctx.redis.xinfo('GROUPS', ctx.keys.orderStream())) as unknown[][];
+  const g = groups.map((row) => new Map(Array.from({ length: row.length / 2 }, (_, i) => [row[2 * i], row[2 * i + 1]])));
+  const engine = g.find((m) => m.get('name') === CONSUMER_GROUP);
+  return engine && engine.get('lag') === 0 && engine.get('pending') === 0 ? true : undefined;
+}
+
+async function ledgerSum(userId: string) {
+  const { rows } = await sql<{ total: string }>`
+    SELECT coalesce(sum(amount), 0)::numeric(20,2)::text AS total FROM cash_ledger WHERE user_id = ${userId}`.execute(ctx.db);
+  return rows[0]!.total;
+}
+
+describe('the seed flows', () => {
+  it('buys 10 AAPL: reserve 1575.00 at 150, fill at 152 for 1520.00', async () => {
+    const u = await newUser(ctx, { cash: '10000.00' });
+    await setPrice('AAPL', '150');
+    const { order, created } = await buy(u.id, 'AAPL', '10');
+    expect(created).toBe(true);
+    expect(order.status).toBe('PENDING');
+    expect(formatCash(order.reservedAmount)).toBe('1575.00');
+    expect(await balance(u.id)).toEqual({ cash: '10000.00', available: '8425.00' });
+
+    await setPrice('AAPL', '152');
+    await startEngine();
+    const filled = await terminal(order.id);
+    expect(filled.status).toBe('FILLED');
+    expect(filled.fillPrice).toBe(p('152'));
+    expect(await balance(u.id)).toEqual({ cash: '8480.00', available: '8480.00' });
+    const [h] = await portfolios.listHoldings(ctx.db, u.id);
+    expect([h!.ticker, formatQty(h!.quantity), h!.avgCost]).toEqual(['AAPL', '10', p('152')]);
+    const fills = await fillsOf(order.id);
+    expect(fills.map((f) => [f.price, f.quantity, f.amount])).toEqual([['152.0000', '10.000000', '1520.00']]);
+
+    const sold = await sell(u.id, 'AAPL', '5');
+    expect(formatCash(sold.order.reservedAmount)).toBe('0.00');
+    expect((await terminal(sold.order.id)).status).toBe('FILLED');
+    expect(await balance(u.id)).toEqual({ cash: '9240.00', available: '9240.00' });
+    expect(formatQty((await portfolios.listHoldings(ctx.db, u.id))[0]!.quantity)).toBe('5');
+
+    const rest = await sell(u.id, 'AAPL', '5');
+    expect((await terminal(rest.order.id)).status).toBe('FILLED');
+    expect(await portfolios.listHoldings(ctx.db, u.id)).toEqual([]);
+    expect(await balance(u.id)).toEqual({ cash: '10000.00', available: '10000.00' });
+    expect(await ledgerSum(u.id)).toBe('10000.00');
+  });
+
+  it('rejects a buy whose cost moved beyond the reservation and releases the hold', async () => {
+    const u = await newUser(ctx, { cash: '10000.00' });
+    await setPrice('MSFT', '150');
+    const { order } = await buy(u.id, 'MSFT', '10');
+    await setPrice('MSFT', '157.5010'); // 1575.01 > 1575.00 reserved
+    await startEngine();
+    const done = await terminal(order.id);
+    expect([done.status, done.rejectReason]).toEqual(['REJECTED', 'PRICE_MOVED_BEYOND_RESERVATION']);
+    expect(await balance(u.id)).toEqual({ cash: '10000.00', available: '10000.00' });
+    expect(await fillsOf(order.id)).toEqual([]);
+  });
+});
+
+describe('refusals', () => {
+  it('wraps INSUFFICIENT_FUNDS and INSUFFICIENT_HOLDINGS in ORDER_REJECTED and changes nothing', async () => {
+    const u = await newUser(ctx, { cash: '100.00' });
+    await setPrice('NVDA', '150');
+    const funds = await buy(u.id, 'NVDA', '1').catch((e: unknown) => e);
+    expect(funds).toMatchObject({ code: 'ORDER_REJECTED', service: 'orders', cause: { code: 'INSUFFICIENT_FUNDS', service: 'accounts' } });
+    const holdings = await sell(u.id, 'NVDA', '1').catch((e: unknown) => e);
+    expect(holdings).toMatchObject({ code: 'ORDER_REJECTED', cause: { code: 'INSUFFICIENT_HOLDINGS', service: 'portfolios' } });
+    expect(await balance(u.id)).toEqual({ cash: '100.00', available: '100.00' });
+    expect(await ctx.db.selectFrom('orders').select('id').where('user_id', '=', u.id).execute()).toEqual([]);
+  });
+
+  it('refuses an unknown ticker and a missing or stale price', async () => {
+    const u = await newUser(ctx, { cash: '100000.00' });
+    await expect(buy(u.id, 'NOPE', '1')).rejects.toMatchObject({ code: 'UNKNOWN_TICKER' });
+    await ctx.redis.hdel(ctx.keys.prices(), 'GOOGL');
+    await expect(buy(u.id, 'GOOGL', '1')).rejects.toMatchObject({ code: 'PRICE_UNAVAILABLE' });
+    await setPrice('GOOGL', '170', Date.now() - 120_000);
+    await expect(buy(u.id, 'GOOGL', '1')).rejects.toMatchObject({ code: 'PRICE_UNAVAILABLE' });
+  });
+});
+
+describe('concurrency', () => {
+  it('accepts exactly 3 of 50 concurrent buys on an account that can afford 3', async () => {
+    const u = await newUser(ctx, { cash: '500.00' });
+    await setPrice('AMZN', '150'); // each buy reserves 157.50; 3 fit in 500.00, 4 do not
+    const results = await Promise.allSettled(Array.from({ length: 50 }, () => buy(u.id, 'AMZN', '1')));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
+    const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.cause?.code);
+    expect(new Set(refused)).toEqual(new Set(['INSUFFICIENT_FUNDS']));
+    expect(await balance(u.id)).toEqual({ cash: '500.00', available: '27.50' });
+  });
+
+  it('never sells more shares than held under concurrent sells', async () => {
+    const u = await newUser(ctx, { cash: '0.00' });
+    await portfolios.applyBuy(ctx.db, u.id, 'TSLA', q('10'), p('200'));
+    await setPrice('TSLA', '200');
+    const results = await Promise.allSettled(Array.from({ length: 30 }, () => sell(u.id, 'TSLA', '3')));
+    const accepted = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<{ order: { id: string } }>).value.order.id);
+    expect(accepted).toHaveLength(3);
+    await startEngine();
+    for (const id of accepted) expect((await terminal(id)).status).toBe('FILLED');
+    const [h] = await portfolios.listHoldings(ctx.db, u.id);
+    expect([formatQty(h!.quantity), h!.reservedQuantity]).toEqual(['1', 0n]);
+    expect(await balance(u.id)).toEqual({ cash: '1800.00', available: '1800.00' });
+  });
+});
+
+describe('idempotency', () => {
+  it('replays the original order for the same client_order_id, also when 10 requests race', async () => {
+    const u = await newUser(ctx, { cash: '100000.00' });
+    await setPrice('META', '500');
+    const results = await Promise.all(Array.from({ length: 10 }, () => buy(u.id, 'META', '2', { clientOrderId: 'race-1' })));
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.order.id)).size).toBe(1);
+    expect(formatCash((await accounts.getBalance(ctx.db, u.id)).availableCash)).toBe('98950.00');
+    const again = await buy(u.id, 'META', '2.000', { clientOrderId: 'race-1' });
+    expect([again.created, again.order.id]).toEqual([false, results[0]!.order.id]);
+    await expect(buy(u.id, 'META', '3', { clientOrderId: 'race-1' })).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
+    await expect(sell(u.id, 'META', '2', { clientOrderId: 'race-1' })).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
+  });
+});
+
+describe('delivery guarantees', () => {
+  it('fills once when the same stream entry is delivered twice', async () => {
+    const u = await newUser(ctx, { cash: '10000.00' });
+    await setPrice('JPM', '200');
+    const { order } = await buy(u.id, 'JPM', '5');
+    // A duplicate entry for the same order, as a redelivery or a reconciler re-publish makes.
+    await ctx.redis.xadd(ctx.keys.orderStream(), '*', 'order_id', order.id);
+    await ctx.redis.xadd(ctx.keys.orderStream(), '*', 'order_id', order.id);
+    await startEngine();
+    expect((await terminal(order.id)).status).toBe('FILLED');
+    await eventually(streamDrained);
+    expect(await fillsOf(order.id)).toHaveLength(1);
+    expect(await balance(u.id)).toEqual({ cash: '9000.00', available: '9000.00' });
+  });
+
+  it('keeps exactly one fill when an engine dies between commit and XACK', async () => {
+    const u = await newUser(ctx, { cash: '10000.00' });
+    await setPrice('AAPL', '100');
+    // The stream group exists from the earlier engines; the dying consumer takes the entry.
+    await ensureGroup();
+    const { order } = await buy(u.id, 'AAPL', '1');
+    const read = (await ctx.redis.xreadgroup('GROUP', CONSUMER_GROUP, 'dying-engine', 'COUNT', 100, 'STREAMS', ctx.keys.orderStream(), '>')) as [string, [string, string[]][]][];
+    const entryIds = read[0]![1].map(([id]) => id);
+    expect(entryIds.length).toBeGreaterThan(0);
+    // It commits the execution exactly as the engine does, then dies before XACK.
+    const { executeOrder } = await import('../src/services/trading/trading.service.js');
+    await ctx.db.transaction().execute((trx) => executeOrder(trx, order, p('100')));
+    expect((await ctx.redis.xpending(ctx.keys.orderStream(), CONSUMER_GROUP))[0]).toBeGreaterThan(0);
+
+    await startEngine(); // claims the dead consumer's entries after claimIdleMs
+    await eventually(streamDrained);
+    expect(await fillsOf(order.id)).toHaveLength(1);
+    expect(await balance(u.id)).toEqual({ cash: '9900.00', available: '9900.00' });
+  });
+
+  it('completes every pending order after Redis lost the stream (the reconciler)', async () => {
+    const u = await newUser(ctx, { cash: '100000.00' });
+    await setPrice('AAPL', '100');
+    const placed = [];
+    for (let i = 0; i < 20; i++) placed.push((await buy(u.id, 'AAPL', '1')).order);
+    // Redis loses everything of ours: the stream, its group, the price cache.
+    const ours = await ctx.redis.keys(`${ctx.keys.prefix}*`);
+    await ctx.redis.del(...ours);
+    await setPrice('AAPL', '100');
+    await startEngine();
+    for (const o of placed) expect((await terminal(o.id, 15_000)).status).toBe('FILLED');
+    expect(await balance(u.id)).toEqual({ cash: '98000.00', available: '98000.00' });
+  });
+
+  it('lets an order wait for a price, then fills it when the price returns', async () => {
+    const u = await newUser(ctx, { cash: '10000.00' });
+    await setPrice('NFLX', '100');
+    const { order } = await buy(u.id, 'NFLX', '1');
+    await ctx.redis.hdel(ctx.keys.prices(), 'NFLX');
+    await startEngine();
+    // Polls until the engine has seen the entry (acknowledged it) while the order still waits.
+    await eventually(streamDrained);
+    expect((await oms.getOrder(order.id)).status).toBe('PENDING');
+    await setPrice('NFLX', '101');
+    const done = await terminal(order.id);
+    expect([done.status, done.fillPrice]).toEqual(['FILLED', p('101')]);
+  });
+
+  it('rejects with PRICE_UNAVAILABLE an order that waited past the limit', async () => {
+    const u = await newUser(ctx, { cash: '10000.00' });
+    await setPrice('ORCL', '100');
+    const { order } = await buy(u.id, 'ORCL', '1');
+    await ctx.redis.hdel(ctx.keys.prices(), 'ORCL');
+    await startEngine({ priceWaitMsMax: 0 });
+    const done = await terminal(order.id);
+    expect([done.status, done.rejectReason]).toEqual(['REJECTED', 'PRICE_UNAVAILABLE']);
+    expect(await balance(u.id)).toEqual({ cash: '10000.00', available: '10000.00' });
+  });
+
+  it('dead-letters an entry delivered too many times and rejects its order with the reason', async () => {
+    const u = await newUser(ctx, { cash: '10000.00' });
+    await setPrice('KO', '60');
+    const { order } = await buy(u.id, 'KO', '1');
+    const stream = ctx.keys.orderStream();
+    await ensureGroup();
+    await ctx.redis.xreadgroup('GROUP', CONSUMER_GROUP, 'crashy', 'COUNT', 100, 'STREAMS', stream, '>');
+    const pendingOfCrashy = (await ctx.redis.xpending(stream, CONSUMER_GROUP, '-', '+', 100, 'crashy')) as [string][];
+    const entryId = pendingOfCrashy.map(([id]) => id).pop();
+    // Each crash-and-claim cycle counts a delivery; push this entry past the limit.
+    for (let i = 0; i < 6; i++) await ctx.redis.xclaim(stream, CONSUMER_GROUP, 'crashy', 0, entryId!);
+    await startEngine({ deliveriesMax: 5, reconcileAfterMs: 60_000 });
+    const done = await terminal(order.id);
+    expect([done.status, done.rejectReason]).toEqual(['REJECTED', 'DELIVERY_ATTEMPTS_EXCEEDED']);
+    const dead = await ctx.redis.xrange(ctx.keys.orderDeadLetterStream(), '-', '+');
+    expect(dead.some(([, fields]) => fields.includes(order.id))).toBe(true);
+    expect(await balance(u.id)).toEqual({ cash: '10000.00', available: '10000.00' });
+  });
+
+  it('dead-letters a malformed entry instead of dropping it', async () => {
+    await startEngine();
+    await ctx.redis.xadd(ctx.keys.orderStream(), '*', 'garbage', 'yes');
+    await eventually(async () =>
+      (await ctx.redis.xrange(ctx.keys.orderDeadLetterStream(), '-', '+')).some(([, f]) => f.includes('MALFORMED_ENTRY')) ? true : undefined,
+    );
+  });
+});
+
+describe('cancel', () => {
+  it('cancels a pending order, releasing its hold; a terminal order is not cancelable', async () => {
+    const u = await newUser(ctx, { cash: '1000.00' });
+    await setPrice('PEP', '100');
+    const { order } = await buy(u.id, 'PEP', '2');
+    expect(await balance(u.id)).toEqual({ cash: '1000.00', available: '790.00' });
+    const canceled = await oms.cancelOrder(order.id, u.id);
+    expect(canceled.status).toBe('CANCELED');
+    expect(await balance(u.id)).toEqual({ cash: '1000.00', available: '1000.00' });
+    await expect(oms.cancelOrder(order.id, u.id)).rejects.toMatchObject({ code: 'ORDER_NOT_CANCELABLE' });
+    const other = await newUser(ctx);
+    await expect(oms.cancelOrder(order.id, other.id)).rejects.toMatchObject({ code: 'ORDER_NOT_FOUND' });
+  });
+
+  it('has exactly one winner when a cancel races the fill, and the money stays consistent', async () => {
+    const u = await newUser(ctx, { cash: '100000.00' });
+    await portfolios.applyBuy(ctx.db, u.id, 'WMT', q('100'), p('50'));
+    await setPrice('WMT', '50');
+    await startEngine();
+    const orders = [];
+    for (let i = 0; i < 20; i++) {
+      const placed = i % 2 === 0 ? await buy(u.id, 'WMT', '1') : await sell(u.id, 'WMT', '1');
+      const cancel = oms.cancelOrder(placed.order.id, u.id).then(
+        () => 'CANCELED',
+        (e: { code?: string }) => e.code,
+      );
+      orders.push({ id: placed.order.id, side: placed.order.side, cancel });
+    }
+    let filledBuys = 0n;
+    let filledSells = 0n;
+    for (const o of orders) {
+      const result = await o.cancel;
+      const final = await terminal(o.id);
+      expect(['CANCELED', 'FILLED']).toContain(final.status);
+      expect(result).toBe(final.status === 'CANCELED' ? 'CANCELED' : 'ORDER_NOT_CANCELABLE');
+      expect(await fillsOf(o.id)).toHaveLength(final.status === 'FILLED' ? 1 : 0);
+      if (final.status === 'FILLED') {
+        if (o.side === 'buy') filledBuys += 1n;
+        else filledSells += 1n;
+      }
+    }
+    // Every fill is at 50.00: the cash and the shares follow from the count of each side's fills.
+    const expectedCash = 10_000_000n - filledBuys * 5000n + filledSells * 5000n;
+    expect(await balance(u.id)).toEqual({ cash: formatCash(expectedCash), available: formatCash(expectedCash) });
+    const [h] = await portfolios.listHoldings(ctx.db, u.id);
+    expect([h!.quantity, h!.reservedQuantity]).toEqual([q(String(100n + filledBuys - filledSells)), 0n]);
+    expect(await ledgerSum(u.id)).toBe(formatCash(expectedCash));
+  });
+});
+
+describe('shutdown', () => {
+  it('stops gracefully, leaving nothing unacknowledged', async () => {
+    const u = await newUser(ctx, { cash: '10000.00' });
+    await setPrice('AAPL', '100');
+    const engine = createEngine(ctx, {});
+    await engine.start();
+    const placed = [];
+    for (let i = 0; i < 10; i++) placed.push((await buy(u.id, 'AAPL', '1')).order);
+    for (const o of placed) await terminal(o.id);
+    await engine.stop();
+    expect((await ctx.redis.xpending(ctx.keys.orderStream(), CONSUMER_GROUP))[0]).toBe(0);
+  });
+});
