@@ -13,6 +13,7 @@ import { createRedis } from './infra/redis.js';
 import { PriceCache } from './services/market-data/price-cache.js';
 import { MarketDataService } from './services/market-data/market-data.service.js';
 import { OrdersService } from './services/orders/orders.service.js';
+import { ApiKeyCache } from './services/users/api-key-cache.js';
 import { TradingEngine } from './services/trading/trading.engine.js';
 import { Reconciler } from './services/trading/reconciler.js';
 import type { EngineConfig } from './infra/config.js';
@@ -27,6 +28,7 @@ export interface AppContext {
   metrics: Registry;
   prices: PriceCache;
   market: MarketDataService;
+  apiKeys: ApiKeyCache;
 }
 
 export function createContext(config: Config, role: string, logger = createLogger(config.logLevel, role)): AppContext {
@@ -41,7 +43,7 @@ export function createContext(config: Config, role: string, logger = createLogge
   const keys = createKeys(config.redisPrefix);
   const prices = new PriceCache(redis, keys);
   const market = new MarketDataService(db, prices, { priceAgeMsMax: config.priceAgeMsMax, logger });
-  return { config, db, pool, redis, keys, logger, metrics, prices, market };
+  return { config, db, pool, redis, keys, logger, metrics, prices, market, apiKeys: new ApiKeyCache() };
 }
 
 export async function closeContext(ctx: AppContext): Promise<void> {

@@ -1,29 +1,44 @@
 /**
  * Migrates a template database once per test run. Each test file then gets its own database
  * copied from it (`CREATE DATABASE … TEMPLATE …`, milliseconds), so files never see each
- * other's rows and nothing needs cleaning between them.
+ * other's rows and nothing needs cleaning between them. Names carry their creation time, so
+ * several runs can share a server and leftovers of a killed run are recognised and dropped.
  */
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import { migrateToLatest, quoteIdent } from '../src/infra/postgres.js';
-import { adminUrl, TEMPLATE_DB, urlFor } from './db-names.js';
+import { adminUrl, isStaleTestDatabase, urlFor } from './db-names.js';
 
-export async function setup(): Promise<void> {
+let templateDb: string | undefined;
+
+async function withAdmin<T>(fn: (admin: pg.Client) => Promise<T>): Promise<T> {
   const admin = new pg.Client({ connectionString: adminUrl() });
   await admin.connect();
   try {
-    // Leftovers of an interrupted earlier run would only waste disk; drop them.
-    const stale = await admin.query<{ datname: string }>(
-      "SELECT datname FROM pg_database WHERE datname LIKE 'pt_test_%' OR datname = $1",
-      [TEMPLATE_DB],
-    );
-    for (const { datname } of stale.rows) await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(datname)} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${quoteIdent(TEMPLATE_DB)}`);
+    return await fn(admin);
   } finally {
     await admin.end();
   }
-  const pool = new pg.Pool({ connectionString: urlFor(TEMPLATE_DB), max: 1 });
+}
+
+export async function setup(): Promise<void> {
+  templateDb = `pt_tpl_${Date.now()}_${randomBytes(3).toString('hex')}`;
+  process.env.PT_TEMPLATE_DB = templateDb;
+  await withAdmin(async (admin) => {
+    const all = await admin.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'pt\\_%'");
+    for (const { datname } of all.rows) {
+      if (isStaleTestDatabase(datname)) await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(datname)} WITH (FORCE)`);
+    }
+    await admin.query(`CREATE DATABASE ${quoteIdent(templateDb!)}`);
+  });
+  const pool = new pg.Pool({ connectionString: urlFor(templateDb), max: 1 });
   const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
   await migrateToLatest(db);
   await db.destroy();
+}
+
+export async function teardown(): Promise<void> {
+  if (!templateDb) return;
+  await withAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(templateDb!)} WITH (FORCE)`));
 }

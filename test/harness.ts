@@ -11,7 +11,7 @@ import { buildServer, type RouteInfo, type Server } from '../src/http/server.js'
 import { createLogger } from '../src/infra/logger.js';
 import { parseCash } from '../src/core/money.js';
 import { createUser } from '../src/services/users/users.service.js';
-import { adminUrl, redisUrl, TEMPLATE_DB, urlFor } from './db-names.js';
+import { adminUrl, redisUrl, templateDb, testDatabaseName, urlFor } from './db-names.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -28,7 +28,7 @@ async function createDatabaseFromTemplate(name: string): Promise<void> {
     // being accessed"); a few bounded retries settle it.
     for (let attempt = 1; ; attempt++) {
       try {
-        await admin.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE ${quoteIdent(TEMPLATE_DB)}`);
+        await admin.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE ${quoteIdent(templateDb())}`);
         return;
       } catch (err) {
         if (attempt >= 20 || (err as { code?: string }).code !== '55006') throw err;
@@ -64,7 +64,7 @@ export function testConfig(dbName: string, prefix: string, env: Record<string, s
 
 export async function createTestContext(env: Record<string, string> = {}): Promise<TestContext> {
   const id = randomBytes(6).toString('hex');
-  const dbName = `pt_test_${id}`;
+  const dbName = testDatabaseName(id);
   await createDatabaseFromTemplate(dbName);
   const config = testConfig(dbName, `test:${id}:`, env);
   const ctx = createContext(config, 'test', createLogger(config.logLevel, 'test'));

@@ -18,6 +18,7 @@ import { registerUserRoutes } from '../services/users/users.routes.js';
 import { registerAccountRoutes } from '../services/accounts/accounts.routes.js';
 import { registerPortfolioRoutes } from '../services/portfolios/portfolios.routes.js';
 import { registerMarketDataRoutes } from '../services/market-data/market-data.routes.js';
+import { registerAuditRoutes } from '../services/audit/audit.routes.js';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 export const READY_TIMEOUT_MS = 2_000;
@@ -79,7 +80,9 @@ export async function buildServer(ctx: AppContext): Promise<{ server: Server; ro
     ['method', 'route', 'status'],
   );
 
-  const authenticate = createAuthenticator(ctx.config.adminToken, (token) => users.authenticateApiKey(ctx.db, token));
+  const authenticate = createAuthenticator(ctx.config.adminToken, (token) =>
+    users.authenticateApiKey(ctx.db, token, ctx.apiKeys),
+  );
   server.decorateRequest('principal', undefined);
   server.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
@@ -117,6 +120,7 @@ export async function buildServer(ctx: AppContext): Promise<{ server: Server; ro
   registerPortfolioRoutes(server, ctx);
   registerMarketDataRoutes(server, ctx);
   registerOrderRoutes(server, createOrdersService(ctx));
+  registerAuditRoutes(server, ctx);
 
   await server.ready();
   return { server, routes };

@@ -38,7 +38,36 @@ export function createPool(databaseUrl: string, poolMax: number): pg.Pool {
   // An idle client that loses its server (restart, network) emits 'error' on the pool; without
   // a listener Node would crash the process. The next checkout simply gets a new connection.
   pool.on('error', () => {});
+  pool.on('connect', (client) => preparePerConnection(client));
   return pool;
+}
+
+/** Prepared statements kept per connection; past this, further query texts run unprepared. */
+export const PREPARED_STATEMENTS_PER_CONNECTION_MAX = 500;
+/** Longer texts are one-off (migrations, scripts): not worth a slot. */
+export const PREPARED_STATEMENT_TEXT_LENGTH_MAX = 8_000;
+
+/**
+ * Runs every parameterized query as a named prepared statement on its connection, so
+ * PostgreSQL parses and plans each query shape once per connection instead of on every
+ * execution — the hot paths (accept, fill) run the same few statements thousands of times a
+ * second. Queries without parameters (BEGIN, COMMIT, migrations with several statements)
+ * stay unnamed, as a prepared statement holds a single command.
+ */
+function preparePerConnection(client: pg.PoolClient): void {
+  const names = new Map<string, string>();
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (text: unknown, values?: unknown, ...rest: unknown[]) => {
+    if (typeof text === 'string' && Array.isArray(values) && values.length > 0 && text.length <= PREPARED_STATEMENT_TEXT_LENGTH_MAX) {
+      let name = names.get(text);
+      if (name === undefined && names.size < PREPARED_STATEMENTS_PER_CONNECTION_MAX) {
+        name = `pt_${names.size}`;
+        names.set(text, name);
+      }
+      if (name !== undefined) return query({ name, text, values }, ...rest);
+    }
+    return query(text, values, ...rest);
+  };
 }
 
 export function createDb(databaseUrl: string, poolMax: number): { db: Db; pool: pg.Pool } {

@@ -25,10 +25,19 @@ export interface OrderUpdate {
   updated_at: string;
 }
 
-/** Publishes orders to the stream (and their status to subscribers) in one round trip. */
-export async function publishOrders(redis: Redis, keys: Keys, orders: readonly Order[]): Promise<void> {
+/**
+ * Publishes orders to the stream in one round trip; with `announce`, also their status on the
+ * updates channel (the OMS does on acceptance; the reconciler's re-publish is no news).
+ */
+export async function publishOrders(
+  redis: Redis,
+  keys: Keys,
+  orders: readonly Order[],
+  options: { announce?: boolean } = {},
+): Promise<void> {
   if (orders.length === 0) return;
   const pipeline = redis.pipeline();
+  if (options.announce) for (const o of orders) pipeline.publish(keys.orderUpdatesChannel(), JSON.stringify(toUpdate(o, null)));
   for (const o of orders) {
     pipeline.xadd(
       keys.orderStream(),

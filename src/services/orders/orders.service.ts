@@ -158,8 +158,7 @@ export class OrdersService {
     }
 
     try {
-      await publishOrders(this.deps.redis, this.deps.keys, [order]);
-      await publishUpdates(this.deps.redis, this.deps.keys, [toUpdate(order, null)]);
+      await publishOrders(this.deps.redis, this.deps.keys, [order], { announce: true });
     } catch (err) {
       // The order is committed; the reconciler will publish it. The client still gets its 201.
       this.deps.logger.warn({ err, order_id: order.id }, 'order stream publish failed; left to the reconciler');

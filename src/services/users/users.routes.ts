@@ -80,7 +80,7 @@ export function registerUserRoutes(server: Server, ctx: AppContext): void {
     },
     async (request, reply) => {
       actOn(request, request.params.id);
-      await users.revokeApiKey(ctx.db, request.params.id, request.params.key_id);
+      await users.revokeApiKey(ctx.db, request.params.id, request.params.key_id, ctx.apiKeys);
       return reply.status(204).send(null);
     },
   );

@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { ApiKeyCache } from './api-key-cache.js';
+
+describe('ApiKeyCache', () => {
+  const key = (n: number) => ({ userId: `u${n}`, keyId: `k${n}` });
+
+  it('returns a cached key until its time to live runs out', () => {
+    const cache = new ApiKeyCache(1_000, 10);
+    cache.set('t1', key(1), 0);
+    expect(cache.get('t1', 999)).toEqual(key(1));
+    expect(cache.get('t1', 1_000)).toBeUndefined();
+  });
+
+  it('stays within its size, dropping the oldest entry', () => {
+    const cache = new ApiKeyCache(1_000, 2);
+    cache.set('t1', key(1), 0);
+    cache.set('t2', key(2), 0);
+    cache.set('t3', key(3), 0);
+    expect([cache.get('t1', 1), cache.get('t2', 1), cache.get('t3', 1)]).toEqual([undefined, key(2), key(3)]);
+  });
+
+  it('forgets a revoked key at once', () => {
+    const cache = new ApiKeyCache();
+    cache.set('t1', key(1));
+    cache.forgetKey('k1');
+    expect(cache.get('t1')).toBeUndefined();
+  });
+});
