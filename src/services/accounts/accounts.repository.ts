@@ -4,7 +4,7 @@
  * cannot drift apart and a movement costs one round trip. Conditional updates
  * (`WHERE available_cash >= $amount`) make each check-and-move atomic: no read-then-write race.
  */
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Executor } from '../../infra/postgres.js';
 import type { LedgerKind } from '../../infra/schema.js';
 
@@ -68,12 +68,22 @@ export async function moveCash(
   return rows[0];
 }
 
+/**
+ * The hold rule as a statement: take `amount` from available cash only if it is there. It is
+ * exported unexecuted so the OMS can compose it with the order insert into one statement (one
+ * round trip, one atomic unit); `reserveFunds` runs it alone.
+ */
+export function reserveFundsStatement(userId: string, amount: string): RawBuilder<unknown> {
+  return sql`
+    UPDATE cash_balances
+       SET available_cash = available_cash - ${amount}::numeric, updated_at = now()
+     WHERE user_id = ${userId} AND available_cash >= ${amount}::numeric`;
+}
+
 /** Holds `amount` of available cash; undefined when the account lacks it (or does not exist). */
 export async function reserveFunds(db: Executor, userId: string, amount: string): Promise<BalanceRow | undefined> {
   const { rows } = await sql<BalanceRow>`
-    UPDATE cash_balances
-       SET available_cash = available_cash - ${amount}::numeric, updated_at = now()
-     WHERE user_id = ${userId} AND available_cash >= ${amount}::numeric
+    ${reserveFundsStatement(userId, amount)}
     RETURNING user_id, cash_balance::text, available_cash::text`.execute(db);
   return rows[0];
 }

@@ -58,15 +58,21 @@ export async function deposit(db: Db, userId: string, amount: Cash): Promise<Bal
 export async function withdraw(db: Db, userId: string, amount: Cash): Promise<Balance> {
   assert(amount > 0n, 'withdrawal amount is positive');
   const row = await repo.moveCash(db, userId, 'withdrawal', cashToSql(-amount), null);
-  if (!row) throw await refusal(db, userId, amount);
+  if (!row) throw await fundsRefusal(db, userId, amount);
   return toBalance(row);
+}
+
+/** The hold of `amount` as a statement to compose (see accounts.repository); refusal via fundsRefusal. */
+export function reserveFundsStatement(userId: string, amount: Cash) {
+  assert(amount > 0n, 'reservation is positive');
+  return repo.reserveFundsStatement(userId, cashToSql(amount));
 }
 
 /** Holds cash for a pending buy. One conditional UPDATE: two racing holds cannot both pass. */
 export async function reserveFunds(trx: Executor, userId: string, amount: Cash): Promise<Balance> {
   assert(amount > 0n, 'reservation is positive');
   const row = await repo.reserveFunds(trx, userId, cashToSql(amount));
-  if (!row) throw await refusal(trx, userId, amount);
+  if (!row) throw await fundsRefusal(trx, userId, amount);
   return toBalance(row);
 }
 
@@ -121,7 +127,8 @@ export async function listActivities(
   };
 }
 
-async function refusal(db: Executor, userId: string, requested: Cash): Promise<Error> {
+/** Why a hold of `requested` was refused: INSUFFICIENT_FUNDS, or ACCOUNT_NOT_FOUND. */
+export async function fundsRefusal(db: Executor, userId: string, requested: Cash): Promise<Error> {
   const row = await repo.getBalance(db, userId);
   if (!row) return new AccountNotFoundError(userId);
   return new InsufficientFundsError(userId, formatCash(requested), formatCash(cashFromDb(row.available_cash)));

@@ -2,7 +2,7 @@
  * Named queries over `orders` and `fills`. Status changes carry the `status = 'PENDING'` guard:
  * whoever changes a pending order first (engine or cancel) wins, the other sees no row.
  */
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Executor } from '../../infra/postgres.js';
 import type { OrderSide, OrderStatus, OrderType } from '../../core/orders.js';
 
@@ -56,6 +56,28 @@ const COLUMNS = [
   'created_at',
   'updated_at',
 ] as const;
+
+/**
+ * Takes the hold and inserts the PENDING order in ONE statement (one round trip, atomic by
+ * itself): the insert reads from the hold's CTE, so no hold means no order (undefined), and a
+ * repeated (user_id, client_order_id) raises the unique violation, undoing the hold with it.
+ */
+export async function insertPendingOrderWithHold(
+  db: Executor,
+  order: NewOrderRow,
+  hold: RawBuilder<unknown>,
+): Promise<OrderRow | undefined> {
+  const { rows } = await sql<OrderRow>`
+    WITH hold AS (${hold} RETURNING 1)
+    INSERT INTO orders (id, user_id, client_order_id, request_hash, ticker, side, type, quantity, status,
+                        reserved_amount, quote_price)
+    SELECT ${order.id}::uuid, ${order.user_id}::uuid, ${order.client_order_id}, ${order.request_hash}, ${order.ticker},
+           ${order.side}, ${order.type}, ${order.quantity}::numeric, 'PENDING', ${order.reserved_amount}::numeric,
+           ${order.quote_price}::numeric
+      FROM hold
+    RETURNING ${sql.join(COLUMNS.map((c) => sql.ref(c)))}`.execute(db);
+  return rows[0];
+}
 
 /** Inserts a PENDING order; a repeated (user_id, client_order_id) raises the unique violation. */
 export async function insertPendingOrder(db: Executor, order: NewOrderRow): Promise<OrderRow> {

@@ -1,9 +1,10 @@
 /**
- * The order management service (OMS). It orchestrates accounts and portfolios inside the one
- * transaction it owns per order: the hold (cash for a buy, shares for a sell) and the PENDING
- * row commit together or not at all. Only after the commit does it publish the order to the
- * stream; if that publish fails the order is still safe in PostgreSQL and the reconciler
- * publishes it later.
+ * The order management service (OMS). It orchestrates accounts and portfolios: the hold (cash
+ * for a buy, shares for a sell) and the PENDING row commit together or not at all. The hold is
+ * the leaf service's own statement (its rule stays there), composed with the order insert into
+ * one statement — atomic on its own and one round trip on the hot path. Only after the commit
+ * does it publish the order to the stream; if that publish fails the order is still safe in
+ * PostgreSQL and the reconciler publishes it later.
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -139,14 +140,20 @@ export class OrdersService {
 
     let order: Order;
     try {
-      order = await this.deps.db.transaction().execute(async (trx) => {
-        if (cmd.side === 'buy') await accounts.reserveFunds(trx, cmd.userId, reserved);
-        else await portfolios.reserveShares(trx, cmd.userId, cmd.ticker, cmd.quantity);
-        return toOrder(await repo.insertPendingOrder(trx, row));
-      });
+      const hold =
+        cmd.side === 'buy'
+          ? accounts.reserveFundsStatement(cmd.userId, reserved)
+          : portfolios.reserveSharesStatement(cmd.userId, cmd.ticker, cmd.quantity);
+      const inserted = await repo.insertPendingOrderWithHold(this.deps.db, row, hold);
+      if (!inserted) {
+        throw cmd.side === 'buy'
+          ? await accounts.fundsRefusal(this.deps.db, cmd.userId, reserved)
+          : await portfolios.sharesRefusal(this.deps.db, cmd.userId, cmd.ticker, cmd.quantity);
+      }
+      order = toOrder(inserted);
     } catch (err) {
       if (pgErrorCode(err) === '23505' && pgConstraint(err) === 'orders_client_order_id_key' && cmd.clientOrderId) {
-        // A concurrent request with the same key committed first; ours rolled back whole.
+        // A concurrent request with the same key committed first; our statement undid its hold.
         const replay = await this.replay(cmd.userId, cmd.clientOrderId, hash);
         if (replay) return { order: replay, created: false };
       }

@@ -2,7 +2,7 @@
  * Named queries over `holdings`. Reservations and sells are single conditional statements, so
  * two concurrent sells cannot both take the same shares.
  */
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Executor } from '../../infra/postgres.js';
 
 export interface HoldingRow {
@@ -30,6 +30,18 @@ export async function getHolding(db: Executor, userId: string, ticker: string): 
     .executeTakeFirst();
 }
 
+/**
+ * The share-hold rule as a statement: reserve `quantity` only if that many are unreserved.
+ * Exported unexecuted so the OMS can compose it with the order insert into one statement.
+ */
+export function reserveSharesStatement(userId: string, ticker: string, quantity: string): RawBuilder<unknown> {
+  return sql`
+    UPDATE holdings
+       SET reserved_quantity = reserved_quantity + ${quantity}::numeric, updated_at = now()
+     WHERE user_id = ${userId} AND ticker = ${ticker}
+       AND quantity - reserved_quantity >= ${quantity}::numeric`;
+}
+
 /** Reserves shares for a pending sell; no row when fewer than `quantity` are unreserved. */
 export async function reserveShares(
   db: Executor,
@@ -38,10 +50,7 @@ export async function reserveShares(
   quantity: string,
 ): Promise<HoldingRow | undefined> {
   const { rows } = await sql<HoldingRow>`
-    UPDATE holdings
-       SET reserved_quantity = reserved_quantity + ${quantity}::numeric, updated_at = now()
-     WHERE user_id = ${userId} AND ticker = ${ticker}
-       AND quantity - reserved_quantity >= ${quantity}::numeric
+    ${reserveSharesStatement(userId, ticker, quantity)}
     RETURNING ticker, quantity::text, reserved_quantity::text, avg_cost::text`.execute(db);
   return rows[0];
 }

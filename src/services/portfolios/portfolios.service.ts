@@ -69,14 +69,25 @@ export async function validateHoldings(trx: Executor, userId: string, ticker: st
   }
 }
 
+/** The share hold as a statement to compose (see portfolios.repository); refusal via sharesRefusal. */
+export function reserveSharesStatement(userId: string, ticker: string, quantity: Qty) {
+  assert(quantity > 0n, 'reserved quantity is positive');
+  return repo.reserveSharesStatement(userId, ticker, qtyToSql(quantity));
+}
+
 /** Reserves shares for a pending sell in one conditional statement. */
 export async function reserveShares(trx: Executor, userId: string, ticker: string, quantity: Qty): Promise<Holding> {
   assert(quantity > 0n, 'reserved quantity is positive');
   const row = await repo.reserveShares(trx, userId, ticker, qtyToSql(quantity));
   if (row) return toHolding(row);
-  const current = await repo.getHolding(trx, userId, ticker);
+  throw await sharesRefusal(trx, userId, ticker, quantity);
+}
+
+/** Why a hold of `quantity` shares was refused, with what is available. */
+export async function sharesRefusal(db: Executor, userId: string, ticker: string, quantity: Qty): Promise<InsufficientHoldingsError> {
+  const current = await repo.getHolding(db, userId, ticker);
   const available = current ? toHolding(current).availableQuantity : 0n;
-  throw new InsufficientHoldingsError(userId, ticker, formatQty(quantity), formatQty(available));
+  return new InsufficientHoldingsError(userId, ticker, formatQty(quantity), formatQty(available));
 }
 
 export async function releaseShares(trx: Executor, userId: string, ticker: string, quantity: Qty): Promise<void> {
