@@ -9,6 +9,7 @@ import { ensureDatabase, migrateToLatest } from '../infra/postgres.js';
 import { parseCash } from '../core/money.js';
 import { createUser } from '../services/users/users.service.js';
 import { runApi, runEngine, runFeed, type StopFn } from './roles.js';
+import { auditCommand, nonNegativeInt } from './audit.js';
 
 /** How long a graceful shutdown may take before the process exits anyway. */
 export const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -127,6 +128,63 @@ export function buildCli(): Command {
       } finally {
         await closeContext(ctx);
       }
+    });
+
+  program
+    .command('audit')
+    .description(
+      'check every invariant of DESIGN.md over the whole database in one read-only snapshot; ' +
+        'exit 0 when all hold, 1 on any violation, 3 when the audit could not run',
+    )
+    .option('--json', 'print the report as JSON (the same as GET /admin/audit)', false)
+    .option('--pending-max-age-ms <ms>', 'a PENDING order older than this is a violation', nonNegativeInt, 60_000)
+    .option('--limit <n>', 'violations listed per invariant (all are counted)', nonNegativeInt, 1_000)
+    .action(async (opts: { json: boolean; pendingMaxAgeMs: number; limit: number }) => {
+      const ctx = createContext(config(), 'audit');
+      try {
+        process.exitCode = await auditCommand(ctx, opts);
+      } finally {
+        await closeContext(ctx);
+      }
+    });
+
+  program
+    .command('bench')
+    .description(
+      'benchmark: start the roles as separate processes on a scratch database (papertrade_bench), drive market ' +
+        'orders over HTTP, measure throughput, latency, CPU and memory, run the SQL floor, write bench/results/',
+    )
+    .option('--duration <s>', 'measured seconds (after the warm-up)', '60')
+    .option('--warmup <s>', 'warm-up seconds, not measured', '5')
+    .option('--rate <n|max>', 'open loop at n orders/s (latency from the scheduled send), or max: closed loop', 'max')
+    .option('--concurrency <c>', 'requests in flight (closed loop) / HTTP connections (open loop)', '64')
+    .option('--users <n>', 'funded users placing orders', '1000')
+    .option('--sell-ratio <r>', 'share of orders that are sells (of shares bought in the seed phase), 0..1', '0.5')
+    .option('--quantity <shares>', 'shares per order', '1')
+    .option('--seed-shares <n>', 'shares of each ticker every user buys before the run', '100')
+    .option('--all-in-one', 'run one `papertrade start` process instead of separate roles', false)
+    .option('--no-floor', 'skip the SQL floor')
+    .option('--floor-duration <s>', 'measured seconds of the SQL floor', '20')
+    .option('--floor-warmup <s>', 'warm-up seconds of the SQL floor', '3')
+    .option('--floor-connections <n>', 'PostgreSQL connections of the floor (default 2 x PG_POOL_MAX)')
+    .option('--floor-fill-connections <n>', 'of which fill batches (default a fifth)')
+    .option('--floor-batch <n>', 'orders per fill transaction in the floor', '100')
+    .option('--db-name <name>', 'scratch database, dropped and recreated', 'papertrade_bench')
+    .option('--json-only', 'print only the JSON report on stdout (no progress, no table)', false)
+    .action(async (opts: import('../bench/bench.js').RawBenchOptions) => {
+      const { runBench, BenchUsageError } = await import('../bench/bench.js');
+      try {
+        process.exitCode = await runBench(opts);
+      } catch (err) {
+        if (err instanceof BenchUsageError) {
+          process.stderr.write(`papertrade bench: ${err.message}\n`);
+          process.exitCode = 2;
+          return;
+        }
+        throw err;
+      }
+      // Sockets of the load generator may linger in keep-alive: the report is out, leave.
+      process.exit(process.exitCode ?? 0);
     });
 
   return program;

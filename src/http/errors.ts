@@ -26,6 +26,9 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   INSUFFICIENT_HOLDINGS: 422,
   ORDER_REJECTED: 422,
   RATE_LIMITED: 429,
+  // Written raw by the client-error handler (src/http/hardening.ts) before Fastify has a request.
+  REQUEST_TIMEOUT: 408,
+  HEADERS_TOO_LARGE: 431,
   PRICE_UNAVAILABLE: 503,
   // Only ever raised when the feed role starts with a bad FEED_REPLAY_FILE; never by a request.
   REPLAY_FILE_INVALID: 500,

@@ -12,7 +12,9 @@ export const DecimalInput = Type.Union([Type.String({ maxLength: 40 }), Type.Num
 export const CashString = Type.String({ pattern: '^-?\\d+\\.\\d{2}$', examples: ['1575.00'] });
 export const PriceString = Type.String({ pattern: '^\\d+\\.\\d{4}$', examples: ['152.0000'] });
 export const QtyString = Type.String({ pattern: '^\\d+(\\.\\d+)?$', examples: ['10', '0.5'] });
-export const Uuid = Type.String({ pattern: '^[0-9a-fA-F-]{36}$', maxLength: 36 });
+// Strictly 8-4-4-4-12: PostgreSQL's uuid input refuses other hyphen placements with an error.
+export const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+export const Uuid = Type.String({ pattern: UUID_PATTERN, maxLength: 36 });
 export const Timestamp = Type.String({ format: 'date-time' });
 export const Cursor = Type.String({ pattern: '^[A-Za-z0-9_-]{1,200}$' });
 export const LimitQuery = Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 500, default 50' });

@@ -14,6 +14,8 @@ import { registerOrderRoutes } from '../services/orders/orders.routes.js';
 import * as users from '../services/users/users.service.js';
 import { createAuthenticator, type RouteAuth } from './auth.js';
 import { HttpError, sendError } from './errors.js';
+import { clientErrorHandler, frameworkErrorHandler, refuseUnexpectedBody, setSecurityHeaders } from './hardening.js';
+import { enforceRateLimit, RateLimiter } from './rate-limit.js';
 import { registerUserRoutes } from '../services/users/users.routes.js';
 import { registerAccountRoutes } from '../services/accounts/accounts.routes.js';
 import { registerPortfolioRoutes } from '../services/portfolios/portfolios.routes.js';
@@ -23,6 +25,14 @@ import { registerAuditRoutes } from '../services/audit/audit.routes.js';
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 export const READY_TIMEOUT_MS = 2_000;
 export const REQUEST_TIMEOUT_MS = 30_000;
+/** Time for a client to send the request line and headers (slow-header clients are cut off). */
+export const HEADERS_TIMEOUT_MS = 10_000;
+/** A socket with no traffic at all this long is closed (longer than any request may take). */
+export const CONNECTION_TIMEOUT_MS = 60_000;
+/** An idle keep-alive connection is closed after this (longer than a typical proxy's 60 s). */
+export const KEEP_ALIVE_TIMEOUT_MS = 72_000;
+/** Longest path parameter routed; ids are 36 characters, tickers at most a few dozen. */
+export const MAX_PARAM_LENGTH = 100;
 
 export type Server = FastifyInstance<
   import('node:http').Server,
@@ -43,6 +53,12 @@ export async function buildServer(ctx: AppContext): Promise<{ server: Server; ro
     loggerInstance: ctx.logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
     requestTimeout: REQUEST_TIMEOUT_MS,
+    connectionTimeout: CONNECTION_TIMEOUT_MS,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    http: { headersTimeout: HEADERS_TIMEOUT_MS },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     // Our own onResponse hook logs requests (with the route and timing) at debug level.
@@ -83,12 +99,26 @@ export async function buildServer(ctx: AppContext): Promise<{ server: Server; ro
   const authenticate = createAuthenticator(ctx.config.adminToken, (token) =>
     users.authenticateApiKey(ctx.db, token, ctx.apiKeys),
   );
+  // Per credential, shared by every api instance through Redis; off when the limit is 0.
+  const rateLimiter =
+    ctx.config.rateLimitPerMinute > 0
+      ? new RateLimiter({ redis: ctx.redis, keys: ctx.keys, limit: ctx.config.rateLimitPerMinute, logger: ctx.logger })
+      : undefined;
   server.decorateRequest('principal', undefined);
   server.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
-    void reply.header('x-content-type-options', 'nosniff');
-    await authenticate(request);
+    setSecurityHeaders(request, reply);
+    let authError: unknown;
+    try {
+      await authenticate(request);
+    } catch (err) {
+      authError = err;
+    }
+    // Counted once the credential is known, even when it may not use this route (a 403).
+    if (rateLimiter) await enforceRateLimit(rateLimiter, request, reply);
+    if (authError !== undefined) throw authError;
   });
+  server.addHook('preValidation', refuseUnexpectedBody);
   server.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);

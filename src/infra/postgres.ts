@@ -22,6 +22,7 @@ export type Executor = Kysely<Database>;
 export const STATEMENT_TIMEOUT_MS = 10_000;
 export const CONNECT_TIMEOUT_MS = 5_000;
 export const IDLE_IN_TRANSACTION_TIMEOUT_MS = 30_000;
+export const TCP_KEEPALIVE_INITIAL_DELAY_MS = 10_000;
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
 
@@ -34,6 +35,10 @@ export function createPool(databaseUrl: string, poolMax: number): pg.Pool {
     statement_timeout: STATEMENT_TIMEOUT_MS,
     idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
     application_name: 'papertrade',
+    // TCP keep-alive probes find a server that vanished without closing the connection (a
+    // network partition): statement_timeout is enforced by the server and cannot notice that.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: TCP_KEEPALIVE_INITIAL_DELAY_MS,
   });
   // An idle client that loses its server (restart, network) emits 'error' on the pool; without
   // a listener Node would crash the process. The next checkout simply gets a new connection.

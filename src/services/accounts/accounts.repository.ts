@@ -5,6 +5,7 @@
  * (`WHERE available_cash >= $amount`) make each check-and-move atomic: no read-then-write race.
  */
 import { sql, type RawBuilder } from 'kysely';
+import { always, runSteps, type Step } from '../../infra/statements.js';
 import type { Executor } from '../../infra/postgres.js';
 import type { LedgerKind } from '../../infra/schema.js';
 
@@ -42,29 +43,48 @@ export async function getBalance(db: Executor, userId: string): Promise<BalanceR
     .executeTakeFirst();
 }
 
+export interface CashMovement {
+  userId: string;
+  kind: LedgerKind;
+  /** Signed change of cash_balance; also the ledger amount (no ledger row when it is zero). */
+  balanceDelta: string;
+  /** Signed change of available_cash. */
+  availableDelta: string;
+  orderId: string | null;
+}
+
 /**
- * Moves cash in or out of both the balance and the available cash (deposits, withdrawals).
- * `delta` is signed; a negative delta only applies while available cash covers it.
+ * Steps that move cash and write the ledger row with the balance after, in one statement. The
+ * move applies only while available cash stays non-negative and the guard holds; `<name>_cash`
+ * returns the new balance row.
  */
-export async function moveCash(
-  db: Executor,
-  userId: string,
-  kind: LedgerKind,
-  delta: string,
-  orderId: string | null,
-): Promise<BalanceRow | undefined> {
-  const { rows } = await sql<BalanceRow>`
-    WITH b AS (
-      UPDATE cash_balances
-         SET cash_balance = cash_balance + ${delta}::numeric,
-             available_cash = available_cash + ${delta}::numeric,
-             updated_at = now()
-       WHERE user_id = ${userId} AND available_cash + ${delta}::numeric >= 0
-      RETURNING user_id, cash_balance, available_cash),
-    l AS (
-      INSERT INTO cash_ledger (user_id, kind, amount, balance_after, order_id)
-      SELECT b.user_id, ${kind}, ${delta}::numeric, b.cash_balance, ${orderId}::uuid FROM b)
-    SELECT user_id, cash_balance::text, available_cash::text FROM b`.execute(db);
+export function cashMovementSteps(name: string, m: CashMovement, guard: RawBuilder<unknown> = always): Step[] {
+  const cash = `${name}_cash`;
+  return [
+    {
+      name: cash,
+      statement: sql`
+        UPDATE cash_balances
+           SET cash_balance = cash_balance + ${m.balanceDelta}::numeric,
+               available_cash = available_cash + ${m.availableDelta}::numeric,
+               updated_at = now()
+         WHERE user_id = ${m.userId} AND available_cash + ${m.availableDelta}::numeric >= 0 AND ${guard}
+        RETURNING user_id, cash_balance::text AS cash_balance, available_cash::text AS available_cash`,
+    },
+    {
+      name: `${name}_ledger`,
+      statement: sql`
+        INSERT INTO cash_ledger (user_id, kind, amount, balance_after, order_id)
+        SELECT c.user_id, ${m.kind}, ${m.balanceDelta}::numeric, c.cash_balance::numeric, ${m.orderId}::uuid
+          FROM ${sql.id(cash)} c
+         WHERE ${m.balanceDelta}::numeric <> 0`,
+    },
+  ];
+}
+
+/** Moves cash (deposit, withdrawal, settlement); undefined when available cash would go negative. */
+export async function moveCash(db: Executor, m: CashMovement): Promise<BalanceRow | undefined> {
+  const rows = await runSteps<BalanceRow>(db, cashMovementSteps('m', m), sql`SELECT * FROM m_cash`);
   return rows[0];
 }
 
@@ -96,42 +116,6 @@ export async function releaseFunds(db: Executor, userId: string, amount: string)
      WHERE user_id = ${userId}
     RETURNING user_id, cash_balance::text, available_cash::text`.execute(db);
   return rows[0];
-}
-
-/**
- * Settles a filled buy: the cost leaves the balance, the hold is released and the part of it
- * not spent returns to available cash. One statement with its ledger row.
- */
-export async function settleBuy(
-  db: Executor,
-  userId: string,
-  reserved: string,
-  cost: string,
-  orderId: string,
-): Promise<BalanceRow | undefined> {
-  const { rows } = await sql<BalanceRow>`
-    WITH b AS (
-      UPDATE cash_balances
-         SET cash_balance = cash_balance - ${cost}::numeric,
-             available_cash = available_cash + ${reserved}::numeric - ${cost}::numeric,
-             updated_at = now()
-       WHERE user_id = ${userId}
-      RETURNING user_id, cash_balance, available_cash),
-    l AS (
-      INSERT INTO cash_ledger (user_id, kind, amount, balance_after, order_id)
-      SELECT b.user_id, 'buy', -${cost}::numeric, b.cash_balance, ${orderId}::uuid FROM b)
-    SELECT user_id, cash_balance::text, available_cash::text FROM b`.execute(db);
-  return rows[0];
-}
-
-/** Settles a filled sell: the proceeds are credited to the balance and to available cash. */
-export async function settleSell(
-  db: Executor,
-  userId: string,
-  proceeds: string,
-  orderId: string,
-): Promise<BalanceRow | undefined> {
-  return moveCash(db, userId, 'sell', proceeds, orderId);
 }
 
 export async function listLedger(

@@ -9,6 +9,7 @@ import type { Db, Executor } from '../../infra/postgres.js';
 import type { LedgerKind } from '../../infra/schema.js';
 import { AccountNotFoundError, InsufficientFundsError } from './accounts.errors.js';
 import * as repo from './accounts.repository.js';
+import type { RawBuilder } from 'kysely';
 
 export interface Balance {
   userId: string;
@@ -49,7 +50,7 @@ export async function getBalance(db: Executor, userId: string): Promise<Balance>
 
 export async function deposit(db: Db, userId: string, amount: Cash): Promise<Balance> {
   assert(amount > 0n, 'deposit amount is positive');
-  const row = await repo.moveCash(db, userId, 'deposit', cashToSql(amount), null);
+  const row = await repo.moveCash(db, movement(userId, 'deposit', amount, amount, null));
   if (!row) throw new AccountNotFoundError(userId);
   return toBalance(row);
 }
@@ -57,9 +58,33 @@ export async function deposit(db: Db, userId: string, amount: Cash): Promise<Bal
 /** Withdraws from available cash; refuses with INSUFFICIENT_FUNDS rather than overdraw. */
 export async function withdraw(db: Db, userId: string, amount: Cash): Promise<Balance> {
   assert(amount > 0n, 'withdrawal amount is positive');
-  const row = await repo.moveCash(db, userId, 'withdrawal', cashToSql(-amount), null);
+  const row = await repo.moveCash(db, movement(userId, 'withdrawal', -amount, -amount, null));
   if (!row) throw await fundsRefusal(db, userId, amount);
   return toBalance(row);
+}
+
+function movement(userId: string, kind: LedgerKind, balanceDelta: Cash, availableDelta: Cash, orderId: string | null): repo.CashMovement {
+  return { userId, kind, balanceDelta: cashToSql(balanceDelta), availableDelta: cashToSql(availableDelta), orderId };
+}
+
+/**
+ * A filled buy as a cash movement: `cost` leaves the balance; the `reserved` hold is released,
+ * so the part of it not spent returns to available cash (cost <= reserved, checked by the caller).
+ */
+export function buySettlement(userId: string, reserved: Cash, cost: Cash, orderId: string): repo.CashMovement {
+  assert(cost >= 0n && cost <= reserved, 'a buy settles within its reservation');
+  return movement(userId, 'buy', -cost, reserved - cost, orderId);
+}
+
+/** A filled sell as a cash movement: the proceeds are credited to the balance and to available cash. */
+export function sellSettlement(userId: string, proceeds: Cash, orderId: string): repo.CashMovement {
+  assert(proceeds >= 0n, 'sell proceeds are not negative');
+  return movement(userId, 'sell', proceeds, proceeds, orderId);
+}
+
+/** Steps (see infra/statements.ts) applying a settlement inside a larger statement. */
+export function settlementSteps(name: string, settlement: repo.CashMovement, guard?: RawBuilder<unknown>) {
+  return repo.cashMovementSteps(name, settlement, guard);
 }
 
 /** The hold of `amount` as a statement to compose (see accounts.repository); refusal via fundsRefusal. */
@@ -84,23 +109,15 @@ export async function releaseFunds(trx: Executor, userId: string, amount: Cash):
 }
 
 /** A buy filled: debit `cost`, release the `reserved` hold (cost <= reserved, checked by the caller). */
-export async function settleBuy(
-  trx: Executor,
-  userId: string,
-  reserved: Cash,
-  cost: Cash,
-  orderId: string,
-): Promise<Balance> {
-  assert(cost > 0n && cost <= reserved, 'a buy settles within its reservation');
-  const row = await repo.settleBuy(trx, userId, cashToSql(reserved), cashToSql(cost), orderId);
+export async function settleBuy(trx: Executor, userId: string, reserved: Cash, cost: Cash, orderId: string): Promise<Balance> {
+  const row = await repo.moveCash(trx, buySettlement(userId, reserved, cost, orderId));
   if (!row) throw new AccountNotFoundError(userId);
   return toBalance(row);
 }
 
 /** A sell filled: credit the proceeds to the balance and to available cash. */
 export async function settleSell(trx: Executor, userId: string, proceeds: Cash, orderId: string): Promise<Balance> {
-  assert(proceeds > 0n, 'sell proceeds are positive');
-  const row = await repo.settleSell(trx, userId, cashToSql(proceeds), orderId);
+  const row = await repo.moveCash(trx, sellSettlement(userId, proceeds, orderId));
   if (!row) throw new AccountNotFoundError(userId);
   return toBalance(row);
 }

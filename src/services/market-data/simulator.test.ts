@@ -91,7 +91,8 @@ describe('simulatedPriceToPrice', () => {
   it('rounds to the nearest 1/10,000, halves up', () => {
     expect(simulatedPriceToPrice(152.12344)).toBe(1_521_234n);
     expect(simulatedPriceToPrice(152.12346)).toBe(1_521_235n);
-    expect(simulatedPriceToPrice(0.00015)).toBe(2n);
+    // 0.00025 × 10^4 is exactly 2.5 in binary floating point: the half goes up.
+    expect(simulatedPriceToPrice(0.00025)).toBe(3n);
   });
 
   it('never returns a price at or below zero, nor above the maximum', () => {

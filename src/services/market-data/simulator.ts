@@ -17,7 +17,7 @@
  */
 import { assert } from '../../core/errors.js';
 import { PRICE_MAX, type Price } from '../../core/money.js';
-import { sleepUntil, type EmitFn, type PriceFeed, type Tick } from './feed.js';
+import { sleepUntil, TICK_BATCH_SIZE_MAX, type EmitFn, type PriceFeed, type Tick } from './feed.js';
 import { SeededRandom } from './random.js';
 
 /** Trading time per year the volatilities are quoted in: 252 sessions of 6.5 hours. */
@@ -29,8 +29,8 @@ export const SIMULATED_PRICE_MAX: Price = PRICE_MAX;
 const PRICE_UNITS = 10_000;
 const LOG_PRICE_MIN = Math.log(Number(SIMULATED_PRICE_MIN) / PRICE_UNITS);
 const LOG_PRICE_MAX = Math.log(Number(SIMULATED_PRICE_MAX) / PRICE_UNITS);
-/** Bound on the universe one simulator walks (one tick batch carries every ticker). */
-export const SIMULATED_TICKERS_MAX = 1_000;
+/** Bound on the universe one simulator walks: one tick batch carries every ticker. */
+export const SIMULATED_TICKERS_MAX = TICK_BATCH_SIZE_MAX;
 
 /**
  * The one conversion from the simulator's floating-point price to an exact Price: rounds to the

@@ -3,6 +3,7 @@
  * whoever changes a pending order first (engine or cancel) wins, the other sees no row.
  */
 import { sql, type RawBuilder } from 'kysely';
+import type { Step } from '../../infra/statements.js';
 import type { Executor } from '../../infra/postgres.js';
 import type { OrderSide, OrderStatus, OrderType } from '../../core/orders.js';
 
@@ -156,6 +157,32 @@ async function finish(
      WHERE id = ${id} AND status = 'PENDING'${owner}
     RETURNING ${sql.join(COLUMNS.map((c) => sql.ref(c)))}`.execute(db);
   return rows[0];
+}
+
+/** Step: the PENDING guard and the FILLED transition; returns the order row when it applied. */
+export function markFilledStep(name: string, id: string, price: string): Step {
+  return {
+    name,
+    statement: sql`
+      UPDATE orders SET status = 'FILLED', fill_price = ${price}::numeric, filled_at = now(), updated_at = now()
+       WHERE id = ${id} AND status = 'PENDING'
+      RETURNING ${sql.join(COLUMNS.map((c) => sql.ref(c)))}`,
+  };
+}
+
+/** Step: the fill row (applies only while the guard holds). */
+export function insertFillStep(
+  name: string,
+  fill: { orderId: string; price: string; quantity: string; amount: string },
+  guard: RawBuilder<unknown>,
+): Step {
+  return {
+    name,
+    statement: sql`
+      INSERT INTO fills (order_id, price, quantity, amount)
+      SELECT ${fill.orderId}::uuid, ${fill.price}::numeric, ${fill.quantity}::numeric, ${fill.amount}::numeric
+       WHERE ${guard}`,
+  };
 }
 
 export async function insertFill(

@@ -4,7 +4,7 @@ import { ORDER_STATUSES } from '../../core/orders.js';
 import { ValidationError } from '../../core/errors.js';
 import { actOn, isAdmin } from '../../http/auth.js';
 import { forbidden } from '../../http/errors.js';
-import { CashString, Cursor, DecimalInput, iso, LimitQuery, parseLimit, PriceString, QtyString, Uuid } from '../../http/schemas.js';
+import { CashString, Cursor, DecimalInput, iso, LimitQuery, parseLimit, PriceString, QtyString, Uuid, UUID_PATTERN } from '../../http/schemas.js';
 import type { Server } from '../../http/server.js';
 import { assertSameIdempotencyKey, type Order, type OrdersService } from './orders.service.js';
 
@@ -137,7 +137,7 @@ export function registerOrderRoutes(server: Server, orders: OrdersService): void
         if (userId !== undefined && userId !== principal.userId) throw forbidden();
         userId = principal.userId;
       }
-      if (q.before !== undefined && !/^[0-9a-f-]{36}$/.test(q.before)) {
+      if (q.before !== undefined && !new RegExp(UUID_PATTERN).test(q.before)) {
         throw new ValidationError('before must be a cursor returned as next', { field: 'before' });
       }
       const page = await orders.listOrders({

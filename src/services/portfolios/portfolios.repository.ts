@@ -3,6 +3,7 @@
  * two concurrent sells cannot both take the same shares.
  */
 import { sql, type RawBuilder } from 'kysely';
+import { always, runSteps, type Step } from '../../infra/statements.js';
 import type { Executor } from '../../infra/postgres.js';
 
 export interface HoldingRow {
@@ -70,11 +71,30 @@ export async function releaseShares(
 }
 
 /**
- * Adds bought shares. The new average cost is the quantity-weighted mean of the old position and
- * the fill, rounded half-up to 4 decimals by NUMERIC round() (half away from zero, identical to
- * core/money weightedAvgCost for positive values); doing it in the statement avoids a
- * read-modify-write of the row.
+ * Step adding bought shares (applies only while the guard holds). The new average cost is the
+ * quantity-weighted mean of the old position and the fill, rounded half-up to 4 decimals by
+ * NUMERIC round() (half away from zero, identical to core/money weightedAvgCost for positive
+ * values); doing it in the statement avoids a read-modify-write of the row.
  */
+export function addSharesStep(
+  name: string,
+  h: { userId: string; ticker: string; quantity: string; price: string },
+  guard: RawBuilder<unknown> = always,
+): Step {
+  return {
+    name,
+    statement: sql`
+      INSERT INTO holdings AS h (user_id, ticker, quantity, reserved_quantity, avg_cost)
+      SELECT ${h.userId}::uuid, ${h.ticker}, ${h.quantity}::numeric, 0, ${h.price}::numeric WHERE ${guard}
+      ON CONFLICT (user_id, ticker) DO UPDATE
+         SET avg_cost = round((h.quantity * h.avg_cost + excluded.quantity * excluded.avg_cost)
+                              / (h.quantity + excluded.quantity), 4),
+             quantity = h.quantity + excluded.quantity,
+             updated_at = now()
+      RETURNING ticker, quantity::text, reserved_quantity::text, avg_cost::text`,
+  };
+}
+
 export async function addShares(
   db: Executor,
   userId: string,
@@ -82,43 +102,55 @@ export async function addShares(
   quantity: string,
   price: string,
 ): Promise<HoldingRow> {
-  const { rows } = await sql<HoldingRow>`
-    INSERT INTO holdings AS h (user_id, ticker, quantity, reserved_quantity, avg_cost)
-    VALUES (${userId}, ${ticker}, ${quantity}::numeric, 0, ${price}::numeric)
-    ON CONFLICT (user_id, ticker) DO UPDATE
-       SET avg_cost = round((h.quantity * h.avg_cost + excluded.quantity * excluded.avg_cost)
-                            / (h.quantity + excluded.quantity), 4),
-           quantity = h.quantity + excluded.quantity,
-           updated_at = now()
-    RETURNING ticker, quantity::text, reserved_quantity::text, avg_cost::text`.execute(db);
+  const rows = await runSteps<HoldingRow>(db, [addSharesStep('added', { userId, ticker, quantity, price })], sql`SELECT * FROM added`);
   return rows[0]!;
 }
 
 /**
- * Removes sold shares together with their reservation; deletes the row when nothing is left
- * (the seed: "or deletes row if zero"). Returns the remaining quantity, or undefined when the
- * shares were not reserved (a programmer error for the caller).
+ * Steps removing sold shares together with their reservation (applies only while the guard
+ * holds); the row is deleted when nothing is left (the seed: "or deletes row if zero").
+ * `<name>_deleted` and `<name>_reduced` return the remaining quantity; neither returns a row
+ * when the shares were not reserved.
  */
+export function removeReservedSharesSteps(
+  name: string,
+  h: { userId: string; ticker: string; quantity: string },
+  guard: RawBuilder<unknown> = always,
+): Step[] {
+  return [
+    {
+      name: `${name}_deleted`,
+      statement: sql`
+        DELETE FROM holdings
+         WHERE user_id = ${h.userId} AND ticker = ${h.ticker} AND ${guard}
+           AND quantity = ${h.quantity}::numeric AND reserved_quantity = ${h.quantity}::numeric
+        RETURNING 0::numeric AS remaining`,
+    },
+    {
+      name: `${name}_reduced`,
+      statement: sql`
+        UPDATE holdings
+           SET quantity = quantity - ${h.quantity}::numeric,
+               reserved_quantity = reserved_quantity - ${h.quantity}::numeric,
+               updated_at = now()
+         WHERE user_id = ${h.userId} AND ticker = ${h.ticker} AND ${guard}
+           AND quantity > ${h.quantity}::numeric AND reserved_quantity >= ${h.quantity}::numeric
+        RETURNING quantity AS remaining`,
+    },
+  ];
+}
+
+/** Removes reserved sold shares; returns the remaining quantity, undefined if they were not reserved. */
 export async function removeReservedShares(
   db: Executor,
   userId: string,
   ticker: string,
   quantity: string,
 ): Promise<string | undefined> {
-  const { rows } = await sql<{ remaining: string }>`
-    WITH d AS (
-      DELETE FROM holdings
-       WHERE user_id = ${userId} AND ticker = ${ticker}
-         AND quantity = ${quantity}::numeric AND reserved_quantity = ${quantity}::numeric
-      RETURNING 0::numeric AS remaining),
-    u AS (
-      UPDATE holdings
-         SET quantity = quantity - ${quantity}::numeric,
-             reserved_quantity = reserved_quantity - ${quantity}::numeric,
-             updated_at = now()
-       WHERE user_id = ${userId} AND ticker = ${ticker}
-         AND quantity > ${quantity}::numeric AND reserved_quantity >= ${quantity}::numeric
-      RETURNING quantity AS remaining)
-    SELECT remaining::text FROM d UNION ALL SELECT remaining::text FROM u`.execute(db);
+  const rows = await runSteps<{ remaining: string }>(
+    db,
+    removeReservedSharesSteps('sold', { userId, ticker, quantity }),
+    sql`SELECT remaining::text FROM sold_deleted UNION ALL SELECT remaining::text FROM sold_reduced`,
+  );
   return rows[0]?.remaining;
 }

@@ -17,6 +17,7 @@ import {
 import type { Executor } from '../../infra/postgres.js';
 import { InsufficientHoldingsError } from './portfolios.errors.js';
 import * as repo from './portfolios.repository.js';
+import type { RawBuilder } from 'kysely';
 
 export interface Holding {
   ticker: string;
@@ -99,6 +100,17 @@ export async function releaseShares(trx: Executor, userId: string, ticker: strin
 export async function applyBuy(trx: Executor, userId: string, ticker: string, quantity: Qty, price: Price): Promise<Holding> {
   assert(quantity > 0n && price > 0n, 'a buy fill has positive quantity and price');
   return toHolding(await repo.addShares(trx, userId, ticker, qtyToSql(quantity), priceToSql(price)));
+}
+
+/** Steps (see infra/statements.ts) adding bought shares inside a larger statement. */
+export function buySteps(name: string, userId: string, ticker: string, quantity: Qty, price: Price, guard?: RawBuilder<unknown>) {
+  assert(quantity > 0n && price > 0n, 'a buy fill has positive quantity and price');
+  return [repo.addSharesStep(name, { userId, ticker, quantity: qtyToSql(quantity), price: priceToSql(price) }, guard)];
+}
+
+/** Steps removing reserved sold shares inside a larger statement. */
+export function sellSteps(name: string, userId: string, ticker: string, quantity: Qty, guard?: RawBuilder<unknown>) {
+  return repo.removeReservedSharesSteps(name, { userId, ticker, quantity: qtyToSql(quantity) }, guard);
 }
 
 /** A sell filled: remove the reserved shares; the row goes when none are left. Returns what remains. */

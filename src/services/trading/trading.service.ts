@@ -8,6 +8,8 @@ import { assert } from '../../core/errors.js';
 import { cashToSql, priceToSql, qtyToSql, type Price } from '../../core/money.js';
 import { executeBuy, executeSell, type Execution, type RejectReason } from '../../core/orders.js';
 import type { Executor } from '../../infra/postgres.js';
+import { exists, runSteps, type Step } from '../../infra/statements.js';
+import { sql } from 'kysely';
 import * as accounts from '../accounts/accounts.service.js';
 import * as portfolios from '../portfolios/portfolios.service.js';
 import * as ordersRepo from '../orders/orders.repository.js';
@@ -15,30 +17,43 @@ import { releaseHold, toOrder, type Order } from '../orders/orders.service.js';
 
 export type Outcome = { order: Order; applied: true } | { order: Order; applied: false };
 
-/** Decides and applies the execution of one order at `price`. */
+/**
+ * Decides and applies the execution of one order at `price`. A fill is one statement composed
+ * of each service's step — the PENDING guard and FILLED transition (orders), the settlement
+ * with its ledger row (accounts), the shares (portfolios), the fill row — every step guarded by
+ * the first, so a redelivered order changes nothing. One round trip per order.
+ */
 export async function executeOrder(trx: Executor, order: Order, price: Price): Promise<Outcome> {
   const execution: Execution =
     order.side === 'buy' ? executeBuy(order.quantity, price, order.reservedAmount) : executeSell(order.quantity, price);
   if (execution.outcome === 'reject') return rejectOrder(trx, order, execution.reason);
 
-  const row = await ordersRepo.markFilled(trx, order.id, priceToSql(price));
-  if (!row) return { order, applied: false };
   const amount = execution.amount;
+  const guard = exists('filled_order');
+  const steps: Step[] = [ordersRepo.markFilledStep('filled_order', order.id, priceToSql(price))];
+  let sharesMoved;
   if (order.side === 'buy') {
-    // A fill worth less than half a cent moves no cash: the hold is simply returned.
-    if (amount > 0n) await accounts.settleBuy(trx, order.userId, order.reservedAmount, amount, order.id);
-    else await accounts.releaseFunds(trx, order.userId, order.reservedAmount);
-    await portfolios.applyBuy(trx, order.userId, order.ticker, order.quantity, price);
+    steps.push(...accounts.settlementSteps('settle', accounts.buySettlement(order.userId, order.reservedAmount, amount, order.id), guard));
+    steps.push(...portfolios.buySteps('shares', order.userId, order.ticker, order.quantity, price, guard));
+    sharesMoved = sql`(SELECT count(*) FROM shares)`;
   } else {
-    await portfolios.applySell(trx, order.userId, order.ticker, order.quantity);
-    if (amount > 0n) await accounts.settleSell(trx, order.userId, amount, order.id);
+    steps.push(...portfolios.sellSteps('shares', order.userId, order.ticker, order.quantity, guard));
+    steps.push(...accounts.settlementSteps('settle', accounts.sellSettlement(order.userId, amount, order.id), guard));
+    sharesMoved = sql`(SELECT count(*) FROM shares_deleted) + (SELECT count(*) FROM shares_reduced)`;
   }
-  await ordersRepo.insertFill(trx, {
-    orderId: order.id,
-    price: priceToSql(price),
-    quantity: qtyToSql(order.quantity),
-    amount: cashToSql(amount),
-  });
+  steps.push(
+    ordersRepo.insertFillStep('fill', { orderId: order.id, price: priceToSql(price), quantity: qtyToSql(order.quantity), amount: cashToSql(amount) }, guard),
+  );
+  const rows = await runSteps<ordersRepo.OrderRow & { cash_moved: number; shares_moved: number }>(
+    trx,
+    steps,
+    sql`SELECT f.*, (SELECT count(*) FROM settle_cash)::int AS cash_moved, (${sharesMoved})::int AS shares_moved FROM filled_order f`,
+  );
+  const row = rows[0];
+  if (!row) return { order, applied: false };
+  // A fill that moved no cash or no shares means an account or a reservation is missing: a
+  // bug, not an outcome. Throwing aborts the transaction; the order stays for redelivery.
+  assert(row.cash_moved === 1 && row.shares_moved === 1, `fill of order ${order.id} settled cash and shares`);
   const filled = toOrder(row);
   assert(filled.status === 'FILLED', 'a filled order reads FILLED');
   return { order: filled, applied: true };

@@ -30,8 +30,10 @@ export function registerUserRoutes(server: Server, ctx: AppContext): void {
         summary: 'Create a user with a cash account and a first API key (admin)',
         body: Type.Object(
           {
-            name: Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' }),
-            email: Type.String({ minLength: 3, maxLength: 320, pattern: '^[^\\s@]+@[^\\s@]+$' }),
+            // Some visible character; no control characters (NUL cannot even be stored) or lone
+            // UTF-16 surrogates (they would be stored as U+FFFD).
+            name: Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\S\\p{Cc}]*[^\\s\\p{Cc}\\p{Cs}][^\\p{Cc}\\p{Cs}]*$' }),
+            email: Type.String({ minLength: 3, maxLength: 320, pattern: '^[^\\s@\\p{Cc}\\p{Cs}]+@[^\\s@\\p{Cc}\\p{Cs}]+$' }),
             initial_cash: Type.Optional(DecimalInput),
           },
           { additionalProperties: false },

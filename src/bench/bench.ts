@@ -1,0 +1,790 @@
+/**
+ * `papertrade bench`: an end-to-end benchmark of papertrade as it is deployed — its roles as
+ * separate OS processes (or one `start` process with --all-in-one) on a scratch database and a
+ * Redis prefix of their own — driven over HTTP by a real load generator, then the SQL floor
+ * (the least SQL an order needs, see floor.ts) on the same database, and a report.
+ *
+ * Throughput and accept → fill latency come from the database (orders created and filled inside
+ * the steady window, after the warm-up); HTTP latency from the load generator; CPU per order
+ * from /proc/<pid>/stat at the window's edges; peak memory from /proc sampled every 250 ms.
+ * Every child runs in its own process group and is killed on exit, SIGINT or error.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { Kysely, PostgresDialect } from 'kysely';
+import type { Redis } from 'ioredis';
+import { DEFAULT_DATABASE_URL, loadConfig } from '../infra/config.js';
+import { createKeys, type Keys } from '../infra/keys.js';
+import { migrateToLatest, quoteIdent, type Db } from '../infra/postgres.js';
+import { createRedis } from '../infra/redis.js';
+import type { Database } from '../infra/schema.js';
+import { createUser } from '../services/users/users.service.js';
+import { runFloor } from './floor.js';
+import { runLoad, sendAll, type LoadSnapshot, type OrderRequest } from './load.js';
+import {
+  clkTck,
+  freePort,
+  killAllSync,
+  readStat,
+  readStatusKb,
+  RssSampler,
+  startProcess,
+  stopProcess,
+  tailFile,
+  type ManagedProcess,
+} from './processes.js';
+import { renderMarkdown, saveReport, summarize, type BenchReport, type ProcessCpu } from './report.js';
+import type { Percentiles } from './stats.js';
+
+export const DEFAULT_TICKERS = ['AAPL', 'MSFT', 'NVDA', 'AMZN', 'GOOGL', 'META', 'TSLA', 'JPM'];
+/** How long a role may take to become ready. */
+export const START_WAIT_MS = 30_000;
+/** How long the bench waits for every order to leave PENDING after the load. */
+export const DRAIN_WAIT_MS = 60_000;
+/** Open loop: requests scheduled while this many are unanswered are dropped (and counted). */
+export const INFLIGHT_MAX = 20_000;
+/** Cash every bench user starts with. */
+export const USER_CASH_CENTS = 100_000_000_00n;
+const BENCH_APP = 'papertrade-bench';
+const PRICE_REFRESH_MS = 250;
+
+/** The options as commander hands them over (strings, booleans). */
+export interface RawBenchOptions {
+  duration: string;
+  warmup: string;
+  rate: string;
+  concurrency: string;
+  users: string;
+  sellRatio: string;
+  quantity: string;
+  seedShares: string;
+  allInOne: boolean;
+  floor: boolean;
+  floorDuration: string;
+  floorWarmup: string;
+  floorConnections?: string;
+  floorFillConnections?: string;
+  floorBatch: string;
+  dbName: string;
+  jsonOnly: boolean;
+}
+
+export interface BenchOptions {
+  durationS: number;
+  warmupS: number;
+  rate: number | 'max';
+  concurrency: number;
+  users: number;
+  sellRatio: number;
+  quantity: number;
+  seedShares: number;
+  allInOne: boolean;
+  floor: boolean;
+  floorDurationS: number;
+  floorWarmupS: number;
+  floorConnections: number | undefined;
+  floorFillConnections: number | undefined;
+  floorBatch: number;
+  dbName: string;
+  jsonOnly: boolean;
+}
+
+export class BenchUsageError extends Error {}
+
+function intIn(name: string, raw: string | undefined, min: number, max: number): number {
+  if (raw === undefined || !/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new BenchUsageError(`--${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
+  }
+  return Number(raw);
+}
+
+export function parseBenchOptions(raw: RawBenchOptions): BenchOptions {
+  const rate = raw.rate === 'max' ? 'max' : intIn('rate', raw.rate, 1, 1_000_000);
+  const sellRatio = Number(raw.sellRatio);
+  if (!/^(0(\.\d+)?|1(\.0+)?)$/.test(raw.sellRatio)) throw new BenchUsageError(`--sell-ratio must be from 0 to 1 (got ${raw.sellRatio})`);
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(raw.dbName)) throw new BenchUsageError('--db-name must be a lower-case identifier');
+  const quantity = intIn('quantity', raw.quantity, 1, 1_000);
+  const seedShares = intIn('seed-shares', raw.seedShares, quantity, 1_000_000);
+  return {
+    durationS: intIn('duration', raw.duration, 1, 3_600),
+    warmupS: intIn('warmup', raw.warmup, 0, 600),
+    rate,
+    concurrency: intIn('concurrency', raw.concurrency, 1, 4_096),
+    users: intIn('users', raw.users, 1, 100_000),
+    sellRatio,
+    quantity,
+    seedShares,
+    allInOne: raw.allInOne,
+    floor: raw.floor,
+    floorDurationS: intIn('floor-duration', raw.floorDuration, 1, 3_600),
+    floorWarmupS: intIn('floor-warmup', raw.floorWarmup, 0, 600),
+    floorConnections: raw.floorConnections === undefined ? undefined : intIn('floor-connections', raw.floorConnections, 2, 200),
+    floorFillConnections:
+      raw.floorFillConnections === undefined ? undefined : intIn('floor-fill-connections', raw.floorFillConnections, 1, 199),
+    floorBatch: intIn('floor-batch', raw.floorBatch, 1, 5_000),
+    dbName: raw.dbName,
+    jsonOnly: raw.jsonOnly,
+  };
+}
+
+function withDatabase(url: string, name: string): string {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until true; throws `what` after `timeoutMs` (or as soon as `abort` says why). */
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, abort?: () => string | undefined): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const reason = abort?.();
+    if (reason) throw new Error(`${what}: ${reason}`);
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
+interface BenchUser {
+  id: string;
+  authorization: string;
+}
+
+async function createUsers(db: Db, count: number, tag: string, say: (s: string) => void): Promise<BenchUser[]> {
+  const users: BenchUser[] = new Array<BenchUser>(count);
+  let next = 0;
+  let lastReport = performance.now();
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      const created = await createUser(db, {
+        name: `bench ${i}`,
+        email: `bench-${tag}-${i}@bench.invalid`,
+        initialCash: USER_CASH_CENTS,
+      });
+      users[i] = { id: created.user.id, authorization: `Bearer ${created.apiKey}` };
+      if (performance.now() - lastReport > 1_000) {
+        lastReport = performance.now();
+        say(`  users: ${next}/${count}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  return users;
+}
+
+async function recreateDatabase(adminUrl: string, name: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl, application_name: BENCH_APP });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE ${quoteIdent(name)}`);
+  } finally {
+    await admin.end();
+  }
+}
+
+async function pendingCount(pool: pg.Pool): Promise<number> {
+  const { rows } = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM orders WHERE status = 'PENDING'`);
+  return Number(rows[0]!.n);
+}
+
+/** Waits (bounded) until no order is PENDING; returns how long it took and what is left. */
+async function drain(pool: pg.Pool, timeoutMs: number): Promise<{ ms: number; pendingLeft: number }> {
+  const started = performance.now();
+  for (;;) {
+    const left = await pendingCount(pool);
+    const ms = Math.round(performance.now() - started);
+    if (left === 0 || ms > timeoutMs) return { ms, pendingLeft: left };
+    await sleep(250);
+  }
+}
+
+interface WindowStats {
+  accepted: number;
+  filled: number;
+  rejected: Record<string, number>;
+  acceptToFill: Percentiles;
+}
+
+/** Orders created and filled inside [start, end), from the database. */
+async function windowStats(pool: pg.Pool, startMs: number, endMs: number): Promise<WindowStats> {
+  const start = new Date(startMs);
+  const end = new Date(endMs);
+  const c = await pool.query<{ accepted: string; filled: string }>(
+    `SELECT count(*) FILTER (WHERE created_at >= $1 AND created_at < $2) AS accepted,
+            count(*) FILTER (WHERE status = 'FILLED' AND filled_at >= $1 AND filled_at < $2) AS filled
+       FROM orders`,
+    [start, end],
+  );
+  const r = await pool.query<{ reason: string; n: string }>(
+    `SELECT reject_reason AS reason, count(*) AS n FROM orders
+      WHERE status = 'REJECTED' AND created_at >= $1 AND created_at < $2 GROUP BY 1`,
+    [start, end],
+  );
+  const l = await pool.query<{ n: string; p50: number | null; p95: number | null; p99: number | null; max: number | null }>(
+    `SELECT count(*) AS n,
+            percentile_cont(0.50) WITHIN GROUP (ORDER BY ms) AS p50,
+            percentile_cont(0.95) WITHIN GROUP (ORDER BY ms) AS p95,
+            percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99,
+            max(ms) AS max
+       FROM (SELECT extract(epoch FROM filled_at - created_at)::float8 * 1000 AS ms
+               FROM orders WHERE status = 'FILLED' AND created_at >= $1 AND created_at < $2) s`,
+    [start, end],
+  );
+  const row = l.rows[0]!;
+  return {
+    accepted: Number(c.rows[0]!.accepted),
+    filled: Number(c.rows[0]!.filled),
+    rejected: Object.fromEntries(r.rows.map((x) => [x.reason, Number(x.n)])),
+    acceptToFill: { count: Number(row.n), p50: row.p50 ?? 0, p95: row.p95 ?? 0, p99: row.p99 ?? 0, max: row.max ?? 0, exact: true },
+  };
+}
+
+/** The PostgreSQL processes that work for this run: our database's backends and the background processes. */
+async function postgresPids(pool: pg.Pool, dbName: string): Promise<number[]> {
+  const { rows } = await pool.query<{ pid: number; postmaster: number | null }>(
+    `SELECT pid, NULL::int AS postmaster FROM pg_stat_activity
+      WHERE pid <> pg_backend_pid()
+        AND ((backend_type <> 'client backend' AND (datname IS NULL OR datname = $1))
+          OR (backend_type = 'client backend' AND datname = $1 AND application_name NOT LIKE $2))
+     UNION ALL SELECT NULL, pg_backend_pid()`,
+    [dbName, `${BENCH_APP}%`],
+  );
+  const pids = rows.filter((r) => r.pid !== null).map((r) => r.pid);
+  const self = rows.find((r) => r.postmaster !== null)?.postmaster;
+  const postmaster = self ? readStat(self)?.ppid : undefined;
+  if (postmaster) pids.push(postmaster);
+  return pids;
+}
+
+type CpuSample = Map<string, Map<number, number>>;
+
+function gitCommit(root: string): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function cpuModel(): string {
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    return m ? m[1]!.trim() : (os.cpus()[0]?.model ?? 'unknown');
+  } catch {
+    return os.cpus()[0]?.model ?? 'unknown';
+  }
+}
+
+async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.del(...keys);
+  } while (cursor !== '0');
+}
+
+/** Without a feed role, the bench keeps the price cache fresh itself. */
+function startPriceSeeder(redis: Redis, keys: Keys, prices: { ticker: string; price: string }[]): () => void {
+  const write = () => {
+    const now = Date.now();
+    const fields: string[] = [];
+    for (const p of prices) fields.push(p.ticker, `${p.price}|${now}`);
+    void redis.hset(keys.prices(), ...fields).catch(() => undefined);
+  };
+  write();
+  const timer = setInterval(write, PRICE_REFRESH_MS);
+  return () => clearInterval(timer);
+}
+
+let cleanupInstalled = false;
+function installCleanup(onSignal: () => Promise<void>): void {
+  if (cleanupInstalled) return;
+  cleanupInstalled = true;
+  process.on('exit', killAllSync);
+  const handler = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\nbench: ${signal}: stopping every child process\n`);
+    killAllSync();
+    const timer = setTimeout(() => process.exit(130), 3_000);
+    void onSignal().finally(() => {
+      clearTimeout(timer);
+      process.exit(130);
+    });
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+}
+
+/** Runs the benchmark; resolves with the exit code (0, or 1 when the audit found violations). */
+export async function runBench(raw: RawBenchOptions): Promise<number> {
+  const o = parseBenchOptions(raw);
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const mainJs = path.join(root, 'dist', 'cli', 'main.js');
+  if (!existsSync(mainJs)) throw new Error(`${mainJs} is missing: build first (npm run build; npm run bench builds)`);
+  const say = o.jsonOnly ? () => undefined : (s: string) => void process.stderr.write(`${s}\n`);
+  const tty = process.stderr.isTTY && !o.jsonOnly;
+  const status = (line: string, force = false) => {
+    if (o.jsonOnly) return;
+    if (tty) process.stderr.write(`\r${line.padEnd(118).slice(0, 118)}`);
+    else if (force) process.stderr.write(`${line}\n`);
+  };
+  const endStatus = () => tty && process.stderr.write('\n');
+
+  const runId = randomBytes(4).toString('hex');
+  const baseUrl = process.env.DATABASE_URL || DEFAULT_DATABASE_URL;
+  const dbUrl = withDatabase(baseUrl, o.dbName);
+  const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+  const prefix = `ptbench:${runId}:`;
+  const keys = createKeys(prefix);
+  const logDir = path.join(os.tmpdir(), `papertrade-bench-${runId}`);
+  mkdirSync(logDir, { recursive: true });
+  const notes: string[] = [];
+
+  say(`papertrade bench ${runId}: database ${o.dbName}, redis prefix ${prefix}, logs in ${logDir}`);
+  await recreateDatabase(withDatabase(baseUrl, 'postgres'), o.dbName);
+  const pool = new pg.Pool({ connectionString: dbUrl, max: 8, application_name: BENCH_APP, statement_timeout: 120_000 });
+  pool.on('error', () => undefined);
+  const db: Db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const redis = createRedis(redisUrl, { name: BENCH_APP });
+  redis.on('error', () => undefined);
+  const children: ManagedProcess[] = [];
+  let stopPrices: (() => void) | undefined;
+  const rss = new RssSampler(() => rssTargets(), 250, new Set(['postgres']));
+  let pgPidsCache: number[] = [];
+  let redisPid: number | undefined;
+  const rssTargets = () => {
+    const m = new Map<string, number[]>();
+    for (const c of children) if (!c.exited) m.set(c.name, [c.pid]);
+    m.set('postgres', pgPidsCache);
+    if (redisPid) m.set('redis-server', [redisPid]);
+    return m;
+  };
+  installCleanup(async () => {
+    stopPrices?.();
+    await deleteKeys(redis, prefix).catch(() => undefined);
+  });
+
+  try {
+    await migrateToLatest(db);
+    const port = await freePort();
+    const origin = `http://127.0.0.1:${port}`;
+    const adminToken = `bench-admin-${randomBytes(12).toString('hex')}`;
+    const childEnv: NodeJS.ProcessEnv = {
+      ...process.env,
+      DATABASE_URL: dbUrl,
+      REDIS_URL: redisUrl,
+      PAPERTRADE_REDIS_PREFIX: prefix,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      PAPERTRADE_ADMIN_TOKEN: adminToken,
+      LOG_LEVEL: 'warn',
+    };
+    const cfg = loadConfig(childEnv);
+    const tunables = Object.fromEntries(
+      Object.entries(process.env).filter(
+        (e): e is [string, string] =>
+          /^(PG_POOL_MAX|ENGINE_|RECONCILE_|PRICE_AGE_MS_MAX|PAPERTRADE_RESERVATION_BUFFER_BPS|FEED_|RATE_LIMIT_PER_MINUTE|UV_THREADPOOL_SIZE|NODE_OPTIONS)/.test(e[0]) &&
+          e[1] !== undefined,
+      ),
+    );
+
+    // The feed role may not exist in this build: ask the CLI.
+    const help = execFileSync(process.execPath, [mainJs, '--help'], { env: childEnv, encoding: 'utf8', timeout: 15_000 });
+    const hasFeed = /^\s+feed\b/m.test(help);
+    const info = await redis.info('server');
+    redisPid = Number(/process_id:(\d+)/.exec(info)?.[1]) || undefined;
+    const redisVersion = /redis_version:([^\r\n]+)/.exec(info)?.[1] ?? 'unknown';
+    const pgVersion = (await pool.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
+
+    const instruments = (
+      await pool.query<{ ticker: string; price: string }>('SELECT ticker, reference_price::text AS price FROM instruments ORDER BY ticker')
+    ).rows;
+    if (!hasFeed) {
+      notes.push('No feed role in this build: the bench kept the price cache fresh itself (reference prices, every 250 ms).');
+      stopPrices = startPriceSeeder(redis, keys, instruments);
+    }
+
+    say(`creating ${o.users} users...`);
+    const users = await createUsers(db, o.users, runId, say);
+
+    // Start the roles.
+    const spawnRole = (name: string, args: string[]) => {
+      const p = startProcess(name, process.execPath, [mainJs, ...args], childEnv, path.join(logDir, `${name}.log`));
+      children.push(p);
+      return p;
+    };
+    if (o.allInOne) spawnRole('papertrade (all-in-one)', ['start']);
+    else {
+      spawnRole('api', ['api']);
+      spawnRole('engine', ['engine']);
+      if (hasFeed) spawnRole('feed', ['feed']);
+    }
+    const died = () => {
+      const dead = children.find((c) => c.exited);
+      return dead ? `${dead.name} exited (code ${dead.exitCode}, signal ${dead.exitSignal}); log tail:\n${tailFile(dead.logFile)}` : undefined;
+    };
+    say(`starting ${children.map((c) => c.name).join(', ')} on ${origin}...`);
+    await waitFor('the api to answer /ready', async () => (await fetch(`${origin}/ready`)).status === 200, START_WAIT_MS, died);
+    await waitFor(
+      'the engine to join the order stream group',
+      async () => ((await redis.xinfo('CONSUMERS', keys.orderStream(), 'engine')) as unknown[]).length > 0,
+      START_WAIT_MS,
+      died,
+    );
+    const listed = (
+      (await (await fetch(`${origin}/instruments`, { headers: { authorization: `Bearer ${adminToken}` } })).json()) as {
+        instruments: { ticker: string }[];
+      }
+    ).instruments.map((i) => i.ticker);
+    let tickers = DEFAULT_TICKERS.filter((t) => listed.includes(t));
+    if (tickers.length === 0) tickers = listed.slice(0, DEFAULT_TICKERS.length);
+    if (tickers.length === 0) throw new Error('GET /instruments lists no instrument');
+    await waitFor(
+      'fresh prices for every ticker',
+      async () => {
+        const raws = await redis.hmget(keys.prices(), ...tickers);
+        return raws.every((r) => r !== null && Date.now() - Number(r.split('|')[1]) < cfg.priceAgeMsMax / 2);
+      },
+      START_WAIT_MS,
+      died,
+    );
+
+    // Seed: every user buys `seedShares` of every ticker, so the workload has shares to sell.
+    const T = tickers.length;
+    const seedRequests: OrderRequest[] = [];
+    for (const u of users) {
+      for (const t of tickers) {
+        seedRequests.push({
+          path: '/orders',
+          authorization: u.authorization,
+          body: `{"user_id":"${u.id}","ticker":"${t}","quantity":"${o.seedShares}","type":"market","side":"buy"}`,
+        });
+      }
+    }
+    say(`seeding holdings: ${seedRequests.length} buys...`);
+    const seedStarted = performance.now();
+    const seedErrors = await sendAll(origin, seedRequests, o.concurrency);
+    if (Object.keys(seedErrors).length) notes.push(`Seed phase errors: ${JSON.stringify(seedErrors)}.`);
+    const seedDrain = await drain(pool, DRAIN_WAIT_MS);
+    say(
+      `  seeded in ${Math.round(performance.now() - seedStarted)} ms` +
+        (seedDrain.pendingLeft ? ` (${seedDrain.pendingLeft} still PENDING)` : ''),
+    );
+    const index = new Map(users.map((u, i) => [u.id, i]));
+    const tIndex = new Map(tickers.map((t, i) => [t, i]));
+    const sellable = new Int32Array(users.length * T);
+    const holdings = await pool.query<{ user_id: string; ticker: string; free: string }>(
+      `SELECT user_id, ticker, floor((quantity - reserved_quantity) / $1)::text AS free FROM holdings`,
+      [o.quantity],
+    );
+    for (const h of holdings.rows) {
+      const ui = index.get(h.user_id);
+      const ti = tIndex.get(h.ticker);
+      if (ui !== undefined && ti !== undefined) sellable[ui * T + ti] = Number(h.free);
+    }
+    await pool.query('ANALYZE');
+    await pool.query('CHECKPOINT');
+
+    // The measured run.
+    const sides = { buy: 0, sell: 0 };
+    const qty = String(o.quantity);
+    const next = (): OrderRequest => {
+      const ui = Math.floor(Math.random() * users.length);
+      const ti = Math.floor(Math.random() * T);
+      let side: 'buy' | 'sell' = 'buy';
+      if (o.sellRatio > 0 && Math.random() < o.sellRatio && sellable[ui * T + ti]! > 0) {
+        sellable[ui * T + ti]! -= 1;
+        side = 'sell';
+      }
+      sides[side] += 1;
+      const u = users[ui]!;
+      return {
+        path: '/orders',
+        authorization: u.authorization,
+        body: `{"user_id":"${u.id}","ticker":"${tickers[ti]}","quantity":"${qty}","type":"market","side":"${side}"}`,
+      };
+    };
+
+    const sampleCpu = async (): Promise<{ at: number; procs: CpuSample }> => {
+      pgPidsCache = await postgresPids(pool, o.dbName);
+      const procs: CpuSample = new Map();
+      const add = (name: string, pids: number[]) => {
+        const m = new Map<number, number>();
+        for (const pid of pids) {
+          const s = readStat(pid);
+          if (s) m.set(pid, s.cpuMs);
+        }
+        procs.set(name, m);
+      };
+      for (const c of children) add(c.name, [c.pid]);
+      add('postgres', pgPidsCache);
+      if (redisPid) add('redis-server', [redisPid]);
+      const u = process.cpuUsage();
+      procs.set('bench (load generator)', new Map([[process.pid, (u.user + u.system) / 1000]]));
+      return { at: performance.now(), procs };
+    };
+    let cpuStart: { at: number; procs: CpuSample } | undefined;
+    let cpuEnd: { at: number; procs: CpuSample } | undefined;
+
+    pgPidsCache = await postgresPids(pool, o.dbName);
+    const pidRefresh = setInterval(() => {
+      void postgresPids(pool, o.dbName)
+        .then((p) => (pgPidsCache = p))
+        .catch(() => undefined);
+    }, 1_000);
+    rss.start();
+
+    let pendingNow = 0;
+    let pendingQuery: Promise<void> | undefined;
+    let lastPoint: { t: number; ok: number; pending: number } | undefined;
+    let fillRate = 0;
+    let okTotal = 0;
+    const onSecond = (s: LoadSnapshot) => {
+      okTotal += s.okLastSecond;
+      if (!pendingQuery) {
+        const okAt = okTotal;
+        const t = performance.now();
+        pendingQuery = pendingCount(pool)
+          .then((n) => {
+            pendingNow = n;
+            if (lastPoint) fillRate = Math.max(0, (okAt - lastPoint.ok - (n - lastPoint.pending)) / ((t - lastPoint.t) / 1000));
+            lastPoint = { t, ok: okAt, pending: n };
+          })
+          .catch(() => undefined)
+          .finally(() => (pendingQuery = undefined));
+      }
+      const phase = s.inSteady ? `${Math.max(0, s.elapsedS - o.warmupS)}/${o.durationS}s` : `warm-up ${s.elapsedS}/${o.warmupS}s`;
+      status(
+        `[papertrade ${phase}] sent ${s.sent}  acc/s ${s.okLastSecond}  fill/s≈${Math.round(fillRate)}  ` +
+          `pending ${pendingNow}  in-flight ${s.inflight}  p99 ${(Math.round(s.p99Ms * 10) / 10).toString()}ms  err ${s.errors}`,
+        s.elapsedS % 5 === 0,
+      );
+    };
+
+    say(
+      `running: ${o.rate === 'max' ? `closed loop, ${o.concurrency} in flight` : `open loop, ${o.rate}/s over ${o.concurrency} connections`}, ` +
+        `${o.warmupS}s warm-up + ${o.durationS}s measured`,
+    );
+    const load = await runLoad({
+      origin,
+      rate: o.rate,
+      concurrency: o.concurrency,
+      inflightMax: INFLIGHT_MAX,
+      warmupMs: o.warmupS * 1000,
+      durationMs: o.durationS * 1000,
+      next,
+      onSecond,
+      onSteadyStart: async () => {
+        cpuStart = await sampleCpu();
+      },
+      onSteadyEnd: async () => {
+        cpuEnd = await sampleCpu();
+      },
+    });
+    endStatus();
+    await pendingQuery;
+    say('draining: waiting for every order to leave PENDING...');
+    const drained = await drain(pool, DRAIN_WAIT_MS);
+    const stats = await windowStats(pool, load.windowStartMs, load.windowEndMs);
+    clearInterval(pidRefresh);
+    for (const c of children) {
+      const hwm = readStatusKb(c.pid, 'VmHWM');
+      if (hwm !== undefined) rss.observe(c.name, hwm);
+    }
+    rss.sample();
+    rss.stop();
+
+    say('stopping papertrade...');
+    await Promise.all(children.map((c) => stopProcess(c)));
+    stopPrices?.();
+    stopPrices = undefined;
+
+    // Audit (if this build has it).
+    let audit: BenchReport['papertrade']['audit'] = { ran: false, ok: null, violations: {}, note: null };
+    try {
+      const spec = '../services/audit/audit.service.js';
+      const mod = (await import(spec)) as {
+        runAudit?: (db: Db, options?: object) => Promise<{ ok: boolean; invariants: { name: string; violations: number | unknown[] }[] }>;
+      };
+      if (typeof mod.runAudit !== 'function') throw new Error('runAudit is not exported');
+      const report = await mod.runAudit(db, {});
+      const violations: Record<string, number> = {};
+      for (const inv of report.invariants) {
+        const n = Array.isArray(inv.violations) ? inv.violations.length : Number(inv.violations);
+        if (n > 0) violations[inv.name] = n;
+      }
+      audit = { ran: true, ok: report.ok, violations, note: null };
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      const note = e.code === 'ERR_MODULE_NOT_FOUND' ? 'no audit module in this build' : `audit failed: ${e.message ?? String(err)}`;
+      audit = { ran: false, ok: null, violations: {}, note };
+      say(`note: ${note}`);
+    }
+
+    // The SQL floor, on the same database with fresh users.
+    let floor: BenchReport['floor'] = null;
+    if (o.floor) {
+      const total = o.floorConnections ?? cfg.pgPoolMax * 2;
+      const fillConnections = Math.min(total - 1, o.floorFillConnections ?? Math.max(1, Math.round(total / 5)));
+      const acceptConnections = total - fillConnections;
+      say(
+        `SQL floor: ${acceptConnections} accepting + ${fillConnections} filling connections, ` +
+          `${o.floorWarmupS}s warm-up + ${o.floorDurationS}s measured...`,
+      );
+      await sleep(2_000);
+      const prices = tickers.map((t) => ({ ticker: t, price: instruments.find((i) => i.ticker === t)!.price }));
+      const fr = await runFloor({
+        databaseUrl: dbUrl,
+        users: o.users,
+        tickers: prices,
+        sellRatio: o.sellRatio,
+        quantity: o.quantity,
+        seedShares: o.seedShares,
+        acceptConnections,
+        fillConnections,
+        batchSize: o.floorBatch,
+        warmupMs: o.floorWarmupS * 1000,
+        durationMs: o.floorDurationS * 1000,
+        onSecond: (s) => status(`[floor ${s.elapsedS}s] accepted ${s.accepted}  filled ${s.filled}  backlog ${s.backlog}`, s.elapsedS % 5 === 0),
+      });
+      endStatus();
+      const fs = await windowStats(pool, fr.windowStartMs, fr.windowEndMs);
+      floor = {
+        acceptConnections,
+        fillConnections,
+        batchSize: o.floorBatch,
+        durationS: o.floorDurationS,
+        warmupS: o.floorWarmupS,
+        accepted: fs.accepted,
+        filled: fs.filled,
+        acceptedPerS: fs.accepted / o.floorDurationS,
+        filledPerS: fs.filled / o.floorDurationS,
+        acceptLatencyMs: summarize(fr.acceptLatency.percentiles()),
+        acceptToFillMs: summarize(fs.acceptToFill),
+        refused: fr.refused,
+        errors: fr.errors,
+        unfilled: fr.unfilled,
+      };
+    }
+
+    // CPU and memory per process over the steady window.
+    const windowMs = cpuStart && cpuEnd ? cpuEnd.at - cpuStart.at : o.durationS * 1000;
+    const processes: ProcessCpu[] = [];
+    const names = [...children.map((c) => c.name), 'postgres', 'redis-server', 'bench (load generator)'];
+    for (const name of names) {
+      const a = cpuStart?.procs.get(name);
+      const b = cpuEnd?.procs.get(name);
+      if (!b) continue;
+      let cpuMs = 0;
+      for (const [pid, end] of b) cpuMs += end - (a?.get(pid) ?? 0);
+      const peakKb = rss.peakKb.get(name);
+      processes.push({
+        process: name === 'postgres' ? 'postgres (this database’s backends + background)' : name,
+        cpuMs: Math.round(cpuMs),
+        msPerOrder: stats.accepted > 0 ? cpuMs / stats.accepted : null,
+        cores: cpuMs / windowMs,
+        peakMb: peakKb === undefined ? null : Math.round(peakKb / 1024),
+      });
+    }
+    notes.push(
+      `CPU from /proc/<pid>/stat (utime+stime, CLK_TCK ${clkTck()}) between the start and the end of the steady window; ` +
+        'per order = per order accepted in the window. The load generator shares the machine.',
+    );
+    notes.push(
+      'PostgreSQL and Redis are shared with anything else running here: Redis CPU includes other clients; for PostgreSQL only this ' +
+        'database’s backends and the background processes are counted.',
+    );
+    notes.push(
+      'created_at and filled_at are transaction-start times (now()): accept → FILLED runs from the start of the OMS transaction ' +
+        'to the start of the engine transaction that filled the order.',
+    );
+    if (o.rate !== 'max' && stats.accepted < 0.95 * o.rate * o.durationS) {
+      notes.push(`The offered ${o.rate} orders/s were not all accepted: papertrade is saturated (or failing) at this rate.`);
+    }
+    notes.push(`Process logs: ${logDir}. The database ${o.dbName} is kept for inspection (dropped at the next run).`);
+
+    const report: BenchReport = {
+      timestamp: new Date().toISOString(),
+      machine: { cpu: cpuModel(), cores: os.cpus().length, ramGb: os.totalmem() / 1024 ** 3 },
+      versions: { node: process.version, postgres: pgVersion, redis: redisVersion, papertrade: gitCommit(root) },
+      settings: {
+        mode: o.allInOne ? 'all-in-one' : 'roles',
+        loop: o.rate === 'max' ? 'closed' : 'open',
+        rate: o.rate,
+        concurrency: o.concurrency,
+        durationS: o.durationS,
+        warmupS: o.warmupS,
+        users: o.users,
+        sellRatio: o.sellRatio,
+        quantity: o.quantity,
+        seedShares: o.seedShares,
+        tickers,
+        pgPoolMax: cfg.pgPoolMax,
+        engineBatchSizeMax: cfg.engine.batchSizeMax,
+        feed: hasFeed ? 'role' : 'seeded by the bench',
+        database: o.dbName,
+        redisPrefix: prefix,
+        env: tunables,
+      },
+      papertrade: {
+        http: {
+          sent: load.sent,
+          ok: load.ok,
+          acceptedPerS: load.steady.ok / o.durationS,
+          latencyMs: summarize(load.steady.latency.percentiles()),
+          unfinished: load.unfinished,
+        },
+        db: {
+          accepted: stats.accepted,
+          filled: stats.filled,
+          acceptedPerS: stats.accepted / o.durationS,
+          filledPerS: stats.filled / o.durationS,
+          rejected: stats.rejected,
+          acceptToFillMs: summarize(stats.acceptToFill),
+        },
+        sides,
+        processes,
+        errors: load.errors,
+        drain: drained,
+        audit,
+        logs: logDir,
+      },
+      floor,
+      ratioToFloor: floor && floor.filledPerS > 0 ? stats.filled / o.durationS / floor.filledPerS : null,
+      notes,
+    };
+    const markdown = renderMarkdown(report);
+    const files = saveReport(report, markdown);
+    if (o.jsonOnly) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else {
+      process.stdout.write(`\n${markdown}\n`);
+      say(`saved ${files.md} and ${files.json}`);
+    }
+    return audit.ran && audit.ok === false ? 1 : 0;
+  } finally {
+    rss.stop();
+    stopPrices?.();
+    await Promise.all(children.map((c) => stopProcess(c, 5_000)));
+    killAllSync();
+    await deleteKeys(redis, prefix).catch(() => undefined);
+    redis.disconnect();
+    await db.destroy().catch(() => undefined);
+  }
+}
+

@@ -1,0 +1,30 @@
+/**
+ * Composing several services' statements into one SQL statement of data-modifying CTEs. Each
+ * leaf service keeps its rule in its own repository and exports it as a step; an orchestrator
+ * (the OMS, the trading engine) chains steps so the whole unit is atomic on its own and costs
+ * one round trip. A step may take a `guard` — a condition, usually `EXISTS (SELECT 1 FROM <an
+ * earlier step>)` — so nothing happens unless the step it depends on did.
+ *
+ * PostgreSQL runs every data-modifying CTE of a statement exactly once against the same
+ * snapshot, so two steps must never update the same row (each step here touches its own table).
+ */
+import { sql, type RawBuilder } from 'kysely';
+import type { Executor } from './postgres.js';
+
+export interface Step {
+  name: string;
+  statement: RawBuilder<unknown>;
+}
+
+export const always: RawBuilder<unknown> = sql`TRUE`;
+
+export function exists(stepName: string): RawBuilder<unknown> {
+  return sql`EXISTS (SELECT 1 FROM ${sql.id(stepName)})`;
+}
+
+/** Runs `final` (a SELECT over the steps) with the steps as its CTEs, in one round trip. */
+export async function runSteps<R>(db: Executor, steps: readonly Step[], final: RawBuilder<unknown>): Promise<R[]> {
+  const ctes = sql.join(steps.map((s) => sql`${sql.id(s.name)} AS (${s.statement})`));
+  const { rows } = await sql<R>`WITH ${ctes} ${final}`.execute(db);
+  return rows;
+}

@@ -1,0 +1,253 @@
+/**
+ * Named queries of the audit: one set-based statement per invariant of DESIGN.md. Each scans
+ * its tables once (aggregations joined with FULL OUTER JOIN, so a row missing on either side is
+ * seen), keeps only violating rows, and returns at most `limit` of them together with the count
+ * of all (`count(*) OVER ()`). Every comparison is done by PostgreSQL on NUMERIC values;
+ * values leave as text, so no amount ever becomes a JS number.
+ *
+ * A violation row is unpivoted per field (`CROSS JOIN LATERAL (VALUES …)`): one row per wrong
+ * value, with what the other tables say it should be (`expected`) and what is stored (`actual`).
+ * A NULL `expected` or `actual` means "no row" (no holdings row, no cash_balances row).
+ */
+import { sql, type RawBuilder } from 'kysely';
+import type { Executor } from '../../infra/postgres.js';
+
+/** One wrong value, as returned by every audit query. */
+export interface ViolationRow {
+  user_id: string | null;
+  ticker: string | null;
+  order_id: string | null;
+  ledger_id: string | null;
+  field: string;
+  expected: string | null;
+  actual: string | null;
+  detail: string | null;
+  /** How many violating rows the query found in all (the same on every row). */
+  total: string;
+}
+
+export interface CountsRow {
+  /** The transaction's now(): when the snapshot was taken. */
+  snapshot_at: Date;
+  users: string;
+  orders: string;
+  fills: string;
+}
+
+/** Shared tail: the count of all violations, a stable order, at most `limit` rows. */
+async function violations(db: Executor, body: RawBuilder<unknown>, limit: number): Promise<ViolationRow[]> {
+  const { rows } = await sql<ViolationRow>`
+    WITH v (user_id, ticker, order_id, ledger_id, field, expected, actual, detail) AS (${body})
+    SELECT user_id::text, ticker, order_id::text, ledger_id::text, field, expected, actual, detail,
+           count(*) OVER ()::text AS total
+      FROM v
+     ORDER BY user_id, ticker, order_id, ledger_id, field
+     LIMIT ${limit}`.execute(db);
+  return rows;
+}
+
+/** 1. `0 <= available_cash <= cash_balance` for every user (and every user has a cash account). */
+export function cashWithinBounds(db: Executor, limit: number): Promise<ViolationRow[]> {
+  return violations(
+    db,
+    sql`
+      SELECT u.id, NULL::text, NULL::uuid, NULL::bigint,
+             CASE WHEN cb.user_id IS NULL THEN 'cash_balances' ELSE 'available_cash' END,
+             CASE WHEN cb.user_id IS NULL THEN 'a cash_balances row'
+                  WHEN cb.available_cash < 0 THEN '>= 0'
+                  ELSE '<= ' || cb.cash_balance::text END,
+             cb.available_cash::text,
+             CASE WHEN cb.user_id IS NULL THEN 'user has no cash account'
+                  ELSE 'cash_balance ' || cb.cash_balance::text END
+        FROM users u
+        LEFT JOIN cash_balances cb ON cb.user_id = u.id
+       WHERE cb.user_id IS NULL OR NOT (0 <= cb.available_cash AND cb.available_cash <= cb.cash_balance)`,
+    limit,
+  );
+}
+
+/** 2. `cash_balance - available_cash` = sum of `reserved_amount` over the user's PENDING buys. */
+export function heldCashMatchesPendingBuys(db: Executor, limit: number): Promise<ViolationRow[]> {
+  return violations(
+    db,
+    sql`
+      SELECT coalesce(cb.user_id, h.user_id), NULL::text, NULL::uuid, NULL::bigint,
+             'held_cash',
+             coalesce(h.held, 0)::numeric(20, 2)::text,
+             (cb.cash_balance - cb.available_cash)::text,
+             CASE WHEN cb.user_id IS NULL THEN 'pending buys but no cash_balances row'
+                  ELSE coalesce(h.pending_buys, 0)::text || ' pending buy(s)' END
+        FROM cash_balances cb
+        FULL JOIN (SELECT user_id, sum(reserved_amount) AS held, count(*) AS pending_buys
+                     FROM orders
+                    WHERE status = 'PENDING' AND side = 'buy'
+                    GROUP BY user_id) h ON h.user_id = cb.user_id
+       WHERE (cb.cash_balance - cb.available_cash) IS DISTINCT FROM coalesce(h.held, 0)`,
+    limit,
+  );
+}
+
+/** 3. `cash_balance` = sum of the user's `cash_ledger` amounts. */
+export function cashBalanceMatchesLedger(db: Executor, limit: number): Promise<ViolationRow[]> {
+  return violations(
+    db,
+    sql`
+      SELECT coalesce(cb.user_id, l.user_id), NULL::text, NULL::uuid, NULL::bigint,
+             'cash_balance',
+             coalesce(l.total, 0)::numeric(20, 2)::text,
+             cb.cash_balance::text,
+             CASE WHEN cb.user_id IS NULL THEN 'ledger rows but no cash_balances row'
+                  ELSE coalesce(l.entries, 0)::text || ' ledger row(s)' END
+        FROM cash_balances cb
+        FULL JOIN (SELECT user_id, sum(amount) AS total, count(*) AS entries
+                     FROM cash_ledger
+                    GROUP BY user_id) l ON l.user_id = cb.user_id
+       WHERE cb.cash_balance IS DISTINCT FROM coalesce(l.total, 0)`,
+    limit,
+  );
+}
+
+/** 3b. Every ledger row's `balance_after` is the running sum of the user's amounts up to it. */
+export function ledgerRunningBalance(db: Executor, limit: number): Promise<ViolationRow[]> {
+  return violations(
+    db,
+    sql`
+      SELECT r.user_id, NULL::text, r.order_id, r.id,
+             'balance_after', r.running::text, r.balance_after::text, r.kind || ' ' || r.amount::text
+        FROM (SELECT id, user_id, order_id, kind, amount, balance_after,
+                     sum(amount) OVER (PARTITION BY user_id ORDER BY id) AS running
+                FROM cash_ledger) r
+       WHERE r.running <> r.balance_after`,
+    limit,
+  );
+}
+
+/**
+ * 4. `holdings.quantity` = shares bought − sold from fills (net 0: no row), and
+ * `reserved_quantity` = sum of quantity over the user's PENDING sells of that ticker.
+ */
+export function holdingsMatchFills(db: Executor, limit: number): Promise<ViolationRow[]> {
+  return violations(
+    db,
+    sql`
+      WITH traded AS (
+        SELECT o.user_id, o.ticker,
+               sum(CASE WHEN o.side = 'buy' THEN f.quantity ELSE -f.quantity END) AS net
+          FROM fills f
+          JOIN orders o ON o.id = f.order_id
+         GROUP BY o.user_id, o.ticker),
+      reserved AS (
+        SELECT user_id, ticker, sum(quantity) AS reserved
+          FROM orders
+         WHERE status = 'PENDING' AND side = 'sell'
+         GROUP BY user_id, ticker),
+      expected AS (
+        SELECT coalesce(t.user_id, r.user_id) AS user_id, coalesce(t.ticker, r.ticker) AS ticker,
+               coalesce(t.net, 0) AS net, coalesce(r.reserved, 0) AS reserved
+          FROM traded t
+          FULL JOIN reserved r ON r.user_id = t.user_id AND r.ticker = t.ticker),
+      j AS (
+        SELECT coalesce(h.user_id, e.user_id) AS user_id, coalesce(h.ticker, e.ticker) AS ticker,
+               nullif(coalesce(e.net, 0), 0) AS want_qty, h.quantity AS qty,
+               coalesce(e.reserved, 0) AS want_reserved, h.reserved_quantity AS reserved
+          FROM holdings h
+          FULL JOIN expected e ON e.user_id = h.user_id AND e.ticker = h.ticker
+         WHERE h.quantity IS DISTINCT FROM nullif(coalesce(e.net, 0), 0)
+            OR coalesce(h.reserved_quantity, 0) <> coalesce(e.reserved, 0))
+      SELECT j.user_id, j.ticker, NULL::uuid, NULL::bigint, v.field, v.expected, v.actual, v.detail
+        FROM j
+       CROSS JOIN LATERAL (VALUES
+         ('quantity', j.want_qty::text, j.qty::text, j.qty IS DISTINCT FROM j.want_qty,
+          CASE WHEN j.want_qty < 0 THEN 'fills sold more shares than they bought'
+               WHEN j.qty IS NULL THEN 'no holdings row for shares bought'
+               WHEN j.want_qty IS NULL THEN 'holdings row for a position that fills net to zero' END),
+         ('reserved_quantity', j.want_reserved::text, j.reserved::text,
+          coalesce(j.reserved, 0) <> j.want_reserved, 'sum of quantity over PENDING sells')
+       ) AS v (field, expected, actual, bad, detail)
+       WHERE v.bad`,
+    limit,
+  );
+}
+
+/**
+ * 5. Every FILLED order has exactly one fill and no other order has any; a fill matches its
+ * order (price = fill_price, quantity = quantity) and its amount = round_half_up(quantity ×
+ * price, 2) (PostgreSQL's round() of a positive NUMERIC rounds half up).
+ */
+export function oneFillPerFilledOrder(db: Executor, limit: number): Promise<ViolationRow[]> {
+  return violations(
+    db,
+    sql`
+      WITH f AS (
+        SELECT order_id, count(*) AS fills, min(price) AS price, min(quantity) AS quantity,
+               min(amount) AS amount
+          FROM fills
+         GROUP BY order_id),
+      j AS (
+        SELECT coalesce(o.id, f.order_id) AS order_id, o.user_id, o.ticker, o.status,
+               o.quantity AS order_quantity, o.fill_price,
+               CASE WHEN o.status = 'FILLED' THEN 1 ELSE 0 END AS want_fills, coalesce(f.fills, 0) AS fills,
+               f.price, f.quantity, f.amount, round(f.quantity * f.price, 2) AS want_amount
+          FROM orders o
+          FULL JOIN f ON f.order_id = o.id
+         WHERE (o.status = 'FILLED') IS DISTINCT FROM (f.order_id IS NOT NULL)
+            OR f.fills > 1
+            OR f.amount <> round(f.quantity * f.price, 2)
+            OR (o.status = 'FILLED' AND (f.price <> o.fill_price OR f.quantity <> o.quantity)))
+      SELECT j.user_id, j.ticker, j.order_id, NULL::bigint, v.field, v.expected, v.actual, v.detail
+        FROM j
+       CROSS JOIN LATERAL (VALUES
+         ('fill_count', j.want_fills::text, j.fills::text, j.fills <> j.want_fills,
+          CASE WHEN j.status IS NULL THEN 'fill of an order that does not exist'
+               ELSE 'order ' || j.status END),
+         ('fill_price', j.fill_price::text, j.price::text,
+          j.status = 'FILLED' AND j.fills = 1 AND j.price <> j.fill_price, 'orders.fill_price vs fills.price'),
+         ('fill_quantity', j.order_quantity::text, j.quantity::text,
+          j.status = 'FILLED' AND j.fills = 1 AND j.quantity <> j.order_quantity, 'orders.quantity vs fills.quantity'),
+         ('fill_amount', j.want_amount::text, j.amount::text,
+          j.fills = 1 AND j.amount <> j.want_amount, 'round_half_up(quantity x price, 2)')
+       ) AS v (field, expected, actual, bad, detail)
+       WHERE v.bad`,
+    limit,
+  );
+}
+
+/**
+ * 6. No order stays PENDING longer than `maxAgeMs` (the recovery period: the reconciler
+ * re-publishes a pending order after a few seconds, the engine rejects one without a price
+ * after ENGINE_PRICE_WAIT_MS_MAX). Ages are measured from the snapshot's `now()`.
+ */
+export function stalePendingOrders(db: Executor, maxAgeMs: number, limit: number): Promise<ViolationRow[]> {
+  return violations(
+    db,
+    sql`
+      SELECT user_id, ticker, id, NULL::bigint,
+             'pending_age_ms',
+             '<= ' || ${String(maxAgeMs)},
+             floor(extract(epoch FROM now() - created_at) * 1000)::bigint::text,
+             side || ' PENDING since ' || to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+        FROM orders
+       WHERE status = 'PENDING'
+         AND created_at < now() - ${maxAgeMs}::double precision * interval '1 millisecond'`,
+    limit,
+  );
+}
+
+export async function counts(db: Executor): Promise<CountsRow> {
+  const { rows } = await sql<CountsRow>`
+    SELECT now() AS snapshot_at,
+           (SELECT count(*) FROM users)::text AS users,
+           (SELECT count(*) FROM orders)::text AS orders,
+           (SELECT count(*) FROM fills)::text AS fills`.execute(db);
+  return rows[0]!;
+}
+
+/**
+ * Gives the audit transaction (already REPEATABLE READ, READ ONLY) a statement timeout fit for
+ * a whole-database scan and the memory to aggregate in RAM, for this transaction only.
+ */
+export async function tuneAuditTransaction(db: Executor, statementTimeoutMs: number, workMemMb: number): Promise<void> {
+  // SET cannot take bind parameters; set_config(…, true) is the parameterised SET LOCAL.
+  await sql`SELECT set_config('statement_timeout', ${String(statementTimeoutMs)}, true),
+                   set_config('work_mem', ${`${workMemMb}MB`}, true)`.execute(db);
+}

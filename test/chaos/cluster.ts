@@ -1,0 +1,291 @@
+/**
+ * The system under test for the chaos suite, as separate OS processes built from `dist/`: one
+ * api, two engines and one feed, against a scratch database (created from the migrations) and a
+ * Redis key prefix of their own. Also the faults: SIGKILL a process, delete this run's Redis
+ * keys, restart the local PostgreSQL cluster.
+ *
+ * Every child runs in its own process group (src/bench/processes.ts): killing it kills the
+ * group, and `killAllSync` (wired to the test process's exit) leaves nothing behind.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { createDb, ensureDatabase, migrateToLatest, quoteIdent, type Db } from '../../src/infra/postgres.js';
+import { freePort, startProcess, stopProcess, tailFile, type ManagedProcess } from '../../src/bench/processes.js';
+import { adminUrl, redisUrl, testDatabaseName, urlFor } from '../db-names.js';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI = path.join(ROOT, 'dist/cli/main.js');
+
+export type Role = 'api' | 'engine' | 'feed';
+
+/** Recovery settings short enough for a run of a few minutes (see README "Chaos suite"). */
+export const CHAOS_ENV: Readonly<Record<string, string>> = {
+  LOG_LEVEL: 'warn',
+  ENGINE_CLAIM_IDLE_MS: '2000',
+  RECONCILE_INTERVAL_MS: '500',
+  RECONCILE_AFTER_MS: '2000',
+  ENGINE_BLOCK_MS: '200',
+  // Generous: a feed that re-acquires its lock after the Redis flush must not make every order stale.
+  PRICE_AGE_MS_MAX: '30000',
+  ENGINE_PRICE_WAIT_MS_MAX: '120000',
+  FEED_TICK_MS: '250',
+  FEED_LEADER_TTL_MS: '2000',
+  PG_POOL_MAX: '10',
+};
+
+export interface ProcessRecord {
+  name: string;
+  role: Role;
+  process: ManagedProcess;
+  /** Killed or stopped by the suite; any other exit is a failure of the system under test. */
+  intended: boolean;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Cluster {
+  readonly runId: string;
+  readonly dbName: string;
+  readonly prefix: string;
+  readonly adminToken: string;
+  readonly logDir: string;
+  readonly redis: Redis;
+  db!: Db;
+  port = 0;
+  readonly processes: ProcessRecord[] = [];
+  private seq = 0;
+
+  constructor() {
+    this.runId = `${Date.now()}_${Math.random().toString(16).slice(2, 8)}`;
+    this.dbName = testDatabaseName(`chaos${this.runId.split('_')[1]}`);
+    this.prefix = `chaos:${this.runId}:`;
+    this.adminToken = `chaos-admin-${this.runId}-0123456789`;
+    this.logDir = mkdtempSync(path.join(tmpdir(), 'papertrade-chaos-'));
+    this.redis = new Redis(redisUrl(), { maxRetriesPerRequest: 2, connectTimeout: 3_000, lazyConnect: false });
+    this.redis.on('error', () => undefined);
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get databaseUrl(): string {
+    return urlFor(this.dbName);
+  }
+
+  /** Creates and migrates the scratch database; picks a free port. */
+  async prepare(): Promise<void> {
+    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (npm run test:chaos does)`);
+    await ensureDatabase(this.databaseUrl);
+    const { db } = createDb(this.databaseUrl, 4);
+    this.db = db;
+    await migrateToLatest(db);
+    this.port = await freePort();
+  }
+
+  env(): NodeJS.ProcessEnv {
+    return {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      DATABASE_URL: this.databaseUrl,
+      REDIS_URL: redisUrl(),
+      PAPERTRADE_REDIS_PREFIX: this.prefix,
+      PAPERTRADE_ADMIN_TOKEN: this.adminToken,
+      HOST: '127.0.0.1',
+      PORT: String(this.port),
+      ...CHAOS_ENV,
+    };
+  }
+
+  start(role: Role): ProcessRecord {
+    this.seq += 1;
+    const name = `${role}-${this.seq}`;
+    const logFile = path.join(this.logDir, `${name}.log`);
+    const p = startProcess(name, process.execPath, [CLI, role], this.env(), logFile);
+    const record: ProcessRecord = { name, role, process: p, intended: false };
+    this.processes.push(record);
+    return record;
+  }
+
+  /** SIGKILL to the process group, then waits (bounded) for the exit. */
+  async kill(record: ProcessRecord): Promise<void> {
+    record.intended = true;
+    try {
+      process.kill(-record.process.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+    await Promise.race([record.process.done, sleep(5_000)]);
+  }
+
+  /** SIGTERM (graceful: an engine finishes its batch), SIGKILL after the grace period. */
+  async stop(record: ProcessRecord, graceMs = 8_000): Promise<void> {
+    record.intended = true;
+    await stopProcess(record.process, graceMs);
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.processes.filter((r) => !r.process.exited).map((r) => this.stop(r)));
+  }
+
+  /** Processes that exited without the suite asking them to. */
+  unexpectedExits(): ProcessRecord[] {
+    return this.processes.filter((r) => r.process.exited && !r.intended);
+  }
+
+  running(role: Role): ProcessRecord[] {
+    return this.processes.filter((r) => r.role === role && !r.process.exited);
+  }
+
+  /** The tails of every child's log, for a failure message. */
+  logTails(bytes = 3_000): string {
+    return this.processes
+      .map((r) => {
+        const state = r.process.exited
+          ? `exited code=${r.process.exitCode} signal=${r.process.exitSignal}${r.intended ? ' (by the suite)' : ' (UNEXPECTED)'}`
+          : 'running';
+        const tail = tailFile(r.process.logFile, bytes).trimEnd();
+        return `--- ${r.name} (pid ${r.process.pid}, ${state}) ${r.process.logFile}\n${tail || '(empty log)'}`;
+      })
+      .join('\n');
+  }
+
+  /** Deletes every key of this run (SCAN + DEL; never FLUSHALL: other runs may share Redis). */
+  async flushRedisPrefix(): Promise<number> {
+    let cursor = '0';
+    let deleted = 0;
+    for (let round = 0; round < 10_000; round++) {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.prefix}*`, 'COUNT', 1_000);
+      if (keys.length) deleted += await this.redis.del(...keys);
+      cursor = next;
+      if (cursor === '0') break;
+    }
+    return deleted;
+  }
+
+  /**
+   * Processes of this run still alive anywhere on the machine: a `dist/cli/main.js` process whose
+   * environment carries this run's Redis prefix (other runs' processes are not ours to judge).
+   */
+  orphans(): { pid: number; cmdline: string }[] {
+    const found: { pid: number; cmdline: string }[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+      try {
+        const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ');
+        if (!cmdline.includes('dist/cli/main.js')) continue;
+        const environ = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
+        if (environ.includes(`PAPERTRADE_REDIS_PREFIX=${this.prefix}`)) found.push({ pid: Number(entry), cmdline: cmdline.trim() });
+      } catch {
+        /* gone meanwhile, or not readable */
+      }
+    }
+    return found;
+  }
+
+  /** Drops the scratch database and this run's Redis keys; closes the suite's own connections. */
+  async dispose(): Promise<void> {
+    await this.db?.destroy().catch(() => undefined);
+    await this.flushRedisPrefix().catch(() => undefined);
+    this.redis.disconnect();
+    const admin = new pg.Client({ connectionString: adminUrl(), connectionTimeoutMillis: 5_000 });
+    try {
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(this.dbName)} WITH (FORCE)`);
+    } finally {
+      await admin.end().catch(() => undefined);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL restart
+
+export type PgRestartResult =
+  | { done: true; downMs: number; command: string }
+  | { done: false; reason: string };
+
+function run(cmd: string, args: string[], timeoutMs: number): Promise<{ ok: boolean; output: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
+      resolve({ ok: !err, output: `${stdout}${stderr}${err ? ` (${err.message})` : ''}`.trim() });
+    });
+  });
+}
+
+/** The local cluster the suite could restart, or why it cannot. */
+export function localCluster(): { version: string } | { reason: string } {
+  const host = new URL(adminUrl()).hostname;
+  if (!['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host)) return { reason: `PostgreSQL at ${host} is not local` };
+  if (!existsSync('/usr/bin/pg_ctlcluster') && !existsSync('/usr/local/bin/pg_ctlcluster')) {
+    return { reason: 'pg_ctlcluster is not installed' };
+  }
+  let versions: string[];
+  try {
+    versions = readdirSync('/etc/postgresql').sort();
+  } catch {
+    return { reason: '/etc/postgresql does not exist' };
+  }
+  if (!versions[0]) return { reason: 'no cluster under /etc/postgresql' };
+  return { version: versions[0] };
+}
+
+export async function postgresStartedAt(): Promise<string | undefined> {
+  const client = new pg.Client({ connectionString: adminUrl(), connectionTimeoutMillis: 2_000 });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ t: string }>('SELECT pg_postmaster_start_time()::text AS t');
+    return rows[0]?.t;
+  } catch {
+    return undefined;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+export async function waitForPostgres(timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await postgresStartedAt()) return true;
+    await sleep(200);
+  }
+  return false;
+}
+
+/**
+ * Restarts the local cluster (`pg_ctlcluster … restart`, fast shutdown: every connection is
+ * cut). Never throws: when the suite cannot control the server it says why and the fault is
+ * skipped. A restart that did not change the postmaster's start time did not hit our server.
+ */
+export async function restartPostgres(): Promise<PgRestartResult> {
+  const cluster = localCluster();
+  if ('reason' in cluster) return { done: false, reason: cluster.reason };
+  const before = await postgresStartedAt();
+  if (!before) return { done: false, reason: 'PostgreSQL does not answer before the restart' };
+  const args = ['--skip-systemctl-redirect', cluster.version, 'main', 'restart'];
+  const command = `pg_ctlcluster ${args.join(' ')}`;
+  const started = Date.now();
+  const result = await run('pg_ctlcluster', args, 60_000);
+  if (!result.ok) {
+    await ensurePostgresUp();
+    return { done: false, reason: `${command} failed: ${result.output.slice(0, 300)}` };
+  }
+  if (!(await waitForPostgres(30_000))) return { done: false, reason: `${command}: PostgreSQL did not come back within 30 s` };
+  const after = await postgresStartedAt();
+  if (after === before) return { done: false, reason: `${command} did not restart the server the suite uses` };
+  return { done: true, downMs: Date.now() - started, command };
+}
+
+/** Starts the local cluster if it does not answer (a run that died mid-restart). */
+export async function ensurePostgresUp(): Promise<void> {
+  if (await postgresStartedAt()) return;
+  const cluster = localCluster();
+  if ('reason' in cluster) return;
+  await run('pg_ctlcluster', ['--skip-systemctl-redirect', cluster.version, 'main', 'start'], 60_000);
+  await waitForPostgres(30_000);
+}

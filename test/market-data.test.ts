@@ -1,0 +1,255 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { sql } from 'kysely';
+import { formatPrice, parsePrice } from '../src/core/money.js';
+import { createContext } from '../src/app.js';
+import { LeaderLock } from '../src/services/market-data/leader-lock.js';
+import { MarketDataService, PRICE_CLOCK_SKEW_MS_MAX } from '../src/services/market-data/market-data.service.js';
+import { normalizeTicker } from '../src/services/market-data/instruments.js';
+import { PriceUnavailableError, UnknownTickerError } from '../src/services/market-data/market-data.errors.js';
+import { decodeTickMessage } from '../src/services/market-data/price-cache.js';
+import { createTestContext, eventually, type TestContext } from './harness.js';
+
+let ctx: TestContext;
+beforeAll(async () => {
+  ctx = await createTestContext({ PRICE_AGE_MS_MAX: '5000' });
+});
+afterAll(async () => {
+  await ctx.close();
+});
+
+const price = (s: string) => parsePrice(s);
+const T0 = Date.UTC(2024, 0, 2, 14, 30);
+
+async function errorOf(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (err: unknown) => err,
+  );
+}
+
+describe('instruments', () => {
+  it('are seeded with at least 30 large caps, each with a positive reference price and volatility', async () => {
+    const instruments = await ctx.market.listInstruments();
+    expect(instruments.length).toBeGreaterThanOrEqual(30);
+    const tickers = instruments.map((i) => i.ticker);
+    for (const t of ['AAPL', 'MSFT', 'NVDA', 'AMZN', 'GOOGL', 'META', 'TSLA', 'JPM']) expect(tickers).toContain(t);
+    expect(tickers).toEqual([...tickers].sort());
+    for (const i of instruments) {
+      expect(i.referencePrice).toBeGreaterThan(0n);
+      expect(i.annualVolatility).toBeGreaterThan(0);
+      expect(i.annualVolatility).toBeLessThan(1);
+    }
+    expect((await ctx.market.getInstrument('AAPL')).name).toBe('Apple Inc.');
+  });
+
+  it('know which tickers are listed: exact, case-sensitive', async () => {
+    expect(await ctx.market.isKnownTicker('AAPL')).toBe(true);
+    expect(await ctx.market.isKnownTicker('BRK.B')).toBe(true);
+    expect(await ctx.market.isKnownTicker('aapl')).toBe(false);
+    expect(await ctx.market.isKnownTicker('NOPE')).toBe(false);
+    await expect(ctx.market.requireTicker('AAPL')).resolves.toBeUndefined();
+    await expect(ctx.market.requireTicker('NOPE')).rejects.toBeInstanceOf(UnknownTickerError);
+    expect(normalizeTicker(' aapl ')).toBe('AAPL');
+    expect(normalizeTicker('brk.b')).toBe('BRK.B');
+    expect(normalizeTicker('1ABC')).toBeUndefined();
+    expect(normalizeTicker('TOOLONGTICKER')).toBeUndefined();
+  });
+});
+
+describe('getPrice', () => {
+  it('returns a fresh cached quote', async () => {
+    const now = Date.now();
+    await ctx.prices.setMany([{ ticker: 'AAPL', price: price('231.5000'), asOfMs: now }]);
+    const quote = await ctx.market.getPrice('AAPL');
+    expect(quote).toEqual({ ticker: 'AAPL', price: price('231.5000'), asOfMs: now });
+  });
+
+  it('refuses a ticker that is not listed with UNKNOWN_TICKER, whatever its shape', async () => {
+    for (const ticker of ['NOPE', 'aapl', '', 'NOT A TICKER!', 'X'.repeat(100)]) {
+      const err = await errorOf(ctx.market.getPrice(ticker));
+      expect(err).toBeInstanceOf(UnknownTickerError);
+      expect((err as UnknownTickerError).code).toBe('UNKNOWN_TICKER');
+      expect((err as UnknownTickerError).service).toBe('market-data');
+    }
+  });
+
+  it('refuses with PRICE_UNAVAILABLE when there is no price, a stale one or one from the future', async () => {
+    const none = await errorOf(ctx.market.getPrice('MSFT'));
+    expect(none).toBeInstanceOf(PriceUnavailableError);
+    expect((none as PriceUnavailableError).details).toMatchObject({ ticker: 'MSFT', reason: 'no_price' });
+
+    await ctx.prices.setMany([{ ticker: 'MSFT', price: price('400.0000'), asOfMs: Date.now() - 5_001 }]);
+    const stale = await errorOf(ctx.market.getPrice('MSFT'));
+    expect((stale as PriceUnavailableError).code).toBe('PRICE_UNAVAILABLE');
+    expect((stale as PriceUnavailableError).details).toMatchObject({ reason: 'stale' });
+
+    await ctx.prices.setMany([{ ticker: 'MSFT', price: price('400.0000'), asOfMs: Date.now() + PRICE_CLOCK_SKEW_MS_MAX + 10_000 }]);
+    const future = await errorOf(ctx.market.getPrice('MSFT'));
+    expect((future as PriceUnavailableError).details).toMatchObject({ reason: 'future' });
+
+    await ctx.prices.setMany([{ ticker: 'MSFT', price: price('400.0000'), asOfMs: Date.now() - 4_000 }]);
+    expect((await ctx.market.getPrice('MSFT')).price).toBe(price('400.0000'));
+  });
+
+  it('costs exactly one Redis command and no database query once instruments are loaded', async () => {
+    // A service of its own, whose database handle is closed after the first load: any query
+    // per call would fail.
+    const other = createContext(ctx.config, 'test-hot-path');
+    const market = new MarketDataService(other.db, other.prices, { priceAgeMsMax: 5_000 });
+    await market.listInstruments();
+    await other.db.destroy();
+    await ctx.prices.setMany([{ ticker: 'NVDA', price: price('135.0000'), asOfMs: Date.now() }]);
+    await other.redis.ping();
+    const sendCommand = vi.spyOn(other.redis, 'sendCommand');
+    try {
+      expect((await market.getPrice('NVDA')).price).toBe(price('135.0000'));
+      expect(sendCommand.mock.calls.map(([cmd]) => cmd.name)).toEqual(['hget']);
+      sendCommand.mockClear();
+      await expect(market.getPrice('NOPE')).rejects.toBeInstanceOf(UnknownTickerError);
+      expect(sendCommand).not.toHaveBeenCalled();
+    } finally {
+      sendCommand.mockRestore();
+      other.redis.disconnect();
+    }
+  });
+});
+
+describe('getPrices', () => {
+  it('lists the cached quotes of listed instruments in ticker order, with their age', async () => {
+    const fresh = await createTestContext();
+    try {
+      const now = Date.now();
+      await fresh.prices.setMany([
+        { ticker: 'TSLA', price: price('250.1000'), asOfMs: now },
+        { ticker: 'AAPL', price: price('230.0000'), asOfMs: now - 60_000 },
+        { ticker: 'ZZZZ', price: price('1.0000'), asOfMs: now }, // not listed: never shown
+      ]);
+      const quotes = await fresh.market.getPrices();
+      expect(quotes.map((q) => [q.ticker, formatPrice(q.price), q.asOfMs])).toEqual([
+        ['AAPL', '230.0000', now - 60_000],
+        ['TSLA', '250.1000', now],
+      ]);
+    } finally {
+      await fresh.close();
+    }
+  });
+});
+
+describe('price bars', () => {
+  const bar = (ticker: string, minute: number, o: string, h: string, l: string, c: string, ticks: number) => ({
+    ticker,
+    bucketMs: T0 + minute * 60_000,
+    open: price(o),
+    high: price(h),
+    low: price(l),
+    close: price(c),
+    tickCount: ticks,
+  });
+  const show = (b: { bucketMs: number; open: bigint; high: bigint; low: bigint; close: bigint; tickCount: number }) =>
+    [new Date(b.bucketMs).toISOString().slice(11, 16), ...[b.open, b.high, b.low, b.close].map(formatPrice), b.tickCount].join(' ');
+
+  it('merge on upsert: open kept, high and low widened, close replaced, tick counts added', async () => {
+    await ctx.market.saveBars([bar('META', 0, '100', '105', '99', '101', 10)]);
+    await ctx.market.saveBars([bar('META', 0, '102', '103', '95', '97', 4), bar('META', 1, '97', '98', '96', '98', 2)]);
+    const bars = await ctx.market.listBars('META', '1m', 10);
+    expect(bars.map(show)).toEqual(['14:31 97.0000 98.0000 96.0000 98.0000 2', '14:30 100.0000 105.0000 95.0000 97.0000 14']);
+  });
+
+  it('lists the latest bars newest first, up to the limit, and refuses an unknown ticker', async () => {
+    await ctx.market.saveBars(Array.from({ length: 5 }, (_, m) => bar('ORCL', m, '170', '171', '169', `170.${m}`, 1)));
+    expect((await ctx.market.listBars('ORCL', '1m', 3)).map((b) => formatPrice(b.close))).toEqual(['170.4000', '170.3000', '170.2000']);
+    expect(await ctx.market.listBars('KO')).toEqual([]);
+    await expect(ctx.market.listBars('NOPE')).rejects.toBeInstanceOf(UnknownTickerError);
+  });
+
+  it('keep stored bars consistent: the table refuses a bar whose low is above its close', async () => {
+    await expect(
+      sql`INSERT INTO price_bars (ticker, bucket, open, high, low, close) VALUES ('KO', ${new Date(T0)}, 10, 12, 11, 10.5)`.execute(ctx.db),
+    ).rejects.toThrow(/price_bars_ohlc_consistent/);
+  });
+
+  it('give the close of each instrument’s latest bar', async () => {
+    await ctx.market.saveBars([bar('PEP', 3, '165', '166', '165', '165.5', 1), bar('PEP', 1, '160', '160', '160', '160', 1)]);
+    const closes = await ctx.market.lastCloses();
+    expect(closes.get('PEP')).toBe(price('165.5000'));
+    expect(closes.has('KO')).toBe(false);
+  });
+});
+
+describe('tick publication', () => {
+  it('writes the cache and publishes the batch in one MULTI', async () => {
+    const subscriber = ctx.redis.duplicate();
+    const messages: string[] = [];
+    try {
+      await subscriber.subscribe(ctx.keys.ticksChannel());
+      subscriber.on('message', (_channel: string, message: string) => messages.push(message));
+      const asOfMs = Date.now();
+      await ctx.prices.setManyAndPublish(
+        [
+          { ticker: 'AMZN', price: price('200.1234'), asOfMs },
+          { ticker: 'GOOGL', price: price('175.0001'), asOfMs },
+        ],
+        { feed: 'simulator', feedId: 'test-feed' },
+      );
+      const [message] = await eventually(async () => (messages.length > 0 ? messages : undefined));
+      const decoded = decodeTickMessage(message!);
+      expect(decoded?.source).toEqual({ feed: 'simulator', feedId: 'test-feed' });
+      expect(decoded?.quotes.map((q) => [q.ticker, formatPrice(q.price), q.asOfMs])).toEqual([
+        ['AMZN', '200.1234', asOfMs],
+        ['GOOGL', '175.0001', asOfMs],
+      ]);
+      expect(JSON.parse(message!)).toEqual({
+        feed: 'simulator',
+        feed_id: 'test-feed',
+        ticks: [
+          { ticker: 'AMZN', price: '200.1234', as_of: new Date(asOfMs).toISOString() },
+          { ticker: 'GOOGL', price: '175.0001', as_of: new Date(asOfMs).toISOString() },
+        ],
+      });
+      expect((await ctx.prices.get('AMZN'))?.price).toBe(price('200.1234'));
+    } finally {
+      subscriber.disconnect();
+    }
+  });
+});
+
+describe('LeaderLock', () => {
+  it('lets one holder at a time take, renew and release the lock', async () => {
+    const key = `${ctx.keys.prefix}lock-test-1`;
+    const a = new LeaderLock(ctx.redis, key, 1_000, 'a');
+    const b = new LeaderLock(ctx.redis, key, 1_000, 'b');
+    expect(await a.tryAcquire()).toBe(true);
+    expect(a.isHeld()).toBe(true);
+    expect(await b.tryAcquire()).toBe(false);
+    expect(b.isHeld()).toBe(false);
+    expect(await b.renew()).toBe(false);
+    expect(await b.release()).toBe(false); // not b's to release
+    expect(await ctx.redis.get(key)).toBe('a');
+    expect(await a.renew()).toBe(true);
+    expect(await a.release()).toBe(true);
+    expect(a.isHeld()).toBe(false);
+    expect(await b.tryAcquire()).toBe(true);
+  });
+
+  it('expires when not renewed, so another holder takes it; the old holder cannot renew it back', async () => {
+    const key = `${ctx.keys.prefix}lock-test-2`;
+    const a = new LeaderLock(ctx.redis, key, 150, 'a');
+    const b = new LeaderLock(ctx.redis, key, 150, 'b');
+    expect(await a.tryAcquire()).toBe(true);
+    await eventually(async () => ((await b.tryAcquire()) ? true : undefined), 2_000, 10);
+    expect(a.isHeld()).toBe(false); // the local lease ends before the key does
+    expect(await a.renew()).toBe(false);
+    expect(await ctx.redis.get(key)).toBe('b');
+  });
+
+  it('takes back its own key when only its local lease lapsed', async () => {
+    const key = `${ctx.keys.prefix}lock-test-3`;
+    const a = new LeaderLock(ctx.redis, key, 10_000, 'a');
+    expect(await a.tryAcquire()).toBe(true);
+    expect(await a.tryAcquire()).toBe(true);
+    const other = new LeaderLock(ctx.redis, key, 10_000, 'b');
+    expect(await other.tryAcquire()).toBe(false);
+  });
+});
