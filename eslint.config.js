@@ -13,7 +13,7 @@ export default tseslint.config(
       'no-restricted-globals': ['error', { name: 'parseFloat', message: 'money is bigint fixed-point (core/money.ts)' }],
       'no-restricted-properties': ['error', { property: 'toFixed', message: 'money is bigint fixed-point (core/money.ts)' }],
     },
-  },,
+  },
   {
     // Benchmarks and tests format measurements (rates, milliseconds), never money.
     files: ['src/bench/**', 'test/**', 'scripts/**'],
