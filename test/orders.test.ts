@@ -351,6 +351,32 @@ describe('cancel', () => {
   });
 });
 
+describe('order updates', () => {
+  it('publishes every status change on the updates channel', async () => {
+    const u = await newUser(ctx, { cash: '10000.00' });
+    await setPrice('AAPL', '100');
+    const subscriber = ctx.redis.duplicate();
+    const seen: { order_id: string; status: string; fill_price: string | null }[] = [];
+    subscriber.on('message', (_channel: string, message: string) => seen.push(JSON.parse(message)));
+    await subscriber.subscribe(ctx.keys.orderUpdatesChannel());
+    try {
+      const { order } = await buy(u.id, 'AAPL', '1');
+      const canceled = (await buy(u.id, 'AAPL', '1')).order;
+      await oms.cancelOrder(canceled.id, u.id);
+      await startEngine();
+      await terminal(order.id);
+      await eventually(async () => (seen.filter((m) => m.order_id === order.id).length >= 2 ? true : undefined));
+      expect(seen.filter((m) => m.order_id === order.id).map((m) => [m.status, m.fill_price])).toEqual([
+        ['PENDING', null],
+        ['FILLED', '100.0000'],
+      ]);
+      expect(seen.filter((m) => m.order_id === canceled.id).map((m) => m.status)).toEqual(['PENDING', 'CANCELED']);
+    } finally {
+      subscriber.disconnect();
+    }
+  });
+});
+
 describe('shutdown', () => {
   it('stops gracefully, leaving nothing unacknowledged', async () => {
     const u = await newUser(ctx, { cash: '10000.00' });
