@@ -68,8 +68,11 @@ export function decodeQuote(ticker: string, raw: string | null | undefined): Quo
   const bar = raw.indexOf('|');
   if (bar < 0) return undefined;
   const asOfMs = Number(raw.slice(bar + 1));
-  if (!Number.isSafeInteger(asOfMs)) return undefined;
-  return { ticker, price: fromDb(raw.slice(0, bar), PRICE_SCALE), asOfMs };
+  const price = raw.slice(0, bar);
+  // Redis is not trusted like PostgreSQL: a value we cannot read is no price (PRICE_UNAVAILABLE
+  // for readers), not a crash.
+  if (!Number.isSafeInteger(asOfMs) || !/^\d{1,16}(\.\d{1,4})?$/.test(price)) return undefined;
+  return { ticker, price: fromDb(price, PRICE_SCALE), asOfMs };
 }
 
 export class PriceCache {
