@@ -351,6 +351,38 @@ describe('cancel', () => {
   });
 });
 
+describe('two engines on one holding', () => {
+  it('fills a sell whose holding another engine changed after the statement began, without redelivery', async () => {
+    const u = await newUser(ctx, { cash: '0.00' });
+    await portfolios.applyBuy(ctx.db, u.id, 'IBM', q('2'), p('100'));
+    await setPrice('IBM', '100');
+    const a = (await sell(u.id, 'IBM', '1')).order;
+    const b = (await sell(u.id, 'IBM', '1')).order;
+    const { executeOrder } = await import('../src/services/trading/trading.service.js');
+    // Engine B owns sell b: its entry is not in our engine's stream.
+    for (const [id, fields] of await ctx.redis.xrange(ctx.keys.orderStream(), '-', '+')) {
+      if (fields.includes(b.id)) await ctx.redis.xdel(ctx.keys.orderStream(), id);
+    }
+    // "Engine B" fills sell b and keeps its transaction open until our engine is blocked behind
+    // it; the engine's statement for sell a then resumes against a holding changed after its
+    // snapshot. A redelivery would take a minute (claimIdleMs), so a quick fill proves the retry.
+    await ctx.db.transaction().execute(async (trx) => {
+      await executeOrder(trx, b, p('100'));
+      await startEngine({ claimIdleMs: 60_000, reconcileAfterMs: 60_000 });
+      await eventually(async () => {
+        const { rows } = await sql<{ n: number }>`
+          SELECT count(*)::int AS n FROM pg_stat_activity
+           WHERE datname = current_database() AND wait_event_type = 'Lock'`.execute(ctx.db);
+        return rows[0]!.n > 0 ? true : undefined;
+      });
+    });
+    expect((await terminal(a.id, 5_000)).status).toBe('FILLED');
+    expect(await portfolios.listHoldings(ctx.db, u.id)).toEqual([]);
+    expect(await balance(u.id)).toEqual({ cash: '200.00', available: '200.00' });
+    expect((await fillsOf(a.id)).length + (await fillsOf(b.id)).length).toBe(2);
+  });
+});
+
 describe('order updates', () => {
   it('publishes every status change on the updates channel', async () => {
     const u = await newUser(ctx, { cash: '10000.00' });

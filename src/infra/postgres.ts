@@ -43,7 +43,12 @@ export function createPool(databaseUrl: string, poolMax: number): pg.Pool {
   // An idle client that loses its server (restart, network) emits 'error' on the pool; without
   // a listener Node would crash the process. The next checkout simply gets a new connection.
   pool.on('error', () => {});
-  pool.on('connect', (client) => preparePerConnection(client));
+  // A checked-out client (mid-query or mid-transaction) has no pool listener: its 'error' on a
+  // lost connection would crash the process. The query itself fails; release discards the client.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+    preparePerConnection(client);
+  });
   return pool;
 }
 

@@ -25,6 +25,7 @@ import { DEAD_LETTER_LENGTH_MAX, publishUpdates, toUpdate, type OrderUpdate } fr
 import * as ordersRepo from '../orders/orders.repository.js';
 import { toOrder, type Order } from '../orders/orders.service.js';
 import { executeOrder, rejectOrder, type Outcome } from './trading.service.js';
+import { ExecutionConflictError } from './trading.errors.js';
 import { formatPrice } from '../../core/money.js';
 
 export const CONSUMER_GROUP = 'engine';
@@ -308,7 +309,8 @@ export class TradingEngine {
         this.lastFailure = err;
         this.lastFailureUnavailable = isUnavailableError(err);
         if (this.lastFailureUnavailable) return { outcomes: [], failed: new Set(work.map((w) => w.order.id)) };
-        if (!isTransientPgError(err) || attempt === BATCH_ATTEMPTS_MAX) {
+        const transient = isTransientPgError(err) || err instanceof ExecutionConflictError;
+        if (!transient || attempt === BATCH_ATTEMPTS_MAX) {
           if (work.length === 1) {
             this.deps.logger.error({ err, order_id: work[0]!.order.id }, 'order execution failed; left for redelivery');
             return { outcomes: [], failed: new Set([work[0]!.order.id]) };

@@ -11,6 +11,7 @@ import type { Executor } from '../../infra/postgres.js';
 import { exists, runSteps, type Step } from '../../infra/statements.js';
 import { sql } from 'kysely';
 import * as accounts from '../accounts/accounts.service.js';
+import { ExecutionConflictError } from './trading.errors.js';
 import * as portfolios from '../portfolios/portfolios.service.js';
 import * as ordersRepo from '../orders/orders.repository.js';
 import { releaseHold, toOrder, type Order } from '../orders/orders.service.js';
@@ -51,8 +52,12 @@ export async function executeOrder(trx: Executor, order: Order, price: Price): P
   );
   const row = rows[0];
   if (!row) return { order, applied: false };
-  // A fill that moved no cash or no shares means an account or a reservation is missing: a
-  // bug, not an outcome. Throwing aborts the transaction; the order stays for redelivery.
+  // The sell steps (delete the row at zero, else reduce it) test the holding as of the
+  // statement's snapshot; a concurrent fill of the same holding committed after that snapshot
+  // makes both miss. Not a refusal: retried with a fresh snapshot (see the engine).
+  if (row.shares_moved === 0 && order.side === 'sell') throw new ExecutionConflictError(order.id);
+  // A fill that moved no cash or no shares otherwise means an account is missing: a bug, not an
+  // outcome. Throwing aborts the transaction; the order stays for redelivery.
   assert(row.cash_moved === 1 && row.shares_moved === 1, `fill of order ${order.id} settled cash and shares`);
   const filled = toOrder(row);
   assert(filled.status === 'FILLED', 'a filled order reads FILLED');
