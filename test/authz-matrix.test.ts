@@ -1,0 +1,288 @@
+/**
+ * The authorization matrix: every route the server has (from its own route table) × every kind
+ * of caller, over real HTTP, against what the route's classification says. A route the table
+ * does not classify fails the test, so a new route cannot ship without its access rule.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parsePrice } from '../src/core/money.js';
+import type { RouteAuth } from '../src/http/auth.js';
+import { createApiKey } from '../src/services/users/users.service.js';
+import { ADMIN_TOKEN, createTestContext, startTestServer, type TestContext, type TestServer } from './harness.js';
+
+let ctx: TestContext;
+let api: TestServer;
+
+/**
+ * How a route decides who may call it:
+ * - `public`: anyone, credentials or not (and bad credentials are ignored);
+ * - `admin`: the admin token only; a user's key gets 403;
+ * - `user-path`: acts on the user named in the path (`/users/{id}/…`); another user's key gets 403;
+ * - `user-body` / `user-query`: acts on the user named by `user_id` in the body / query; 403;
+ * - `order-owner`: one order by id; another user's order is "not found" (404), never disclosed;
+ * - `any-user`: any valid credential; nothing in it belongs to a user (market data).
+ */
+type Scope = 'public' | 'admin' | 'user-path' | 'user-body' | 'user-query' | 'order-owner' | 'any-user';
+
+interface Fixtures {
+  owner: { id: string; key: string };
+  other: { id: string; key: string };
+  revokedKey: string;
+  /** The owner's order that stays readable (GET). */
+  orderId: string;
+  seq: number;
+}
+
+interface Classified {
+  scope: Scope;
+  /** Body (and query) of a request that succeeds for the owner, built fresh for each call. */
+  request?: (fx: Fixtures) => { body?: unknown; query?: string };
+}
+
+/** Every route the server has. Adding a route means adding it here, with its access rule. */
+const ROUTES: Record<string, Classified> = {
+  'GET /docs': { scope: 'public' },
+  'GET /docs/static/index.html': { scope: 'public' },
+  'GET /docs/static/swagger-initializer.js': { scope: 'public' },
+  'GET /docs/json': { scope: 'public' },
+  'GET /docs/yaml': { scope: 'public' },
+  'GET /docs/static/*': { scope: 'public' },
+  'GET /health': { scope: 'public' },
+  'GET /ready': { scope: 'public' },
+  'GET /metrics': { scope: 'public' },
+  'GET /openapi.json': { scope: 'public' },
+
+  'POST /users': {
+    scope: 'admin',
+    request: (fx) => ({ body: { name: 'Matrix', email: `matrix${++fx.seq}@example.com`, initial_cash: '10.00' } }),
+  },
+  'GET /users/:id': { scope: 'user-path' },
+  'POST /users/:id/api-keys': { scope: 'user-path' },
+  'DELETE /users/:id/api-keys/:key_id': { scope: 'user-path' },
+  'GET /users/:id/account': { scope: 'user-path' },
+  'POST /users/:id/deposits': { scope: 'admin', request: () => ({ body: { amount: '1.00' } }) },
+  'POST /users/:id/withdrawals': { scope: 'user-path', request: () => ({ body: { amount: '1.00' } }) },
+  'GET /users/:id/activities': { scope: 'user-path' },
+  'GET /users/:id/portfolio': { scope: 'user-path' },
+
+  'GET /instruments': { scope: 'any-user' },
+  'GET /prices': { scope: 'any-user' },
+  'GET /prices/:ticker': { scope: 'any-user' },
+  'GET /prices/:ticker/bars': { scope: 'any-user' },
+
+  'POST /orders': {
+    scope: 'user-body',
+    request: (fx) => ({ body: { user_id: fx.owner.id, ticker: 'AAPL', quantity: 1, type: 'market' } }),
+  },
+  'GET /orders/:id': { scope: 'order-owner' },
+  'DELETE /orders/:id': { scope: 'order-owner' },
+  'GET /orders': { scope: 'user-query', request: (fx) => ({ query: `user_id=${fx.owner.id}` }) },
+
+  'GET /admin/audit': { scope: 'admin' },
+};
+
+const DECLARED_AUTH: Record<Scope, RouteAuth> = {
+  public: 'public',
+  admin: 'admin',
+  'user-path': 'user',
+  'user-body': 'user',
+  'user-query': 'user',
+  'order-owner': 'user',
+  'any-user': 'user',
+};
+
+type Caller = 'none' | 'malformed' | 'revoked' | 'other' | 'own' | 'admin';
+
+/** What each caller must get, per scope: an exact status, or "anything but" a set. */
+type Expectation = { exactly: number } | { success: true } | { not: number[] };
+
+function expected(scope: Scope, caller: Caller): Expectation {
+  if (scope === 'public') return { not: [401, 403] };
+  if (caller === 'none' || caller === 'malformed' || caller === 'revoked') return { exactly: 401 };
+  if (scope === 'admin') return caller === 'admin' ? { success: true } : { exactly: 403 };
+  if (caller === 'other') {
+    if (scope === 'order-owner') return { exactly: 404 };
+    if (scope === 'any-user') return { success: true };
+    return { exactly: 403 };
+  }
+  return { success: true }; // own key or admin, on real ids
+}
+
+let fx: Fixtures;
+
+async function call(method: string, path: string, token: string | null, body?: unknown) {
+  const res = await api.request(method, path, { token, body });
+  return res;
+}
+
+async function newActor(name: string) {
+  const res = await call('POST', '/users', ADMIN_TOKEN, { name, email: `${name}@example.com`, initial_cash: '100000.00' });
+  expect(res.status).toBe(201);
+  return { id: res.body.id as string, key: res.body.api_key as string };
+}
+
+async function freshPendingOrder(): Promise<string> {
+  const res = await call('POST', '/orders', fx.owner.key, { user_id: fx.owner.id, ticker: 'AAPL', quantity: 1, type: 'market' });
+  expect(res.status).toBe(201);
+  return res.body.id;
+}
+
+beforeAll(async () => {
+  ctx = await createTestContext({ PRICE_AGE_MS_MAX: '86400000' });
+  api = await startTestServer(ctx);
+  await ctx.prices.setMany([{ ticker: 'AAPL', price: parsePrice('100'), asOfMs: Date.now() }]);
+  const owner = await newActor('owner');
+  const other = await newActor('other');
+  const spare = await call('POST', `/users/${owner.id}/api-keys`, owner.key);
+  expect((await call('DELETE', `/users/${owner.id}/api-keys/${spare.body.api_key_id}`, owner.key)).status).toBe(204);
+  fx = { owner, other, revokedKey: spare.body.api_key, orderId: '', seq: 0 };
+  fx.orderId = await freshPendingOrder();
+});
+
+afterAll(async () => {
+  await api?.server.close();
+  await ctx?.close();
+});
+
+/** The URL of a route with its parameters filled with real things of the owner's. */
+async function fillPath(method: string, url: string): Promise<string> {
+  let path = url;
+  if (path.includes(':key_id')) path = path.replace(':key_id', (await createApiKey(ctx.db, fx.owner.id)).apiKeyId);
+  if (path.startsWith('/orders/:id')) path = path.replace(':id', method === 'DELETE' ? await freshPendingOrder() : fx.orderId);
+  if (path.startsWith('/users/:id')) path = path.replace(':id', fx.owner.id);
+  path = path.replace(':ticker', 'AAPL').replace('/docs/static/*', '/docs/static/swagger-ui.css');
+  expect(path, `unfilled parameter in ${url}`).not.toMatch(/[:*]/);
+  return path;
+}
+
+function tokensFor(caller: Caller): Array<{ label: string; token: string | null }> {
+  switch (caller) {
+    case 'none':
+      return [{ label: 'no token', token: null }];
+    case 'malformed':
+      return [
+        { label: 'garbage', token: 'not-a-key' },
+        { label: 'admin token + 1 char', token: `${ADMIN_TOKEN}x` },
+        { label: 'truncated key', token: fx.owner.key.slice(0, -1) },
+        { label: 'key with a wrong secret', token: `${fx.owner.key.slice(0, -4)}AAAA` },
+        { label: 'unknown key id', token: `ptk_0000000000000000_${'a'.repeat(43)}` },
+        { label: 'overlong', token: 'a'.repeat(300) },
+      ];
+    case 'revoked':
+      return [{ label: 'revoked key', token: fx.revokedKey }];
+    case 'other':
+      return [{ label: "another user's key", token: fx.other.key }];
+    case 'own':
+      return [{ label: 'own key', token: fx.owner.key }];
+    case 'admin':
+      return [{ label: 'admin token', token: ADMIN_TOKEN }];
+  }
+}
+
+const CALLERS: Caller[] = ['none', 'malformed', 'revoked', 'other', 'own', 'admin'];
+
+/** Headers every response carries, whatever its route and status. */
+function missingSecurityHeaders(headers: Headers, path: string): string[] {
+  const docs = path === '/docs' || path.startsWith('/docs/');
+  const want: Record<string, RegExp> = {
+    'x-content-type-options': /^nosniff$/,
+    'x-frame-options': /^DENY$/,
+    'referrer-policy': /^no-referrer$/,
+    'content-security-policy': docs ? /default-src 'self'.*frame-ancestors 'none'/ : /^default-src 'none'.*frame-ancestors 'none'/,
+    'x-request-id': /^[0-9a-f-]{36}$/,
+  };
+  if (!docs) want['cache-control'] = /^no-store$/;
+  return Object.entries(want)
+    .filter(([name, pattern]) => !pattern.test(headers.get(name) ?? ''))
+    .map(([name]) => `${name}=${headers.get(name)}`);
+}
+
+describe('authorization matrix', () => {
+  it('classifies every route the server has, as the route itself declares it', () => {
+    const actual = api.routes.map((r) => `${r.method} ${r.url}`);
+    const unclassified = actual.filter((r) => !(r in ROUTES));
+    expect(unclassified, 'routes missing from the authorization table: classify them in ROUTES').toEqual([]);
+    expect(Object.keys(ROUTES).filter((r) => !actual.includes(r)), 'ROUTES entries the server no longer has').toEqual([]);
+    for (const route of api.routes) {
+      const scope = ROUTES[`${route.method} ${route.url}`]!.scope;
+      expect(route.auth, `${route.method} ${route.url} is ${scope} in the table`).toBe(DECLARED_AUTH[scope]);
+    }
+  });
+
+  it.each(CALLERS)('answers every route as its classification says for the caller: %s', async (caller) => {
+    await ctx.prices.setMany([{ ticker: 'AAPL', price: parsePrice('100'), asOfMs: Date.now() }]);
+    const failures: string[] = [];
+    let checked = 0;
+    for (const route of api.routes) {
+      const entry = ROUTES[`${route.method} ${route.url}`];
+      if (!entry) continue; // reported by the classification test
+      for (const { label, token } of tokensFor(caller)) {
+        const path = await fillPath(route.method, route.url);
+        const req = entry.request?.(fx) ?? {};
+        const full = req.query ? `${path}?${req.query}` : path;
+        const res = await fetch(api.url + full, {
+          method: route.method,
+          redirect: 'manual',
+          headers: {
+            ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+            ...(req.body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          body: req.body === undefined ? undefined : JSON.stringify(req.body),
+        });
+        const text = await res.text();
+        checked += 1;
+        const want = expected(entry.scope, caller);
+        const ok =
+          'exactly' in want
+            ? res.status === want.exactly
+            : 'success' in want
+              ? res.status >= 200 && res.status < 300
+              : !want.not.includes(res.status) && res.status < 500;
+        const missing = missingSecurityHeaders(res.headers, path);
+        if (missing.length) failures.push(`${route.method} ${full} as ${label}: missing security headers ${missing.join(', ')}`);
+        if (!ok) failures.push(`${route.method} ${full} [${entry.scope}] as ${label}: got ${res.status} ${text.slice(0, 160)}, want ${JSON.stringify(want)}`);
+        if (res.status >= 400 && route.auth !== 'public') {
+          // Every refusal is in the error envelope; an auth refusal says which.
+          const code = (JSON.parse(text) as { error?: { code?: string } }).error?.code;
+          if (res.status === 401 && code !== 'UNAUTHENTICATED') failures.push(`${route.method} ${full} as ${label}: 401 with code ${code}`);
+          if (res.status === 403 && code !== 'FORBIDDEN') failures.push(`${route.method} ${full} as ${label}: 403 with code ${code}`);
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+    expect(checked).toBeGreaterThanOrEqual(api.routes.length);
+  });
+
+  it('serves the docs UI and every asset it references under its CSP', async () => {
+    const page = await fetch(`${api.url}/docs`);
+    expect(page.status).toBe(200);
+    const csp = page.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-eval');
+    expect(page.headers.get('x-frame-options')).toBe('DENY');
+    const html = await page.text();
+    const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => new URL(m[1]!, `${api.url}/docs`).pathname);
+    expect(assets).toEqual(expect.arrayContaining(['/docs/static/swagger-ui.css', '/docs/static/swagger-ui-bundle.js', '/docs/static/swagger-initializer.js']));
+    // Everything the page loads is same-origin and therefore allowed by 'self'.
+    expect(html).not.toMatch(/<script>(?!\s*<\/script>)|<script(?![^>]*\bsrc=)[^>]*>[^<\s]/);
+    for (const asset of [...assets, '/docs/json']) {
+      const res = await fetch(api.url + asset);
+      expect(res.status, asset).toBe(200);
+      expect(await res.arrayBuffer().then((b) => b.byteLength), asset).toBeGreaterThan(0);
+    }
+    expect(missingSecurityHeaders(page.headers, '/docs')).toEqual([]);
+  });
+
+  it('never lets a user key act on another user through the body or the query', async () => {
+    const foreignOrder = await call('POST', '/orders', fx.other.key, { user_id: fx.owner.id, ticker: 'AAPL', quantity: 1, type: 'market' });
+    expect([foreignOrder.status, foreignOrder.body.error.code]).toEqual([403, 'FORBIDDEN']);
+    const foreignList = await call('GET', `/orders?user_id=${fx.owner.id}`, fx.other.key);
+    expect(foreignList.status).toBe(403);
+    const ownList = await call('GET', '/orders', fx.other.key);
+    expect(ownList.body.orders.every((o: { user_id: string }) => o.user_id === fx.other.id)).toBe(true);
+    // Revoking another user's key through one's own path is "not found", not a revocation.
+    const otherKeyId = fx.other.key.split('_')[1];
+    const crossRevoke = await call('DELETE', `/users/${fx.owner.id}/api-keys/${otherKeyId}`, fx.owner.key);
+    expect(crossRevoke.status).toBe(404);
+    expect((await call('GET', `/users/${fx.other.id}`, fx.other.key)).status).toBe(200);
+  });
+});
