@@ -7,7 +7,7 @@
  * Every child runs in its own process group (src/bench/processes.ts): killing it kills the
  * group, and `killAllSync` (wired to the test process's exit) leaves nothing behind.
  */
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -22,6 +22,9 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = path.join(ROOT, 'dist/cli/main.js');
 
 export type Role = 'api' | 'engine' | 'feed';
+
+/** A chaos run takes a few minutes; databases and keys of runs older than this are leftovers. */
+export const STALE_RUN_MS = 30 * 60 * 1000;
 
 /** Recovery settings short enough for a run of a few minutes (see README "Chaos suite"). */
 export const CHAOS_ENV: Readonly<Record<string, string>> = {
@@ -81,11 +84,38 @@ export class Cluster {
   /** Creates and migrates the scratch database; picks a free port. */
   async prepare(): Promise<void> {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (npm run test:chaos does)`);
+    await this.dropStaleRuns();
     await ensureDatabase(this.databaseUrl);
     const { db } = createDb(this.databaseUrl, 4);
     this.db = db;
     await migrateToLatest(db);
     this.port = await freePort();
+  }
+
+  /**
+   * An interrupted run (Ctrl-C, a killed CI job) leaves its database and Redis keys behind; both
+   * carry the run's start time, so those of runs older than STALE_RUN_MS are dropped here.
+   */
+  private async dropStaleRuns(): Promise<void> {
+    const stale = (ms: string | undefined) => ms !== undefined && Date.now() - Number(ms) > STALE_RUN_MS;
+    let cursor = '0';
+    for (let round = 0; round < 10_000; round++) {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', 'chaos:*', 'COUNT', 1_000);
+      const old = keys.filter((k) => stale(/^chaos:(\d{13})_/.exec(k)?.[1]));
+      if (old.length) await this.redis.del(...old);
+      cursor = next;
+      if (cursor === '0') break;
+    }
+    const admin = new pg.Client({ connectionString: adminUrl(), connectionTimeoutMillis: 5_000 });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'pt\\_test\\_%\\_chaos%'");
+      for (const { datname } of rows) {
+        if (stale(/^pt_test_(\d{13})_chaos/.exec(datname)?.[1])) await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(datname)} WITH (FORCE)`);
+      }
+    } finally {
+      await admin.end().catch(() => undefined);
+    }
   }
 
   env(): NodeJS.ProcessEnv {
@@ -155,6 +185,35 @@ export class Cluster {
       .join('\n');
   }
 
+  /**
+   * Error-level lines (pino level >= 50) of every child's log, counted by message and error type;
+   * output that is not a log line (a crash's stack trace) is counted as "unstructured output".
+   */
+  loggedErrors(): Map<string, number> {
+    const counts = new Map<string, number>();
+    const add = (key: string) => counts.set(key, (counts.get(key) ?? 0) + 1);
+    for (const r of this.processes) {
+      let text = '';
+      try {
+        text = readFileSync(r.process.logFile, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const line of text.split('\n')) {
+        if (!line.trim()) continue;
+        let entry: { level?: number; msg?: string; err?: { type?: string; message?: string } };
+        try {
+          entry = JSON.parse(line) as typeof entry;
+        } catch {
+          add(`${r.role}: unstructured output`);
+          continue;
+        }
+        if ((entry.level ?? 0) >= 50) add(`${r.role}: ${entry.msg ?? '?'}${entry.err?.type ? ` (${entry.err.type}: ${entry.err.message?.replace(/[0-9a-f-]{36}/g, '<id>').slice(0, 80)})` : ''}`);
+      }
+    }
+    return counts;
+  }
+
   /** Deletes every key of this run (SCAN + DEL; never FLUSHALL: other runs may share Redis). */
   async flushRedisPrefix(): Promise<number> {
     let cursor = '0';
@@ -210,11 +269,27 @@ export type PgRestartResult =
   | { done: true; downMs: number; command: string }
   | { done: false; reason: string };
 
+/**
+ * Runs a command in a process group of its own, so a Ctrl-C aimed at the test run cannot
+ * interrupt `pg_ctlcluster` between stopping and starting the server. Past the deadline it is
+ * left to finish on its own: killing it halfway could leave the server stopped.
+ */
 function run(cmd: string, args: string[], timeoutMs: number): Promise<{ ok: boolean; output: string }> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
-      resolve({ ok: !err, output: `${stdout}${stderr}${err ? ` (${err.message})` : ''}`.trim() });
-    });
+    let output = '';
+    let settled = false;
+    const settle = (ok: boolean, extra = '') => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve({ ok, output: `${output}${extra}`.trim() });
+    };
+    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (d: Buffer) => (output += d.toString('utf8')));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString('utf8')));
+    child.on('error', (err) => settle(false, ` (${err.message})`));
+    child.on('exit', (code, signal) => settle(code === 0, code === 0 ? '' : ` (exit code ${code}, signal ${signal})`));
+    const timer = setTimeout(() => settle(false, ` (still running after ${timeoutMs} ms)`), timeoutMs);
   });
 }
 
