@@ -4,7 +4,10 @@
  * orders, their fills, ledger rows, cash balances and holdings, all consistent — runs the audit
  * a few times and prints the timings, then drops the database.
  *
- *   npx tsx scripts/audit-scale.ts [--users 10000] [--runs 3] [--keep] [--explain]
+ *   npx tsx scripts/audit-scale.ts [--users 10000] [--runs 3] [--keep] [--explain] [--db NAME]
+ *
+ * --keep leaves the scratch database in place; --db NAME audits such a kept database again
+ * without generating (and without dropping it); --explain prints EXPLAIN ANALYZE of each query.
  *
  * Uses DATABASE_URL's server (default the local one); only the scratch database is touched.
  * Each user's 100 orders are 50 buy/sell pairs over the 40 seeded tickers: fills, cancels and
@@ -32,7 +35,8 @@ const KEEP = process.argv.includes('--keep');
 const EXPLAIN = process.argv.includes('--explain');
 
 const serverUrl = new URL(process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL);
-const scratch = `pt_audit_scale_${Date.now()}`;
+const REUSE = arg('db', '');
+const scratch = REUSE || `pt_audit_scale_${Date.now()}`;
 const urlOf = (db: string) => {
   const u = new URL(serverUrl);
   u.pathname = `/${db}`;
@@ -181,18 +185,31 @@ async function explainAll(databaseUrl: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  console.log(`scratch database ${scratch}: ${USERS} users x ${ORDERS_PER_USER} orders = ${USERS * ORDERS_PER_USER} orders`);
-  await withClient('postgres', (c) => c.query(`CREATE DATABASE ${quoteIdent(scratch)}`));
+  console.log(
+    REUSE
+      ? `reusing database ${scratch}`
+      : `scratch database ${scratch}: ${USERS} users x ${ORDERS_PER_USER} orders = ${USERS * ORDERS_PER_USER} orders`,
+  );
+  if (!REUSE) await withClient('postgres', (c) => c.query(`CREATE DATABASE ${quoteIdent(scratch)}`));
   try {
     const { db } = createDb(urlOf(scratch), 2);
     try {
-      await migrateToLatest(db);
+      // Applies only the migrations a reused database lacks (e.g. a new index being measured).
+      const applied = await migrateToLatest(db);
+      if (REUSE && applied.length) console.log(`  applied ${applied.join(', ')}`);
     } finally {
       await db.destroy();
     }
-    const t0 = performance.now();
-    await withClient(scratch, generate);
-    console.log(`  generated in ${Math.round(performance.now() - t0)} ms`);
+    if (!REUSE) {
+      const t0 = performance.now();
+      await withClient(scratch, generate);
+      console.log(`  generated in ${Math.round(performance.now() - t0)} ms`);
+    }
+    // The last pair of each user was "just placed": generation takes longer than the audit's
+    // recovery period, so the pending orders' age is reset right before auditing.
+    await withClient(scratch, (c) =>
+      step(c, 'pending orders placed now', "UPDATE orders SET created_at = now(), updated_at = now() WHERE status = 'PENDING'"),
+    );
     const sizes = await withClient(scratch, (c) =>
       c.query<{ relname: string; size: string }>(
         `SELECT relname, pg_size_pretty(pg_total_relation_size(oid)) AS size FROM pg_class
@@ -224,8 +241,12 @@ async function main(): Promise<void> {
       await auditDb.destroy();
     }
   } finally {
-    if (KEEP) console.log(`kept ${scratch}`);
-    else await withClient('postgres', (c) => c.query(`DROP DATABASE IF EXISTS ${quoteIdent(scratch)} WITH (FORCE)`));
+    if (KEEP || REUSE) console.log(`kept ${scratch} (drop it with: psql -c 'DROP DATABASE ${scratch}')`);
+    else {
+      await withClient('postgres', (c) => c.query(`DROP DATABASE IF EXISTS ${quoteIdent(scratch)} WITH (FORCE)`)).catch(
+        (err: unknown) => console.error(`could not drop ${scratch} (${String(err)}); drop it by hand`),
+      );
+    }
   }
 }
 

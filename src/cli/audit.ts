@@ -22,6 +22,13 @@ export function nonNegativeInt(raw: string): number {
   return Number(raw);
 }
 
+/** Commander argument parser for positive integer options. */
+export function positiveInt(raw: string): number {
+  const value = nonNegativeInt(raw);
+  if (value < 1) throw new InvalidArgumentError('must be at least 1');
+  return value;
+}
+
 /** Runs the audit on `ctx` and writes the report to `out`; returns the exit code. */
 export async function auditCommand(
   ctx: AppContext,

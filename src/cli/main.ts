@@ -9,7 +9,7 @@ import { ensureDatabase, migrateToLatest } from '../infra/postgres.js';
 import { parseCash } from '../core/money.js';
 import { createUser } from '../services/users/users.service.js';
 import { runApi, runEngine, runFeed, type StopFn } from './roles.js';
-import { auditCommand, nonNegativeInt } from './audit.js';
+import { auditCommand, nonNegativeInt, positiveInt } from './audit.js';
 
 /** How long a graceful shutdown may take before the process exits anyway. */
 export const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -138,7 +138,7 @@ export function buildCli(): Command {
     )
     .option('--json', 'print the report as JSON (the same as GET /admin/audit)', false)
     .option('--pending-max-age-ms <ms>', 'a PENDING order older than this is a violation', nonNegativeInt, 60_000)
-    .option('--limit <n>', 'violations listed per invariant (all are counted)', nonNegativeInt, 1_000)
+    .option('--limit <n>', 'violations listed per invariant (all are counted)', positiveInt, 1_000)
     .action(async (opts: { json: boolean; pendingMaxAgeMs: number; limit: number }) => {
       const ctx = createContext(config(), 'audit');
       try {
@@ -163,6 +163,7 @@ export function buildCli(): Command {
     .option('--quantity <shares>', 'shares per order', '1')
     .option('--seed-shares <n>', 'shares of each ticker every user buys before the run', '100')
     .option('--all-in-one', 'run one `papertrade start` process instead of separate roles', false)
+    .option('--no-feed', 'do not start the feed role: the bench writes the prices itself (ignored with --all-in-one)')
     .option('--no-floor', 'skip the SQL floor')
     .option('--floor-duration <s>', 'measured seconds of the SQL floor', '20')
     .option('--floor-warmup <s>', 'warm-up seconds of the SQL floor', '3')

@@ -10,6 +10,7 @@ import type { Server } from '../../http/server.js';
 import {
   AUDIT_EXAMPLES_MAX_DEFAULT,
   AUDIT_PENDING_MAX_AGE_MS_DEFAULT,
+  AUDIT_PENDING_MAX_AGE_MS_LIMIT,
   auditReportJson,
   INVARIANTS,
   runAudit,
@@ -49,11 +50,11 @@ export const AuditReportBody = Type.Object({
   ),
 });
 
-function intParam(raw: string | undefined, field: string, fallback: number, max: number): number {
+function intParam(raw: string | undefined, field: string, fallback: number, min: number, max: number): number {
   if (raw === undefined) return fallback;
   const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < 0 || value > max) {
-    throw new ValidationError(`${field} must be an integer from 0 to ${max}`, { field });
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ValidationError(`${field} must be an integer from ${min} to ${max}`, { field });
   }
   return value;
 }
@@ -71,7 +72,7 @@ export function registerAuditRoutes(server: Server, ctx: AppContext): void {
         querystring: Type.Object(
           {
             pending_max_age_ms: Type.Optional(
-              Type.String({ pattern: '^[0-9]{1,10}$', description: `default ${AUDIT_PENDING_MAX_AGE_MS_DEFAULT}` }),
+              Type.String({ pattern: '^[0-9]{1,12}$', description: `default ${AUDIT_PENDING_MAX_AGE_MS_DEFAULT}` }),
             ),
             limit: Type.Optional(
               Type.String({ pattern: '^[0-9]{1,5}$', description: `violations listed per invariant, default ${AUDIT_EXAMPLES_MAX_DEFAULT}` }),
@@ -85,8 +86,8 @@ export function registerAuditRoutes(server: Server, ctx: AppContext): void {
     async (request) => {
       const q = request.query;
       const report = await runAudit(ctx.db, {
-        pendingMaxAgeMs: intParam(q.pending_max_age_ms, 'pending_max_age_ms', AUDIT_PENDING_MAX_AGE_MS_DEFAULT, 2 ** 31 - 1),
-        examplesMax: intParam(q.limit, 'limit', AUDIT_EXAMPLES_MAX_DEFAULT, EXAMPLES_MAX_HTTP),
+        pendingMaxAgeMs: intParam(q.pending_max_age_ms, 'pending_max_age_ms', AUDIT_PENDING_MAX_AGE_MS_DEFAULT, 0, AUDIT_PENDING_MAX_AGE_MS_LIMIT),
+        examplesMax: intParam(q.limit, 'limit', AUDIT_EXAMPLES_MAX_DEFAULT, 1, EXAMPLES_MAX_HTTP),
       });
       return auditReportJson(report);
     },

@@ -14,6 +14,8 @@ export const AUDIT_PENDING_MAX_AGE_MS_DEFAULT = 60_000;
 /** Violations listed per invariant; all are counted. */
 export const AUDIT_EXAMPLES_MAX_DEFAULT = 1_000;
 export const AUDIT_EXAMPLES_MAX_LIMIT = 100_000;
+/** Ten years: anything longer would reach before the earliest timestamp PostgreSQL stores. */
+export const AUDIT_PENDING_MAX_AGE_MS_LIMIT = 10 * 365 * 24 * 3_600_000;
 /** The audit scans whole tables: it gets its own statement timeout instead of the pool's 10 s. */
 export const AUDIT_STATEMENT_TIMEOUT_MS_DEFAULT = 300_000;
 /** work_mem for the audit transaction only, so its aggregations stay in memory. */
@@ -143,15 +145,15 @@ function resolveOptions(options: AuditOptions): Required<AuditOptions> {
     examplesMax: options.examplesMax ?? AUDIT_EXAMPLES_MAX_DEFAULT,
     statementTimeoutMs: options.statementTimeoutMs ?? AUDIT_STATEMENT_TIMEOUT_MS_DEFAULT,
   };
-  for (const [name, value, min] of [
-    ['pendingMaxAgeMs', resolved.pendingMaxAgeMs, 0],
-    ['examplesMax', resolved.examplesMax, 0],
-    ['statementTimeoutMs', resolved.statementTimeoutMs, 1],
+  // examplesMax >= 1: the count of all violations rides on the rows returned.
+  for (const [name, value, min, max] of [
+    ['pendingMaxAgeMs', resolved.pendingMaxAgeMs, 0, AUDIT_PENDING_MAX_AGE_MS_LIMIT],
+    ['examplesMax', resolved.examplesMax, 1, AUDIT_EXAMPLES_MAX_LIMIT],
+    ['statementTimeoutMs', resolved.statementTimeoutMs, 1, 2 ** 31 - 1],
   ] as const) {
-    if (!Number.isSafeInteger(value) || value < min) throw new RangeError(`${name} must be an integer >= ${min}, got ${value}`);
-  }
-  if (resolved.examplesMax > AUDIT_EXAMPLES_MAX_LIMIT) {
-    throw new RangeError(`examplesMax must be at most ${AUDIT_EXAMPLES_MAX_LIMIT}`);
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${value}`);
+    }
   }
   return resolved;
 }
