@@ -31,6 +31,7 @@ import {
   clkTck,
   freePort,
   killAllSync,
+  readMachineBusyMs,
   readStat,
   readStatusKb,
   RssSampler,
@@ -52,6 +53,7 @@ export const INFLIGHT_MAX = 20_000;
 /** Cash every bench user starts with. */
 export const USER_CASH_CENTS = 100_000_000_00n;
 const BENCH_APP = 'papertrade-bench';
+const MACHINE = 'whole machine';
 const PRICE_REFRESH_MS = 250;
 
 /** The options as commander hands them over (strings, booleans). */
@@ -65,6 +67,8 @@ export interface RawBenchOptions {
   quantity: string;
   seedShares: string;
   allInOne: boolean;
+  /** false with --no-feed: the bench writes the prices instead of a feed role. */
+  feed: boolean;
   floor: boolean;
   floorDuration: string;
   floorWarmup: string;
@@ -85,6 +89,7 @@ export interface BenchOptions {
   quantity: number;
   seedShares: number;
   allInOne: boolean;
+  feed: boolean;
   floor: boolean;
   floorDurationS: number;
   floorWarmupS: number;
@@ -121,6 +126,7 @@ export function parseBenchOptions(raw: RawBenchOptions): BenchOptions {
     quantity,
     seedShares,
     allInOne: raw.allInOne,
+    feed: raw.feed !== false,
     floor: raw.floor,
     floorDurationS: intIn('floor-duration', raw.floorDuration, 1, 3_600),
     floorWarmupS: intIn('floor-warmup', raw.floorWarmup, 0, 600),
@@ -250,14 +256,14 @@ async function windowStats(pool: pg.Pool, startMs: number, endMs: number): Promi
 }
 
 /** The PostgreSQL processes that work for this run: our database's backends and the background processes. */
-async function postgresPids(pool: pg.Pool, dbName: string): Promise<number[]> {
+async function postgresPids(pool: pg.Pool, dbName: string, excludeApps = `${BENCH_APP}%`): Promise<number[]> {
   const { rows } = await pool.query<{ pid: number; postmaster: number | null }>(
     `SELECT pid, NULL::int AS postmaster FROM pg_stat_activity
       WHERE pid <> pg_backend_pid()
         AND ((backend_type <> 'client backend' AND (datname IS NULL OR datname = $1))
           OR (backend_type = 'client backend' AND datname = $1 AND application_name NOT LIKE $2))
      UNION ALL SELECT NULL, pg_backend_pid()`,
-    [dbName, `${BENCH_APP}%`],
+    [dbName, excludeApps],
   );
   const pids = rows.filter((r) => r.pid !== null).map((r) => r.pid);
   const self = rows.find((r) => r.postmaster !== null)?.postmaster;
@@ -266,7 +272,81 @@ async function postgresPids(pool: pg.Pool, dbName: string): Promise<number[]> {
   return pids;
 }
 
+/** Cluster-wide PostgreSQL counters: WAL position (bytes) and checkpoints so far. */
+interface PgCounters {
+  walBytes: bigint;
+  checkpoints: number;
+}
+
+async function pgCounters(pool: pg.Pool): Promise<PgCounters> {
+  const { rows } = await pool.query<{ lsn: string; checkpoints: string }>(
+    `SELECT pg_current_wal_lsn()::text AS lsn, (checkpoints_timed + checkpoints_req)::text AS checkpoints FROM pg_stat_bgwriter`,
+  );
+  const [hi, lo] = rows[0]!.lsn.split('/');
+  return { walBytes: (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`), checkpoints: Number(rows[0]!.checkpoints) };
+}
+
+function walSummary(a: PgCounters | undefined, b: PgCounters | undefined, orders: number): { walBytesPerOrder: number | null; checkpoints: number | null } {
+  if (!a || !b) return { walBytesPerOrder: null, checkpoints: null };
+  return { walBytesPerOrder: orders > 0 ? Math.round(Number(b.walBytes - a.walBytes) / orders) : null, checkpoints: b.checkpoints - a.checkpoints };
+}
+
 type CpuSample = Map<string, Map<number, number>>;
+interface CpuSnapshot {
+  at: number;
+  procs: CpuSample;
+}
+
+/** utime+stime of every named group of pids, of this process (the load generator) and of the machine. */
+function sampleCpu(groups: [string, number[]][], self: string): CpuSnapshot {
+  const procs: CpuSample = new Map();
+  for (const [name, pids] of groups) {
+    const m = new Map<number, number>();
+    for (const pid of pids) {
+      const s = readStat(pid);
+      if (s) m.set(pid, s.cpuMs);
+    }
+    procs.set(name, m);
+  }
+  const u = process.cpuUsage();
+  procs.set(self, new Map([[process.pid, (u.user + u.system) / 1000]]));
+  procs.set(MACHINE, new Map([[0, readMachineBusyMs() ?? 0]]));
+  return { at: performance.now(), procs };
+}
+
+const POSTGRES_LABEL = 'postgres (this database’s backends + background)';
+const OTHERS_LABEL = 'everything else on the machine';
+
+/**
+ * CPU per group between two snapshots: a pid seen only at the end counts whole (it started in
+ * the window), one seen only at the start is left out. The machine's busy time less ours is
+ * what else ran on the machine.
+ */
+function cpuRows(a: CpuSnapshot | undefined, b: CpuSnapshot | undefined, orders: number, fallbackMs: number, peakKb: Map<string, number>): ProcessCpu[] {
+  const rows: ProcessCpu[] = [];
+  if (!b) return rows;
+  const windowMs = a ? b.at - a.at : fallbackMs;
+  const row = (name: string, cpuMs: number, kb: number | undefined): ProcessCpu => ({
+    process: name,
+    cpuMs: Math.round(cpuMs),
+    msPerOrder: orders > 0 ? cpuMs / orders : null,
+    cores: cpuMs / windowMs,
+    peakMb: kb === undefined ? null : Math.round(kb / 1024),
+  });
+  let ours = 0;
+  for (const [name, end] of b.procs) {
+    let cpuMs = 0;
+    for (const [pid, ms] of end) cpuMs += ms - (a?.procs.get(name)?.get(pid) ?? 0);
+    if (name === MACHINE) {
+      rows.push(row(OTHERS_LABEL, Math.max(0, cpuMs - ours), undefined));
+      rows.push(row(`${MACHINE} (${os.cpus().length} cores)`, cpuMs, undefined));
+    } else {
+      ours += cpuMs;
+      rows.push(row(name === 'postgres' ? POSTGRES_LABEL : name, cpuMs, peakKb.get(name)));
+    }
+  }
+  return rows;
+}
 
 function gitCommit(root: string): string {
   try {
@@ -406,17 +486,29 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
 
     // The feed role may not exist in this build: ask the CLI.
     const help = execFileSync(process.execPath, [mainJs, '--help'], { env: childEnv, encoding: 'utf8', timeout: 15_000 });
-    const hasFeed = /^\s+feed\b/m.test(help);
+    const feedRole = /^\s+feed\b/m.test(help);
+    // All-in-one always runs the feed it has; --no-feed only leaves the separate role out.
+    const hasFeed = feedRole && (o.feed || o.allInOne);
     const info = await redis.info('server');
     redisPid = Number(/process_id:(\d+)/.exec(info)?.[1]) || undefined;
     const redisVersion = /redis_version:([^\r\n]+)/.exec(info)?.[1] ?? 'unknown';
     const pgVersion = (await pool.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
+    const pgSettings = Object.fromEntries(
+      (
+        await pool.query<{ name: string; setting: string }>(
+          `SELECT name, current_setting(name) AS setting FROM pg_settings
+            WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'wal_sync_method', 'max_connections', 'commit_delay')`,
+        )
+      ).rows.map((r) => [r.name, r.setting]),
+    );
 
     const instruments = (
       await pool.query<{ ticker: string; price: string }>('SELECT ticker, reference_price::text AS price FROM instruments ORDER BY ticker')
     ).rows;
     if (!hasFeed) {
-      notes.push('No feed role in this build: the bench kept the price cache fresh itself (reference prices, every 250 ms).');
+      notes.push(
+        `${feedRole ? 'With --no-feed' : 'No feed role in this build'}: the bench kept the price cache fresh itself (reference prices, every 250 ms).`,
+      );
       stopPrices = startPriceSeeder(redis, keys, instruments);
     }
 
@@ -425,7 +517,8 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
 
     // Start the roles.
     const spawnRole = (name: string, args: string[]) => {
-      const p = startProcess(name, process.execPath, [mainJs, ...args], childEnv, path.join(logDir, `${name}.log`));
+      const file = `${name.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '')}.log`;
+      const p = startProcess(name, process.execPath, [mainJs, ...args], childEnv, path.join(logDir, file));
       children.push(p);
       return p;
     };
@@ -442,8 +535,9 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
     say(`starting ${children.map((c) => c.name).join(', ')} on ${origin}...`);
     await waitFor('the api to answer /ready', async () => (await fetch(`${origin}/ready`)).status === 200, START_WAIT_MS, died);
     await waitFor(
-      'the engine to join the order stream group',
-      async () => ((await redis.xinfo('CONSUMERS', keys.orderStream(), 'engine')) as unknown[]).length > 0,
+      'the engine to create its order stream group',
+      // (Redis 7.0 lists a consumer only once it was handed an entry: the group is the signal.)
+      async () => ((await redis.xinfo('GROUPS', keys.orderStream())) as unknown[][]).some((g) => g.includes('engine')),
       START_WAIT_MS,
       died,
     );
@@ -521,26 +615,17 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
       };
     };
 
-    const sampleCpu = async (): Promise<{ at: number; procs: CpuSample }> => {
+    const sampleRun = async (): Promise<CpuSnapshot> => {
       pgPidsCache = await postgresPids(pool, o.dbName);
-      const procs: CpuSample = new Map();
-      const add = (name: string, pids: number[]) => {
-        const m = new Map<number, number>();
-        for (const pid of pids) {
-          const s = readStat(pid);
-          if (s) m.set(pid, s.cpuMs);
-        }
-        procs.set(name, m);
-      };
-      for (const c of children) add(c.name, [c.pid]);
-      add('postgres', pgPidsCache);
-      if (redisPid) add('redis-server', [redisPid]);
-      const u = process.cpuUsage();
-      procs.set('bench (load generator)', new Map([[process.pid, (u.user + u.system) / 1000]]));
-      return { at: performance.now(), procs };
+      const groups: [string, number[]][] = children.map((c) => [c.name, [c.pid]]);
+      groups.push(['postgres', pgPidsCache]);
+      if (redisPid) groups.push(['redis-server', [redisPid]]);
+      return sampleCpu(groups, 'bench (load generator)');
     };
-    let cpuStart: { at: number; procs: CpuSample } | undefined;
-    let cpuEnd: { at: number; procs: CpuSample } | undefined;
+    let pgStart: PgCounters | undefined;
+    let pgEnd: PgCounters | undefined;
+    let cpuStart: CpuSnapshot | undefined;
+    let cpuEnd: CpuSnapshot | undefined;
 
     pgPidsCache = await postgresPids(pool, o.dbName);
     const pidRefresh = setInterval(() => {
@@ -591,10 +676,12 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
       next,
       onSecond,
       onSteadyStart: async () => {
-        cpuStart = await sampleCpu();
+        cpuStart = await sampleRun();
+        pgStart = await pgCounters(pool).catch(() => undefined);
       },
       onSteadyEnd: async () => {
-        cpuEnd = await sampleCpu();
+        cpuEnd = await sampleRun();
+        pgEnd = await pgCounters(pool).catch(() => undefined);
       },
     });
     endStatus();
@@ -649,6 +736,10 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
       );
       await sleep(2_000);
       const prices = tickers.map((t) => ({ ticker: t, price: instruments.find((i) => i.ticker === t)!.price }));
+      let floorPgStart: PgCounters | undefined;
+      let floorPgEnd: PgCounters | undefined;
+      let floorCpuStart: CpuSnapshot | undefined;
+      let floorCpuEnd: CpuSnapshot | undefined;
       const fr = await runFloor({
         databaseUrl: dbUrl,
         users: o.users,
@@ -662,6 +753,14 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
         warmupMs: o.floorWarmupS * 1000,
         durationMs: o.floorDurationS * 1000,
         onSecond: (s) => status(`[floor ${s.elapsedS}s] accepted ${s.accepted}  filled ${s.filled}  backlog ${s.backlog}`, s.elapsedS % 5 === 0),
+        onSteadyStart: async () => {
+          floorCpuStart = sampleCpu([['postgres', await postgresPids(pool, o.dbName, BENCH_APP)]], 'bench (floor driver)');
+          floorPgStart = await pgCounters(pool).catch(() => undefined);
+        },
+        onSteadyEnd: async () => {
+          floorCpuEnd = sampleCpu([['postgres', await postgresPids(pool, o.dbName, BENCH_APP)]], 'bench (floor driver)');
+          floorPgEnd = await pgCounters(pool).catch(() => undefined);
+        },
       });
       endStatus();
       const fs = await windowStats(pool, fr.windowStartMs, fr.windowEndMs);
@@ -680,27 +779,24 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
         refused: fr.refused,
         errors: fr.errors,
         unfilled: fr.unfilled,
+        processes: cpuRows(floorCpuStart, floorCpuEnd, fs.accepted, o.floorDurationS * 1000, new Map()),
+        postgres: walSummary(floorPgStart, floorPgEnd, fs.accepted),
       };
     }
 
     // CPU and memory per process over the steady window.
-    const windowMs = cpuStart && cpuEnd ? cpuEnd.at - cpuStart.at : o.durationS * 1000;
-    const processes: ProcessCpu[] = [];
-    const names = [...children.map((c) => c.name), 'postgres', 'redis-server', 'bench (load generator)'];
-    for (const name of names) {
-      const a = cpuStart?.procs.get(name);
-      const b = cpuEnd?.procs.get(name);
-      if (!b) continue;
-      let cpuMs = 0;
-      for (const [pid, end] of b) cpuMs += end - (a?.get(pid) ?? 0);
-      const peakKb = rss.peakKb.get(name);
-      processes.push({
-        process: name === 'postgres' ? 'postgres (this database’s backends + background)' : name,
-        cpuMs: Math.round(cpuMs),
-        msPerOrder: stats.accepted > 0 ? cpuMs / stats.accepted : null,
-        cores: cpuMs / windowMs,
-        peakMb: peakKb === undefined ? null : Math.round(peakKb / 1024),
-      });
+    const processes = cpuRows(cpuStart, cpuEnd, stats.accepted, o.durationS * 1000, rss.peakKb);
+    const checkpoints = (pgEnd?.checkpoints ?? 0) - (pgStart?.checkpoints ?? 0);
+    if (checkpoints > 0) {
+      notes.push(
+        `${checkpoints} PostgreSQL checkpoint(s) during papertrade's window (a CREATE DATABASE anywhere in the cluster forces one): expect stalls in the tail.`,
+      );
+    }
+    const others = processes.find((p) => p.process === OTHERS_LABEL);
+    if (others && others.cores > 0.2) {
+      notes.push(
+        `Other processes on this machine kept ${others.cores.toFixed(2)} cores busy during the window: the numbers are low by an unknown amount; re-run on a quiet machine.`,
+      );
     }
     notes.push(
       `CPU from /proc/<pid>/stat (utime+stime, CLK_TCK ${clkTck()}) between the start and the end of the steady window; ` +
@@ -725,6 +821,7 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
       versions: { node: process.version, postgres: pgVersion, redis: redisVersion, papertrade: gitCommit(root) },
       settings: {
         mode: o.allInOne ? 'all-in-one' : 'roles',
+        roles: children.map((c) => c.name),
         loop: o.rate === 'max' ? 'closed' : 'open',
         rate: o.rate,
         concurrency: o.concurrency,
@@ -739,6 +836,7 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
         engineBatchSizeMax: cfg.engine.batchSizeMax,
         feed: hasFeed ? 'role' : 'seeded by the bench',
         database: o.dbName,
+        postgresSettings: pgSettings,
         redisPrefix: prefix,
         env: tunables,
       },
@@ -760,6 +858,7 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
         },
         sides,
         processes,
+        postgres: walSummary(pgStart, pgEnd, stats.accepted),
         errors: load.errors,
         drain: drained,
         audit,

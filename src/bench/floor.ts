@@ -41,6 +41,9 @@ export interface FloorOptions {
   warmupMs: number;
   durationMs: number;
   onSecond?(s: { elapsedS: number; accepted: number; filled: number; backlog: number }): void;
+  /** Called at the start and the end of the steady window (CPU samples). */
+  onSteadyStart?(): Promise<void> | void;
+  onSteadyEnd?(): Promise<void> | void;
 }
 
 export interface FloorResult {
@@ -148,6 +151,9 @@ export async function runFloor(opts: FloorOptions): Promise<FloorResult> {
   const end = steadyStart + opts.durationMs;
   let accepting = true;
 
+  const hooks: Promise<unknown>[] = [];
+  const startTimer = setTimeout(() => hooks.push(Promise.resolve(opts.onSteadyStart?.())), opts.warmupMs);
+  const endTimer = setTimeout(() => hooks.push(Promise.resolve(opts.onSteadyEnd?.())), opts.warmupMs + opts.durationMs);
   const progress = setInterval(() => {
     opts.onSecond?.({ elapsedS: Math.round((performance.now() - t0) / 1000), accepted: acceptedAll, filled: filledAll, backlog });
   }, 1_000);
@@ -235,6 +241,16 @@ export async function runFloor(opts: FloorOptions): Promise<FloorResult> {
   const fills = fillers.map((c, k) => fillLoop(c, k));
   await Promise.all(accepters.map(acceptLoop));
   accepting = false;
+  // The accept loops end at `end`; let the end-of-window hook fire on its timer if it has not yet.
+  const late = end - performance.now();
+  if (late > 0) await new Promise((r) => setTimeout(r, late + 1));
+  if (hooks.length < 2) {
+    clearTimeout(startTimer);
+    clearTimeout(endTimer);
+    if (hooks.length === 0) hooks.push(Promise.resolve(opts.onSteadyStart?.()));
+    hooks.push(Promise.resolve(opts.onSteadyEnd?.()));
+  }
+  await Promise.all(hooks);
   const drainStart = performance.now();
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([Promise.all(fills), new Promise((r) => (timer = setTimeout(r, FLOOR_DRAIN_MS)))]);

@@ -234,3 +234,14 @@ export class RssSampler {
     if (kb > (this.peakKb.get(name) ?? 0)) this.peakKb.set(name, kb);
   }
 }
+
+/** CPU time all processes of the machine spent busy (user, nice, system, irq, softirq, steal), ms. */
+export function readMachineBusyMs(): number | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+    const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
+    return (((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) * 1000) / clkTck();
+  } catch {
+    return undefined;
+  }
+}

@@ -33,6 +33,8 @@ export interface BenchReport {
   versions: { node: string; postgres: string; redis: string; papertrade: string };
   settings: {
     mode: 'roles' | 'all-in-one';
+    /** The papertrade processes started. */
+    roles: string[];
     loop: 'open' | 'closed';
     rate: number | 'max';
     concurrency: number;
@@ -47,6 +49,7 @@ export interface BenchReport {
     engineBatchSizeMax: number;
     feed: 'role' | 'seeded by the bench';
     database: string;
+    postgresSettings: Record<string, string>;
     redisPrefix: string;
     env: Record<string, string>;
   };
@@ -63,6 +66,8 @@ export interface BenchReport {
     sides: { buy: number; sell: number };
     /** Per process over the steady window; "per order" = per order accepted in the window. */
     processes: ProcessCpu[];
+    /** Cluster-wide over the window (other databases' writes included). */
+    postgres: { walBytesPerOrder: number | null; checkpoints: number | null };
     errors: Record<string, number>;
     drain: { ms: number; pendingLeft: number };
     audit: { ran: boolean; ok: boolean | null; violations: Record<string, number>; note: string | null };
@@ -83,6 +88,8 @@ export interface BenchReport {
     refused: number;
     errors: Record<string, number>;
     unfilled: number;
+    processes: ProcessCpu[];
+    postgres: { walBytesPerOrder: number | null; checkpoints: number | null };
   };
   /** papertrade filled/s ÷ floor filled/s. */
   ratioToFloor: number | null;
@@ -118,13 +125,14 @@ export function renderMarkdown(r: BenchReport): string {
   );
   lines.push('');
   lines.push(
-    `Settings: ${s.mode === 'all-in-one' ? 'all-in-one (`papertrade start`)' : 'separate roles (api, engine, feed)'}, ` +
+    `Settings: ${s.mode === 'all-in-one' ? 'all-in-one (`papertrade start`)' : `separate roles (${s.roles.join(', ')})`}, ` +
       `${s.loop === 'open' ? `open loop at ${fmt(s.rate as number)} orders/s over ${s.concurrency} connections` : `closed loop, ${s.concurrency} requests in flight`}, ` +
       `${s.durationS} s measured after ${s.warmupS} s warm-up, ${fmt(s.users)} users, sell ratio ${s.sellRatio}, ` +
       `${s.quantity} share(s) per order, tickers ${s.tickers.join(' ')}, PG_POOL_MAX ${s.pgPoolMax}, ` +
       `ENGINE_BATCH_SIZE_MAX ${s.engineBatchSizeMax}, prices: ${s.feed}` +
       (r.floor ? `; floor: ${r.floor.acceptConnections} accepting + ${r.floor.fillConnections} filling connections, ${r.floor.batchSize} orders per fill transaction, ${r.floor.durationS} s after ${r.floor.warmupS} s.` : '.'),
   );
+  lines.push(`PostgreSQL: ${Object.entries(s.postgresSettings).map(([k, v]) => `${k}=${v}`).join(' ')}.`);
   if (Object.keys(s.env).length) lines.push(`Environment: ${Object.entries(s.env).map(([k, v]) => `${k}=${v}`).join(' ')}.`);
   lines.push('');
   lines.push('| throughput (steady window, from the database) | orders/s |');
@@ -153,9 +161,20 @@ export function renderMarkdown(r: BenchReport): string {
       `| ${c.process} | ${c.msPerOrder === null ? 'n/a' : fmt(c.msPerOrder, 3)} | ${fmt(c.cores, 2)} | ${c.peakMb === null ? '' : fmt(c.peakMb, 0)} |`,
     );
   }
+  if (r.floor && r.floor.processes.length) {
+    lines.push('');
+    lines.push('| SQL floor: process | CPU ms / order | cores busy |');
+    lines.push('|---|---:|---:|');
+    for (const c of r.floor.processes) {
+      lines.push(`| ${c.process} | ${c.msPerOrder === null ? 'n/a' : fmt(c.msPerOrder, 3)} | ${fmt(c.cores, 2)} |`);
+    }
+  }
   lines.push('');
   lines.push(`- HTTP: ${fmt(p.http.sent)} sent, ${fmt(p.http.ok)} 2xx (${fmt(p.http.acceptedPerS)}/s 2xx in the window), ${fmt(p.http.unfinished)} unfinished.`);
   lines.push(`- Orders in the window (database): ${fmt(p.db.accepted)} accepted, ${fmt(p.db.filled)} filled; sides sent: ${fmt(p.sides.buy)} buy, ${fmt(p.sides.sell)} sell.`);
+  const wal = (w: { walBytesPerOrder: number | null; checkpoints: number | null }) =>
+    `${w.walBytesPerOrder === null ? 'n/a' : fmt(w.walBytesPerOrder)} WAL bytes per order, ${w.checkpoints ?? 'n/a'} checkpoint(s) in the window`;
+  lines.push(`- PostgreSQL (whole cluster): papertrade ${wal(p.postgres)}${r.floor ? `; floor ${wal(r.floor.postgres)}` : ''}.`);
   lines.push(`- Errors and non-2xx: ${counts(p.errors)}. Rejected orders: ${counts(p.db.rejected)}.`);
   lines.push(`- Drain: ${p.drain.pendingLeft === 0 ? `no order PENDING ${fmt(p.drain.ms)} ms after the end` : `${fmt(p.drain.pendingLeft)} orders still PENDING after ${fmt(p.drain.ms)} ms`}.`);
   const audit = p.audit;

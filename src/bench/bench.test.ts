@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { BenchUsageError, parseBenchOptions, type RawBenchOptions } from './bench.js';
+import { errorCode } from './load.js';
+import { LatencyRecorder } from './stats.js';
+
+const defaults: RawBenchOptions = {
+  duration: '60',
+  warmup: '5',
+  rate: 'max',
+  concurrency: '64',
+  users: '1000',
+  sellRatio: '0.5',
+  quantity: '1',
+  seedShares: '100',
+  allInOne: false,
+  feed: true,
+  floor: true,
+  floorDuration: '20',
+  floorWarmup: '3',
+  floorBatch: '100',
+  dbName: 'papertrade_bench',
+  jsonOnly: false,
+};
+
+describe('LatencyRecorder', () => {
+  it('gives exact percentiles from every sample', () => {
+    const r = new LatencyRecorder();
+    for (let i = 1; i <= 1000; i++) r.record(i);
+    expect(r.percentiles()).toEqual({ count: 1000, p50: 500, p95: 950, p99: 990, max: 1000, exact: true });
+  });
+
+  it('falls back to the histogram (within 1 %) past the sample cap', () => {
+    const r = new LatencyRecorder(10);
+    for (let i = 1; i <= 1000; i++) r.record(i);
+    const p = r.percentiles();
+    expect(p.exact).toBe(false);
+    expect(p.p99).toBeGreaterThanOrEqual(990);
+    expect(p.p99).toBeLessThanOrEqual(990 * 1.01);
+    expect(p.max).toBe(1000);
+  });
+});
+
+describe('errorCode', () => {
+  it('reads the cause chain of an error envelope', () => {
+    const body = JSON.stringify({ error: { code: 'ORDER_REJECTED', cause: { code: 'INSUFFICIENT_FUNDS' } } });
+    expect(errorCode(body)).toBe('ORDER_REJECTED<-INSUFFICIENT_FUNDS');
+    expect(errorCode('<html>')).toBe('non-json');
+  });
+});
+
+describe('parseBenchOptions', () => {
+  it('parses the defaults and open-loop rates', () => {
+    expect(parseBenchOptions(defaults)).toMatchObject({ durationS: 60, rate: 'max', concurrency: 64, sellRatio: 0.5 });
+    expect(parseBenchOptions({ ...defaults, rate: '300' }).rate).toBe(300);
+  });
+
+  it('refuses values out of bounds', () => {
+    expect(() => parseBenchOptions({ ...defaults, rate: 'fast' })).toThrow(BenchUsageError);
+    expect(() => parseBenchOptions({ ...defaults, duration: '0' })).toThrow(BenchUsageError);
+    expect(() => parseBenchOptions({ ...defaults, users: '1000000' })).toThrow(BenchUsageError);
+    expect(() => parseBenchOptions({ ...defaults, sellRatio: '1.5' })).toThrow(BenchUsageError);
+    expect(() => parseBenchOptions({ ...defaults, dbName: 'drop table' })).toThrow(BenchUsageError);
+  });
+});
