@@ -4,13 +4,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { closeContext, createContext, type AppContext } from '../src/app.js';
+import { closeContext, createContext, createOrdersService, type AppContext } from '../src/app.js';
 import { loadConfig, type Config } from '../src/infra/config.js';
 import { quoteIdent } from '../src/infra/postgres.js';
 import { buildServer, type RouteInfo, type Server } from '../src/http/server.js';
 import { createLogger } from '../src/infra/logger.js';
-import { parseCash } from '../src/core/money.js';
+import { parseCash, parsePrice, parseQty } from '../src/core/money.js';
+import { buyReservation, executeBuy } from '../src/core/orders.js';
+import * as accounts from '../src/services/accounts/accounts.service.js';
+import { executeOrder } from '../src/services/trading/trading.service.js';
 import { createUser } from '../src/services/users/users.service.js';
+import { formatAuditReport, runAudit } from '../src/services/audit/audit.service.js';
 import { adminUrl, redisUrl, templateDb, testDatabaseName, urlFor } from './db-names.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -62,7 +66,24 @@ export function testConfig(dbName: string, prefix: string, env: Record<string, s
   });
 }
 
-export async function createTestContext(env: Record<string, string> = {}): Promise<TestContext> {
+export interface TestContextOptions {
+  /**
+   * Every test database is audited when its file closes it: whatever the tests did through the
+   * services must leave every invariant of DESIGN.md holding, so the normal suite doubles as a
+   * check of the audit's claims. A file that moves money or shares below the order flow on
+   * purpose (a service test that holds cash without an order) opts out and says why.
+   */
+  auditOnClose?: true | { skip: string };
+}
+
+/** Stuck-PENDING (invariant 6) is about time; a test file is too short for it to mean anything. */
+const CLOSE_AUDIT_PENDING_MAX_AGE_MS = 3_600_000;
+
+export async function createTestContext(
+  env: Record<string, string> = {},
+  options: TestContextOptions = {},
+): Promise<TestContext> {
+  const auditOnClose = options.auditOnClose ?? true;
   const id = randomBytes(6).toString('hex');
   const dbName = testDatabaseName(id);
   await createDatabaseFromTemplate(dbName);
@@ -72,6 +93,13 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
     ...ctx,
     dbName,
     async close() {
+      if (auditOnClose === true) {
+        const report = await runAudit(ctx.db, { pendingMaxAgeMs: CLOSE_AUDIT_PENDING_MAX_AGE_MS });
+        if (!report.ok) {
+          await closeContext(ctx);
+          throw new Error(`the audit of ${dbName} found violations at close:\n${formatAuditReport(report)}`);
+        }
+      }
       const keys = await ctx.redis.keys(`${config.redisPrefix}*`);
       if (keys.length) await ctx.redis.del(...keys);
       await closeContext(ctx);
@@ -151,4 +179,27 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/**
+ * Gives a user shares the way the system would, so the database still passes the audit: cash
+ * for the hold is deposited, a market buy is placed through the OMS and filled at `price` (the
+ * engine's own fill statement, run here so no engine is needed), and what the fill did not
+ * spend is withdrawn again. The user's cash ends where it began; the stream entry left behind
+ * is acknowledged by any engine later started, as the order is no longer PENDING.
+ */
+export async function seedShares(ctx: AppContext, userId: string, ticker: string, quantity: string, price: string) {
+  const priceExact = parsePrice(price);
+  const qty = parseQty(quantity);
+  await ctx.prices.setMany([{ ticker, price: priceExact, asOfMs: Date.now() }]);
+  const hold = buyReservation(qty, priceExact, ctx.config.reservationBufferBps);
+  await accounts.deposit(ctx.db, userId, hold);
+  const { order } = await createOrdersService(ctx).placeOrder({
+    userId, ticker, side: 'buy', type: 'market', quantity: qty, clientOrderId: undefined,
+  });
+  const outcome = await ctx.db.transaction().execute((trx) => executeOrder(trx, order, priceExact));
+  if (outcome.order.status !== 'FILLED') throw new Error(`seedShares: the buy of ${quantity} ${ticker} was not filled`);
+  const execution = executeBuy(qty, priceExact, hold);
+  if (execution.outcome !== 'fill') throw new Error('seedShares: the hold does not cover the buy');
+  await accounts.withdraw(ctx.db, userId, hold - execution.amount);
 }

@@ -11,7 +11,7 @@ import * as accounts from '../src/services/accounts/accounts.service.js';
 import * as portfolios from '../src/services/portfolios/portfolios.service.js';
 import { CONSUMER_GROUP } from '../src/services/trading/trading.engine.js';
 import type { OrdersService, PlaceOrder } from '../src/services/orders/orders.service.js';
-import { createTestContext, eventually, newUser, type TestContext } from './harness.js';
+import { createTestContext, eventually, newUser, seedShares, type TestContext } from './harness.js';
 
 let ctx: TestContext;
 let oms: OrdersService;
@@ -171,7 +171,7 @@ describe('concurrency', () => {
 
   it('never sells more shares than held under concurrent sells', async () => {
     const u = await newUser(ctx, { cash: '0.00' });
-    await portfolios.applyBuy(ctx.db, u.id, 'TSLA', q('10'), p('200'));
+    await seedShares(ctx, u.id, 'TSLA', '10', '200');
     await setPrice('TSLA', '200');
     const results = await Promise.allSettled(Array.from({ length: 30 }, () => sell(u.id, 'TSLA', '3')));
     const accepted = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<{ order: { id: string } }>).value.order.id);
@@ -317,7 +317,7 @@ describe('cancel', () => {
 
   it('has exactly one winner when a cancel races the fill, and the money stays consistent', async () => {
     const u = await newUser(ctx, { cash: '100000.00' });
-    await portfolios.applyBuy(ctx.db, u.id, 'WMT', q('100'), p('50'));
+    await seedShares(ctx, u.id, 'WMT', '100', '50');
     await setPrice('WMT', '50');
     await startEngine();
     const orders = [];
@@ -354,7 +354,7 @@ describe('cancel', () => {
 describe('two engines on one holding', () => {
   it('fills a sell whose holding another engine changed after the statement began, without redelivery', async () => {
     const u = await newUser(ctx, { cash: '0.00' });
-    await portfolios.applyBuy(ctx.db, u.id, 'IBM', q('2'), p('100'));
+    await seedShares(ctx, u.id, 'IBM', '2', '100');
     await setPrice('IBM', '100');
     const a = (await sell(u.id, 'IBM', '1')).order;
     const b = (await sell(u.id, 'IBM', '1')).order;
