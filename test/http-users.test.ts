@@ -49,6 +49,11 @@ describe('users, accounts and activities over HTTP', () => {
     expect(tooMuch.status).toBe(422);
     expect(tooMuch.body.error).toMatchObject({ code: 'INSUFFICIENT_FUNDS', service: 'accounts' });
 
+    // A UUID is case-insensitive: the owner's key works with the id in upper case too.
+    const shouted = await api.request('GET', `/users/${ada.id.toUpperCase()}/account`, { token: ada.api_key });
+    expect(shouted.status).toBe(200);
+    expect(shouted.body.user_id).toBe(ada.id);
+
     const bob = await createUser({ name: 'Bob', email: email() });
     const foreign = await api.request('GET', `/users/${ada.id}/account`, { token: bob.api_key });
     expect(foreign.status).toBe(403);

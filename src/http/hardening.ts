@@ -102,3 +102,18 @@ export async function refuseUnexpectedBody(request: FastifyRequest): Promise<voi
     typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 0;
   if (!emptyObject) throw new HttpError('VALIDATION_FAILED', `${request.method} ${request.routeOptions.url ?? ''} takes no request body`);
 }
+
+const UUID_ANY_CASE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+/**
+ * preHandler (after validation): a UUID is case-insensitive, and PostgreSQL accepts either
+ * case, but the owner check and every echoed id compare strings. Path ids are brought to the
+ * lower case they are issued in, once, so `/users/01A2…` is the same user as `/users/01a2…`.
+ */
+export async function lowerCaseUuidParams(request: FastifyRequest): Promise<void> {
+  const params = request.params as Record<string, unknown> | undefined;
+  if (!params) return;
+  for (const [name, value] of Object.entries(params)) {
+    if (typeof value === 'string' && UUID_ANY_CASE.test(value)) params[name] = value.toLowerCase();
+  }
+}

@@ -14,7 +14,7 @@ import { registerOrderRoutes } from '../services/orders/orders.routes.js';
 import * as users from '../services/users/users.service.js';
 import { createAuthenticator, type RouteAuth } from './auth.js';
 import { HttpError, sendError } from './errors.js';
-import { clientErrorHandler, frameworkErrorHandler, refuseUnexpectedBody, setSecurityHeaders } from './hardening.js';
+import { clientErrorHandler, frameworkErrorHandler, lowerCaseUuidParams, refuseUnexpectedBody, setSecurityHeaders } from './hardening.js';
 import { enforceRateLimit, RateLimiter } from './rate-limit.js';
 import { registerUserRoutes } from '../services/users/users.routes.js';
 import { registerAccountRoutes } from '../services/accounts/accounts.routes.js';
@@ -119,6 +119,7 @@ export async function buildServer(ctx: AppContext): Promise<{ server: Server; ro
     if (authError !== undefined) throw authError;
   });
   server.addHook('preValidation', refuseUnexpectedBody);
+  server.addHook('preHandler', lowerCaseUuidParams);
   server.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
