@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createEngine, createOrdersService } from '../src/app.js';
-import { formatCash, formatQty, parsePrice, parseQty } from '../src/core/money.js';
+import { cashFromDb, formatCash, formatPrice, formatQty, parsePrice, parseQty } from '../src/core/money.js';
 import * as accounts from '../src/services/accounts/accounts.service.js';
 import * as portfolios from '../src/services/portfolios/portfolios.service.js';
 import { CONSUMER_GROUP } from '../src/services/trading/trading.engine.js';
@@ -348,6 +348,73 @@ describe('cancel', () => {
     const [h] = await portfolios.listHoldings(ctx.db, u.id);
     expect([h!.quantity, h!.reservedQuantity]).toEqual([q(String(100n + filledBuys - filledSells)), 0n]);
     expect(await ledgerSum(u.id)).toBe(formatCash(expectedCash));
+  });
+});
+
+describe('set-based fills', () => {
+  /** Places the same orders for a fresh user; returns them sorted as the engine sorts a batch. */
+  async function scenario() {
+    const u = await newUser(ctx, { cash: '10000.00' });
+    await seedShares(ctx, u.id, 'KO', '5', '60');
+    await setPrice('AAPL', '150');
+    await setPrice('MSFT', '300');
+    await setPrice('KO', '60');
+    const placed = [
+      (await buy(u.id, 'AAPL', '2')).order,
+      (await sell(u.id, 'KO', '5')).order,
+      (await buy(u.id, 'AAPL', '3')).order,
+      (await buy(u.id, 'MSFT', '1')).order,
+      (await buy(u.id, 'KO', '1.5')).order,
+    ];
+    const prices: Record<string, string> = {};
+    // Prices that make the average cost round, and a second AAPL buy at another price.
+    const px = [p('150.1234'), p('61.0001'), p('151.5678'), p('299.9999'), p('60.3333')];
+    placed.forEach((o, i) => (prices[o.id] = formatPrice(px[i]!)));
+    const sorted = [...placed].sort((a, b) => (a.ticker < b.ticker ? -1 : a.ticker > b.ticker ? 1 : a.id < b.id ? -1 : 1));
+    return { u, items: sorted.map((order) => ({ order, price: p(prices[order.id]!) })) };
+  }
+
+  async function state(userId: string) {
+    const ledger = await ctx.db
+      .selectFrom('cash_ledger')
+      .select(['kind', 'amount', 'balance_after'])
+      .where('user_id', '=', userId)
+      .orderBy('id')
+      .execute();
+    const holdings = (await portfolios.listHoldings(ctx.db, userId)).map((h) => [h.ticker, formatQty(h.quantity), formatPrice(h.avgCost), formatQty(h.reservedQuantity)]);
+    return { balance: await balance(userId), ledger, holdings };
+  }
+
+  it('fills a batch in one statement with exactly the result of filling its orders one by one', async () => {
+    const { executeOrder, executeOrders } = await import('../src/services/trading/trading.service.js');
+    const batch = await scenario();
+    const single = await scenario();
+
+    const outcomes = await ctx.db.transaction().execute((trx) => executeOrders(trx, batch.items));
+    expect(outcomes.map((o) => [o.applied, o.order.status])).toEqual(batch.items.map(() => [true, 'FILLED']));
+    for (const item of single.items) await ctx.db.transaction().execute((trx) => executeOrder(trx, item.order, item.price));
+
+    const a = await state(batch.u.id);
+    const b = await state(single.u.id);
+    expect([a.balance, a.holdings]).toEqual([b.balance, b.holdings]);
+    // Same movements; within the batch they are ledgered round by round (the second AAPL and
+    // KO orders come last), each row with the running balance after it.
+    const movements = (s: typeof a) => s.ledger.map((r) => `${r.kind} ${r.amount}`).sort();
+    expect(movements(a)).toEqual(movements(b));
+    a.ledger.slice(1).forEach((row, i) => {
+      expect(cashFromDb(row.balance_after)).toBe(cashFromDb(a.ledger[i]!.balance_after) + cashFromDb(row.amount));
+    });
+    // The KO position was sold to zero and bought again in the same batch (two rounds).
+    expect(a.holdings).toEqual([
+      ['AAPL', '5', '150.9900', '0'], // (2 x 150.1234 + 3 x 151.5678) / 5 = 150.99004
+      ['KO', '1.5', '60.3333', '0'],
+      ['MSFT', '1', '299.9999', '0'],
+    ]);
+
+    // Executing the batch again changes nothing: every order is past PENDING.
+    const again = await ctx.db.transaction().execute((trx) => executeOrders(trx, batch.items));
+    expect(again.every((o) => !o.applied)).toBe(true);
+    expect(await state(batch.u.id)).toEqual(a);
   });
 });
 

@@ -518,7 +518,10 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
     // Start the roles.
     const spawnRole = (name: string, args: string[]) => {
       const file = `${name.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '')}.log`;
-      const p = startProcess(name, process.execPath, [mainJs, ...args], childEnv, path.join(logDir, file));
+      // BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to the roles only:
+      // NODE_OPTIONS refuses --cpu-prof, and profiling the load generator too would skew it.
+      const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+      const p = startProcess(name, process.execPath, [...nodeArgs, mainJs, ...args], childEnv, path.join(logDir, file));
       children.push(p);
       return p;
     };

@@ -17,6 +17,9 @@ export function createRedis(url: string, options: { name?: string; blocking?: bo
     maxRetriesPerRequest: 2,
     enableOfflineQueue: true,
     lazyConnect: false,
+    // Commands issued in the same event-loop tick (concurrent requests' HGETs and XADDs) go out
+    // in one socket write: fewer syscalls and wake-ups per order on a busy api. Order is kept.
+    enableAutoPipelining: !options.blocking,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
   });
 }

@@ -82,6 +82,58 @@ export function cashMovementSteps(name: string, m: CashMovement, guard: RawBuild
   ];
 }
 
+/**
+ * Steps settling a batch of orders (many users, several orders per user) in one statement:
+ * only the movements whose `orderId` appears in `appliedStep` (a step returning `id`) count.
+ * `<name>_cash` updates each user's balance once with the sum of the user's movements (the
+ * move applies only while available cash stays non-negative) and returns the new balance;
+ * `<name>_ledger` writes one row per movement in the order given, each with the running
+ * balance after it — the final balance minus the later movements of the same user — and takes
+ * its ids in that order, so the ledger reads exactly as if the orders had settled one by one.
+ */
+export function cashMovementManySteps(name: string, moves: readonly CashMovement[], appliedStep: string): Step[] {
+  const m = `${name}_moves`;
+  const cash = `${name}_cash`;
+  return [
+    {
+      name: m,
+      statement: sql`
+        SELECT x.*
+          FROM unnest(${moves.map((v) => v.userId)}::uuid[], ${moves.map((v) => v.kind)}::text[],
+                      ${moves.map((v) => v.balanceDelta)}::numeric[], ${moves.map((v) => v.availableDelta)}::numeric[],
+                      ${moves.map((v) => v.orderId)}::uuid[])
+               WITH ORDINALITY AS x (user_id, kind, balance_delta, available_delta, order_id, seq)
+         WHERE x.order_id IN (SELECT id FROM ${sql.id(appliedStep)})`,
+    },
+    {
+      name: cash,
+      statement: sql`
+        UPDATE cash_balances cb
+           SET cash_balance = cb.cash_balance + t.balance_delta,
+               available_cash = cb.available_cash + t.available_delta,
+               updated_at = now()
+          FROM (SELECT user_id, sum(balance_delta) AS balance_delta, sum(available_delta) AS available_delta
+                  FROM ${sql.id(m)} GROUP BY user_id) t
+         WHERE cb.user_id = t.user_id AND cb.available_cash + t.available_delta >= 0
+        RETURNING cb.user_id, cb.cash_balance`,
+    },
+    {
+      name: `${name}_ledger`,
+      statement: sql`
+        INSERT INTO cash_ledger (user_id, kind, amount, balance_after, order_id)
+        SELECT v.user_id, v.kind, v.balance_delta,
+               c.cash_balance - coalesce(sum(v.balance_delta) OVER (
+                 PARTITION BY v.user_id ORDER BY v.seq DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0),
+               v.order_id
+          FROM ${sql.id(m)} v
+          JOIN ${sql.id(cash)} c ON c.user_id = v.user_id
+         WHERE v.balance_delta <> 0
+         ORDER BY v.seq
+        RETURNING id`,
+    },
+  ];
+}
+
 /** Moves cash (deposit, withdrawal, settlement); undefined when available cash would go negative. */
 export async function moveCash(db: Executor, m: CashMovement): Promise<BalanceRow | undefined> {
   const rows = await runSteps<BalanceRow>(db, cashMovementSteps('m', m), sql`SELECT * FROM m_cash`);

@@ -87,6 +87,15 @@ export function settlementSteps(name: string, settlement: repo.CashMovement, gua
   return repo.cashMovementSteps(name, settlement, guard);
 }
 
+/**
+ * Steps applying many settlements (several per user allowed) inside a larger statement, for
+ * the orders `appliedStep` returned; the ledger rows follow the order of `settlements`.
+ */
+export function settlementManySteps(name: string, settlements: readonly repo.CashMovement[], appliedStep: string) {
+  assert(settlements.every((m) => m.orderId !== null), 'a settlement belongs to an order');
+  return repo.cashMovementManySteps(name, settlements, appliedStep);
+}
+
 /** The hold of `amount` as a statement to compose (see accounts.repository); refusal via fundsRefusal. */
 export function reserveFundsStatement(userId: string, amount: Cash) {
   assert(amount > 0n, 'reservation is positive');

@@ -170,6 +170,41 @@ export function markFilledStep(name: string, id: string, price: string): Step {
   };
 }
 
+/**
+ * Step: a batch of PENDING orders to FILLED, each at its own price, in one UPDATE. Returns the
+ * rows it changed (an order a cancel took first, or already filled, is simply not returned):
+ * every later step of the batch joins on this step, so only the orders it returns have effects.
+ */
+export function markFilledManyStep(name: string, fills: readonly { id: string; price: string }[]): Step {
+  return {
+    name,
+    statement: sql`
+      UPDATE orders o SET status = 'FILLED', fill_price = x.price, filled_at = now(), updated_at = now()
+        FROM unnest(${fills.map((f) => f.id)}::uuid[], ${fills.map((f) => f.price)}::numeric[]) AS x (id, price)
+       WHERE o.id = x.id AND o.status = 'PENDING'
+      RETURNING ${sql.join(COLUMNS.map((c) => sql`o.${sql.ref(c)}`))}`,
+  };
+}
+
+/** Step: the fill rows of a batch, for the orders `filledStep` returned. */
+export function insertFillsStep(
+  name: string,
+  fills: readonly { orderId: string; price: string; quantity: string; amount: string }[],
+  filledStep: string,
+): Step {
+  return {
+    name,
+    statement: sql`
+      INSERT INTO fills (order_id, price, quantity, amount)
+      SELECT x.order_id, x.price, x.quantity, x.amount
+        FROM unnest(${fills.map((f) => f.orderId)}::uuid[], ${fills.map((f) => f.price)}::numeric[],
+                    ${fills.map((f) => f.quantity)}::numeric[], ${fills.map((f) => f.amount)}::numeric[])
+             AS x (order_id, price, quantity, amount)
+       WHERE x.order_id IN (SELECT id FROM ${sql.id(filledStep)})
+      RETURNING order_id`,
+  };
+}
+
 /** Step: the fill row (applies only while the guard holds). */
 export function insertFillStep(
   name: string,

@@ -140,6 +140,67 @@ export function removeReservedSharesSteps(
   ];
 }
 
+/**
+ * Steps moving the shares of a batch of filled orders, for the orders `appliedStep` returned
+ * (a step returning `id`). The batch holds at most one order per (user, ticker) — the caller
+ * splits it — so each holding row is touched by one step once, as PostgreSQL requires of a
+ * statement's data-modifying CTEs, and the result equals filling them one by one. Buys are
+ * added as addSharesStep does; sells leave as removeReservedSharesSteps does (deleted at zero).
+ * `<name>_added`, `<name>_deleted` and `<name>_reduced` return `order_id` per holding moved.
+ */
+export function moveSharesManySteps(
+  name: string,
+  moves: readonly { orderId: string; side: 'buy' | 'sell'; userId: string; ticker: string; quantity: string; price: string }[],
+  appliedStep: string,
+): Step[] {
+  const m = `${name}_moves`;
+  return [
+    {
+      name: m,
+      statement: sql`
+        SELECT x.*
+          FROM unnest(${moves.map((v) => v.orderId)}::uuid[], ${moves.map((v) => v.side)}::text[],
+                      ${moves.map((v) => v.userId)}::uuid[], ${moves.map((v) => v.ticker)}::text[],
+                      ${moves.map((v) => v.quantity)}::numeric[], ${moves.map((v) => v.price)}::numeric[])
+               AS x (order_id, side, user_id, ticker, quantity, price)
+         WHERE x.order_id IN (SELECT id FROM ${sql.id(appliedStep)})`,
+    },
+    {
+      name: `${name}_added`,
+      statement: sql`
+        INSERT INTO holdings AS h (user_id, ticker, quantity, reserved_quantity, avg_cost)
+        SELECT user_id, ticker, quantity, 0, price FROM ${sql.id(m)} WHERE side = 'buy'
+        ON CONFLICT (user_id, ticker) DO UPDATE
+           SET avg_cost = round((h.quantity * h.avg_cost + excluded.quantity * excluded.avg_cost)
+                                / (h.quantity + excluded.quantity), 4),
+               quantity = h.quantity + excluded.quantity,
+               updated_at = now()
+        RETURNING user_id, ticker`,
+    },
+    {
+      name: `${name}_deleted`,
+      statement: sql`
+        DELETE FROM holdings h
+         USING ${sql.id(m)} s
+         WHERE s.side = 'sell' AND h.user_id = s.user_id AND h.ticker = s.ticker
+           AND h.quantity = s.quantity AND h.reserved_quantity = s.quantity
+        RETURNING s.order_id`,
+    },
+    {
+      name: `${name}_reduced`,
+      statement: sql`
+        UPDATE holdings h
+           SET quantity = h.quantity - s.quantity,
+               reserved_quantity = h.reserved_quantity - s.quantity,
+               updated_at = now()
+          FROM ${sql.id(m)} s
+         WHERE s.side = 'sell' AND h.user_id = s.user_id AND h.ticker = s.ticker
+           AND h.quantity > s.quantity AND h.reserved_quantity >= s.quantity
+        RETURNING s.order_id`,
+    },
+  ];
+}
+
 /** Removes reserved sold shares; returns the remaining quantity, undefined if they were not reserved. */
 export async function removeReservedShares(
   db: Executor,

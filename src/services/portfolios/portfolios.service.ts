@@ -108,6 +108,26 @@ export function buySteps(name: string, userId: string, ticker: string, quantity:
   return [repo.addSharesStep(name, { userId, ticker, quantity: qtyToSql(quantity), price: priceToSql(price) }, guard)];
 }
 
+/**
+ * Steps moving the shares of many filled orders inside a larger statement (at most one order
+ * per user and ticker; see repo.moveSharesManySteps), for the orders `appliedStep` returned.
+ */
+export function fillManySteps(
+  name: string,
+  fills: readonly { orderId: string; side: 'buy' | 'sell'; userId: string; ticker: string; quantity: Qty; price: Price }[],
+  appliedStep: string,
+) {
+  const seen = new Set<string>();
+  for (const f of fills) {
+    assert(f.quantity > 0n && f.price > 0n, 'a fill has positive quantity and price');
+    const key = `${f.userId}/${f.ticker}`;
+    assert(!seen.has(key), 'one order per user and ticker in a batch of share movements');
+    seen.add(key);
+  }
+  const moves = fills.map((f) => ({ ...f, quantity: qtyToSql(f.quantity), price: priceToSql(f.price) }));
+  return repo.moveSharesManySteps(name, moves, appliedStep);
+}
+
 /** Steps removing reserved sold shares inside a larger statement. */
 export function sellSteps(name: string, userId: string, ticker: string, quantity: Qty, guard?: RawBuilder<unknown>) {
   return repo.removeReservedSharesSteps(name, { userId, ticker, quantity: qtyToSql(quantity) }, guard);

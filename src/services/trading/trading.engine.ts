@@ -24,7 +24,7 @@ import { requireFresh } from '../market-data/market-data.service.js';
 import { DEAD_LETTER_LENGTH_MAX, publishUpdates, toUpdate, type OrderUpdate } from '../orders/order-stream.js';
 import * as ordersRepo from '../orders/orders.repository.js';
 import { toOrder, type Order } from '../orders/orders.service.js';
-import { executeOrder, rejectOrder, type Outcome } from './trading.service.js';
+import { executeOrders, rejectOrder, type Outcome } from './trading.service.js';
 import { ExecutionConflictError } from './trading.errors.js';
 import { formatPrice } from '../../core/money.js';
 
@@ -296,9 +296,9 @@ export class TradingEngine {
     const run = (items: typeof work) =>
       this.deps.db.transaction().execute(async (trx) => {
         const outcomes: Outcome[] = [];
-        for (const item of items) {
-          outcomes.push(item.reject ? await rejectOrder(trx, item.order, item.reject) : await executeOrder(trx, item.order, item.price!));
-        }
+        for (const item of items) if (item.reject) outcomes.push(await rejectOrder(trx, item.order, item.reject));
+        const priced = items.flatMap((item) => (item.reject ? [] : [{ order: item.order, price: item.price! }]));
+        if (priced.length) outcomes.push(...(await executeOrders(trx, priced)));
         return outcomes;
       });
     if (work.length === 0) return { outcomes: [], failed: new Set() };
