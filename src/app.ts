@@ -59,6 +59,10 @@ export function createOrdersService(ctx: AppContext): OrdersService {
     logger: ctx.logger,
     market: ctx.market,
     reservationBufferBps: ctx.config.reservationBufferBps,
+    acceptBatchMax: ctx.config.acceptBatchMax,
+    // Half the pool: the other connections serve reads and the single-order fallbacks.
+    acceptConcurrencyMax: Math.max(1, Math.floor(ctx.config.pgPoolMax / 2)),
+    metrics: ctx.metrics,
   });
 }
 

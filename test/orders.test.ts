@@ -301,6 +301,60 @@ describe('delivery guarantees', () => {
   });
 });
 
+describe('batched accept', () => {
+  it('accepts concurrent orders of many users in shared statements, refusing exactly the ones without funds or shares', async () => {
+    await setPrice('PEP', '100');
+    const rich = await Promise.all(Array.from({ length: 20 }, () => newUser(ctx, { cash: '1000.00' })));
+    const broke = await Promise.all(Array.from({ length: 10 }, () => newUser(ctx, { cash: '50.00' })));
+    const holders = await Promise.all(Array.from({ length: 10 }, () => newUser(ctx, { cash: '0.00' })));
+    for (const h of holders) await seedShares(ctx, h.id, 'PEP', '3', '100');
+    await setPrice('PEP', '100');
+    const metric = async () => {
+      const values = (await oms.acceptBatchSize.get()).values;
+      const pick = (name: string) => values.find((v) => v.metricName === name)?.value ?? 0;
+      return { statements: pick('papertrade_oms_accept_batch_orders_count'), orders: pick('papertrade_oms_accept_batch_orders_sum') };
+    };
+    const before = await metric();
+
+    const settle = <T>(p: Promise<T>) => p.then((v) => ({ ok: true as const, v }), (e: { code?: string; cause?: { code?: string } }) => ({ ok: false as const, e }));
+    const results = await Promise.all([
+      ...rich.map((u) => settle(buy(u.id, 'PEP', '2'))), // holds 210.00 each
+      ...broke.map((u) => settle(buy(u.id, 'PEP', '1'))), // needs 105.00, has 50.00
+      ...holders.map((u) => settle(sell(u.id, 'PEP', '2'))),
+      ...holders.slice(0, 5).map((u) => settle(sell(u.id, 'PEP', '2'))), // only 1 left unreserved
+      settle(buy(rich[0]!.id, 'PEP', '1', { clientOrderId: 'same-key' })),
+      settle(buy(rich[0]!.id, 'PEP', '1', { clientOrderId: 'same-key' })),
+    ]);
+    const after = await metric();
+
+    const [buysRich, buysBroke, sells, oversells, keyed] = [
+      results.slice(0, 20),
+      results.slice(20, 30),
+      results.slice(30, 40),
+      results.slice(40, 45),
+      results.slice(45),
+    ];
+    expect(buysRich.every((r) => r.ok)).toBe(true);
+    expect(buysBroke.map((r) => (r.ok ? 'ok' : r.e.cause?.code))).toEqual(Array(10).fill('INSUFFICIENT_FUNDS'));
+    expect(sells.every((r) => r.ok)).toBe(true);
+    expect(oversells.map((r) => (r.ok ? 'ok' : r.e.cause?.code))).toEqual(Array(5).fill('INSUFFICIENT_HOLDINGS'));
+    // The same client_order_id twice at once: one order, the other request replays it.
+    const keyedOrders = keyed.map((r) => (r.ok ? (r.v as { order: { id: string }; created: boolean }) : undefined));
+    expect(keyedOrders.every(Boolean)).toBe(true);
+    expect(new Set(keyedOrders.map((k) => k!.order.id)).size).toBe(1);
+    expect(keyedOrders.map((k) => k!.created).sort()).toEqual([false, true]);
+
+    // Fewer statements than orders: they were accepted together.
+    expect(after.orders - before.orders).toBeGreaterThan(after.statements - before.statements);
+    for (const u of rich.slice(1)) expect(await balance(u.id)).toEqual({ cash: '1000.00', available: '790.00' });
+    for (const u of broke) expect(await balance(u.id)).toEqual({ cash: '50.00', available: '50.00' });
+    for (const u of holders) {
+      const [h] = await portfolios.listHoldings(ctx.db, u.id);
+      expect([formatQty(h!.quantity), formatQty(h!.reservedQuantity)]).toEqual(['3', '2']);
+    }
+  });
+});
+
 describe('cancel', () => {
   it('cancels a pending order, releasing its hold; a terminal order is not cancelable', async () => {
     const u = await newUser(ctx, { cash: '1000.00' });

@@ -36,6 +36,8 @@ export interface Config {
   feedLeaderTtlMs: number;
   /** Requests per minute per API key; 0 turns rate limiting off. */
   rateLimitPerMinute: number;
+  /** Orders the OMS accepts in one statement at most when requests queue up (1: one by one). */
+  acceptBatchMax: number;
   engine: EngineConfig;
 }
 
@@ -170,6 +172,7 @@ export function loadConfig(env: Env = process.env): Config {
     feedCorrelation: r.number('FEED_CORRELATION', 0.5, 0, 1),
     feedLeaderTtlMs: r.int('FEED_LEADER_TTL_MS', 3_000, 100, 60_000),
     rateLimitPerMinute: r.int('RATE_LIMIT_PER_MINUTE', 0, 0, 10_000_000),
+    acceptBatchMax: r.int('OMS_ACCEPT_BATCH_MAX', 100, 1, 1_000),
     engine: {
       batchSizeMax: r.int('ENGINE_BATCH_SIZE_MAX', 200, 1, 5_000),
       blockMs: r.int('ENGINE_BLOCK_MS', 1_000, 10, 60_000),

@@ -141,6 +141,23 @@ export async function moveCash(db: Executor, m: CashMovement): Promise<BalanceRo
 }
 
 /**
+ * The hold rule for many buys at once, as a step over `inputStep` (a step with columns id,
+ * user_id, side, reserved_amount; at most one buy per user, so each balance row is held once):
+ * every buy whose user has the available cash gets its hold; returns the ids held.
+ */
+export function reserveFundsManyStep(name: string, inputStep: string): Step {
+  return {
+    name,
+    statement: sql`
+      UPDATE cash_balances cb
+         SET available_cash = cb.available_cash - x.reserved_amount, updated_at = now()
+        FROM ${sql.id(inputStep)} x
+       WHERE x.side = 'buy' AND cb.user_id = x.user_id AND cb.available_cash >= x.reserved_amount
+      RETURNING x.id`,
+  };
+}
+
+/**
  * The hold rule as a statement: take `amount` from available cash only if it is there. It is
  * exported unexecuted so the OMS can compose it with the order insert into one statement (one
  * round trip, one atomic unit); `reserveFunds` runs it alone.

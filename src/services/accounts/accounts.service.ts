@@ -97,6 +97,11 @@ export function settlementManySteps(name: string, settlements: readonly repo.Cas
 }
 
 /** The hold of `amount` as a statement to compose (see accounts.repository); refusal via fundsRefusal. */
+/** The hold of many buys as a step to compose (see accounts.repository.reserveFundsManyStep). */
+export function reserveFundsManyStep(name: string, inputStep: string) {
+  return repo.reserveFundsManyStep(name, inputStep);
+}
+
 export function reserveFundsStatement(userId: string, amount: Cash) {
   assert(amount > 0n, 'reservation is positive');
   return repo.reserveFundsStatement(userId, cashToSql(amount));

@@ -3,7 +3,7 @@
  * whoever changes a pending order first (engine or cancel) wins, the other sees no row.
  */
 import { sql, type RawBuilder } from 'kysely';
-import type { Step } from '../../infra/statements.js';
+import { runSteps, type Step } from '../../infra/statements.js';
 import type { Executor } from '../../infra/postgres.js';
 import type { OrderSide, OrderStatus, OrderType } from '../../core/orders.js';
 
@@ -78,6 +78,45 @@ export async function insertPendingOrderWithHold(
       FROM hold
     RETURNING ${sql.join(COLUMNS.map((c) => sql.ref(c)))}`.execute(db);
   return rows[0];
+}
+
+/**
+ * Accepts many orders in ONE statement: `x` unnests the new rows, `holds(x)` are the leaf
+ * services' batch hold steps over it (each returning the ids it held), and only the held orders
+ * are inserted PENDING. An order without its hold is simply not returned (refused); any error
+ * (a repeated client_order_id, a missing user) undoes the whole statement, holds included.
+ */
+export async function insertPendingOrdersWithHolds(
+  db: Executor,
+  orders: readonly NewOrderRow[],
+  holds: (inputStep: string) => Step[],
+): Promise<OrderRow[]> {
+  const col = <K extends keyof NewOrderRow>(k: K) => orders.map((o) => o[k]);
+  const input: Step = {
+    name: 'x',
+    statement: sql`
+      SELECT * FROM unnest(${col('id')}::uuid[], ${col('user_id')}::uuid[], ${col('client_order_id')}::text[],
+                           ${col('request_hash')}::bytea[], ${col('ticker')}::text[], ${col('side')}::text[],
+                           ${col('type')}::text[], ${col('quantity')}::numeric[], ${col('reserved_amount')}::numeric[],
+                           ${col('quote_price')}::numeric[])
+        AS x (id, user_id, client_order_id, request_hash, ticker, side, type, quantity, reserved_amount, quote_price)`,
+  };
+  const holdSteps = holds('x');
+  const held = sql.join(
+    holdSteps.map((h) => sql`SELECT id FROM ${sql.id(h.name)}`),
+    sql` UNION ALL `,
+  );
+  return runSteps<OrderRow>(
+    db,
+    [input, ...holdSteps],
+    sql`
+      INSERT INTO orders (id, user_id, client_order_id, request_hash, ticker, side, type, quantity, status,
+                          reserved_amount, quote_price)
+      SELECT id, user_id, client_order_id, request_hash, ticker, side, type, quantity, 'PENDING', reserved_amount, quote_price
+        FROM x
+       WHERE id IN (${held})
+      RETURNING ${sql.join(COLUMNS.map((c) => sql.ref(c)))}`,
+  );
 }
 
 /** Inserts a PENDING order; a repeated (user_id, client_order_id) raises the unique violation. */

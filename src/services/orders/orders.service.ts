@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { Histogram, Registry } from 'prom-client';
 import { AppError, ValidationError } from '../../core/errors.js';
 import {
   cashFromDb,
@@ -22,7 +23,9 @@ import {
   type Qty,
 } from '../../core/money.js';
 import { buyReservation, type OrderSide, type OrderStatus, type OrderType } from '../../core/orders.js';
+import { Batcher } from '../../infra/batcher.js';
 import { uuidv7 } from '../../infra/ids.js';
+import { histogram } from '../../infra/metrics.js';
 import type { Keys } from '../../infra/keys.js';
 import type { Logger } from '../../infra/logger.js';
 import { pgConstraint, pgErrorCode, type Db, type Executor } from '../../infra/postgres.js';
@@ -80,6 +83,21 @@ export interface OrdersDeps {
   logger: Logger;
   market: MarketPrices;
   reservationBufferBps: bigint;
+  /** Orders accepted in one statement at most when requests queue up; 1 accepts one by one. */
+  acceptBatchMax?: number;
+  /** Accept statements in flight at once (keep below the pool size: reads need connections too). */
+  acceptConcurrencyMax?: number;
+  metrics?: Registry;
+}
+
+/** What a batched accept answers for one order. */
+type AcceptResult =
+  | { kind: 'accepted'; order: Order }
+  /** No hold (refused), or its statement failed (e.g. a repeated client_order_id): try it alone. */
+  | { kind: 'alone' };
+
+interface AcceptItem {
+  row: repo.NewOrderRow;
 }
 
 export function toOrder(row: repo.OrderRow): Order {
@@ -109,7 +127,20 @@ export function requestHash(cmd: PlaceOrder): Buffer {
 }
 
 export class OrdersService {
-  constructor(private readonly deps: OrdersDeps) {}
+  private readonly accepts: Batcher<AcceptItem, AcceptResult> | undefined;
+  /** Orders per accept statement: how much the batching saves under the current load. */
+  readonly acceptBatchSize: Histogram;
+
+  constructor(private readonly deps: OrdersDeps) {
+    this.acceptBatchSize = histogram(deps.metrics, 'papertrade_oms_accept_batch_orders', 'Orders per batched accept statement', [
+      1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024,
+    ]);
+    const sizeMax = deps.acceptBatchMax ?? 1;
+    this.accepts =
+      sizeMax > 1
+        ? new Batcher((items) => this.acceptMany(items), { sizeMax, concurrencyMax: deps.acceptConcurrencyMax ?? 2 })
+        : undefined;
+  }
 
   /**
    * Places a market order. Returns `created: false` when the client_order_id was seen before
@@ -138,6 +169,22 @@ export class OrdersService {
       quote_price: quote ? priceToSql(quote.price) : null,
     };
 
+    if (this.accepts) {
+      const result = await this.accepts.submit({ row });
+      if (result.kind === 'accepted') return { order: result.order, created: true };
+      // Refused or failed in the batch: the order alone gets the exact refusal (and its error
+      // mapping) from the one-order path; a hold that has meanwhile become possible is taken.
+    }
+    return this.acceptAlone(cmd, row, reserved, hash);
+  }
+
+  /** Accepts one order in its own statement (the hold composed with the insert) and publishes it. */
+  private async acceptAlone(
+    cmd: PlaceOrder,
+    row: repo.NewOrderRow,
+    reserved: Cash,
+    hash: Buffer,
+  ): Promise<{ order: Order; created: boolean }> {
     let order: Order;
     try {
       const hold =
@@ -171,6 +218,52 @@ export class OrdersService {
       this.deps.logger.warn({ err, order_id: order.id }, 'order stream publish failed; left to the reconciler');
     }
     return { order, created: true };
+  }
+
+  /**
+   * Accepts a batch of orders that queued up while earlier statements ran: one statement per
+   * round (a round holds at most one order per user, so each balance or holding row is held
+   * once, in arrival order), then one Redis pipeline publishing every accepted order. A round
+   * whose statement fails sends its orders back to be accepted alone.
+   */
+  private async acceptMany(items: AcceptItem[]): Promise<AcceptResult[]> {
+    const results: AcceptResult[] = new Array<AcceptResult>(items.length);
+    const rounds: number[][] = [];
+    const depth = new Map<string, number>();
+    items.forEach((item, i) => {
+      const d = depth.get(item.row.user_id) ?? 0;
+      depth.set(item.row.user_id, d + 1);
+      (rounds[d] ??= []).push(i);
+    });
+    const accepted: Order[] = [];
+    for (const round of rounds) {
+      let rows: repo.OrderRow[];
+      try {
+        rows = await repo.insertPendingOrdersWithHolds(
+          this.deps.db,
+          round.map((i) => items[i]!.row),
+          (input) => [accounts.reserveFundsManyStep('cash_hold', input), portfolios.reserveSharesManyStep('share_hold', input)],
+        );
+      } catch (err) {
+        this.deps.logger.debug({ err, orders: round.length }, 'batched accept failed; accepting its orders one by one');
+        for (const i of round) results[i] = { kind: 'alone' };
+        continue;
+      }
+      this.acceptBatchSize.observe(round.length);
+      const byId = new Map(rows.map((r) => [r.id, toOrder(r)]));
+      for (const i of round) {
+        const order = byId.get(items[i]!.row.id);
+        results[i] = order ? { kind: 'accepted', order } : { kind: 'alone' };
+        if (order) accepted.push(order);
+      }
+    }
+    if (accepted.length) {
+      await publishOrders(this.deps.redis, this.deps.keys, accepted, { announce: true }).catch((err: unknown) =>
+        // The orders are committed; the reconciler will publish them. The clients still get 201.
+        this.deps.logger.warn({ err, orders: accepted.length }, 'order stream publish failed; left to the reconciler'),
+      );
+    }
+    return results;
   }
 
   private async replay(userId: string, clientOrderId: string, hash: Buffer): Promise<Order | undefined> {

@@ -43,6 +43,24 @@ export function reserveSharesStatement(userId: string, ticker: string, quantity:
        AND quantity - reserved_quantity >= ${quantity}::numeric`;
 }
 
+/**
+ * The share reservation rule for many sells at once, as a step over `inputStep` (a step with
+ * columns id, user_id, side, ticker, quantity; at most one sell per user and ticker): every
+ * sell whose shares are there unreserved gets them reserved; returns the ids reserved.
+ */
+export function reserveSharesManyStep(name: string, inputStep: string): Step {
+  return {
+    name,
+    statement: sql`
+      UPDATE holdings h
+         SET reserved_quantity = h.reserved_quantity + x.quantity, updated_at = now()
+        FROM ${sql.id(inputStep)} x
+       WHERE x.side = 'sell' AND h.user_id = x.user_id AND h.ticker = x.ticker
+         AND h.quantity - h.reserved_quantity >= x.quantity
+      RETURNING x.id`,
+  };
+}
+
 /** Reserves shares for a pending sell; no row when fewer than `quantity` are unreserved. */
 export async function reserveShares(
   db: Executor,

@@ -71,6 +71,11 @@ export async function validateHoldings(trx: Executor, userId: string, ticker: st
 }
 
 /** The share hold as a statement to compose (see portfolios.repository); refusal via sharesRefusal. */
+/** The reservation of many sells as a step to compose (see the repository's reserveSharesManyStep). */
+export function reserveSharesManyStep(name: string, inputStep: string) {
+  return repo.reserveSharesManyStep(name, inputStep);
+}
+
 export function reserveSharesStatement(userId: string, ticker: string, quantity: Qty) {
   assert(quantity > 0n, 'reserved quantity is positive');
   return repo.reserveSharesStatement(userId, ticker, qtyToSql(quantity));
