@@ -40,7 +40,7 @@ import {
   tailFile,
   type ManagedProcess,
 } from './processes.js';
-import { renderMarkdown, saveReport, summarize, type BenchReport, type ProcessCpu } from './report.js';
+import { renderMarkdown, saveReport, summarize, type BenchReport, type PgSummary, type ProcessCpu } from './report.js';
 import type { Percentiles } from './stats.js';
 
 export const DEFAULT_TICKERS = ['AAPL', 'MSFT', 'NVDA', 'AMZN', 'GOOGL', 'META', 'TSLA', 'JPM'];
@@ -272,23 +272,35 @@ async function postgresPids(pool: pg.Pool, dbName: string, excludeApps = `${BENC
   return pids;
 }
 
-/** Cluster-wide PostgreSQL counters: WAL position (bytes) and checkpoints so far. */
+/** Cluster-wide PostgreSQL counters: WAL position (bytes), checkpoints and deadlocks so far. */
 interface PgCounters {
   walBytes: bigint;
   checkpoints: number;
+  /** Deadlocks detected in the cluster's databases: each one stalls its statements for deadlock_timeout. */
+  deadlocks: number;
 }
 
 async function pgCounters(pool: pg.Pool): Promise<PgCounters> {
-  const { rows } = await pool.query<{ lsn: string; checkpoints: string }>(
-    `SELECT pg_current_wal_lsn()::text AS lsn, (checkpoints_timed + checkpoints_req)::text AS checkpoints FROM pg_stat_bgwriter`,
+  const { rows } = await pool.query<{ lsn: string; checkpoints: string; deadlocks: string }>(
+    `SELECT pg_current_wal_lsn()::text AS lsn, (checkpoints_timed + checkpoints_req)::text AS checkpoints,
+            (SELECT sum(deadlocks) FROM pg_stat_database)::text AS deadlocks
+       FROM pg_stat_bgwriter`,
   );
   const [hi, lo] = rows[0]!.lsn.split('/');
-  return { walBytes: (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`), checkpoints: Number(rows[0]!.checkpoints) };
+  return {
+    walBytes: (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`),
+    checkpoints: Number(rows[0]!.checkpoints),
+    deadlocks: Number(rows[0]!.deadlocks ?? 0),
+  };
 }
 
-function walSummary(a: PgCounters | undefined, b: PgCounters | undefined, orders: number): { walBytesPerOrder: number | null; checkpoints: number | null } {
-  if (!a || !b) return { walBytesPerOrder: null, checkpoints: null };
-  return { walBytesPerOrder: orders > 0 ? Math.round(Number(b.walBytes - a.walBytes) / orders) : null, checkpoints: b.checkpoints - a.checkpoints };
+function walSummary(a: PgCounters | undefined, b: PgCounters | undefined, orders: number): PgSummary {
+  if (!a || !b) return { walBytesPerOrder: null, checkpoints: null, deadlocks: null };
+  return {
+    walBytesPerOrder: orders > 0 ? Math.round(Number(b.walBytes - a.walBytes) / orders) : null,
+    checkpoints: b.checkpoints - a.checkpoints,
+    deadlocks: b.deadlocks - a.deadlocks,
+  };
 }
 
 type CpuSample = Map<string, Map<number, number>>;

@@ -27,6 +27,13 @@ export interface LatencySummary {
   exact: boolean;
 }
 
+/** PostgreSQL cluster counters over a measured window (null: not measured). */
+export interface PgSummary {
+  walBytesPerOrder: number | null;
+  checkpoints: number | null;
+  deadlocks: number | null;
+}
+
 export interface BenchReport {
   timestamp: string;
   machine: { cpu: string; cores: number; ramGb: number };
@@ -67,7 +74,7 @@ export interface BenchReport {
     /** Per process over the steady window; "per order" = per order accepted in the window. */
     processes: ProcessCpu[];
     /** Cluster-wide over the window (other databases' writes included). */
-    postgres: { walBytesPerOrder: number | null; checkpoints: number | null };
+    postgres: PgSummary;
     errors: Record<string, number>;
     drain: { ms: number; pendingLeft: number };
     audit: { ran: boolean; ok: boolean | null; violations: Record<string, number>; note: string | null };
@@ -89,7 +96,7 @@ export interface BenchReport {
     errors: Record<string, number>;
     unfilled: number;
     processes: ProcessCpu[];
-    postgres: { walBytesPerOrder: number | null; checkpoints: number | null };
+    postgres: PgSummary;
   };
   /** papertrade filled/s ÷ floor filled/s. */
   ratioToFloor: number | null;
@@ -172,8 +179,9 @@ export function renderMarkdown(r: BenchReport): string {
   lines.push('');
   lines.push(`- HTTP: ${fmt(p.http.sent)} sent, ${fmt(p.http.ok)} 2xx (${fmt(p.http.acceptedPerS)}/s 2xx in the window), ${fmt(p.http.unfinished)} unfinished.`);
   lines.push(`- Orders in the window (database): ${fmt(p.db.accepted)} accepted, ${fmt(p.db.filled)} filled; sides sent: ${fmt(p.sides.buy)} buy, ${fmt(p.sides.sell)} sell.`);
-  const wal = (w: { walBytesPerOrder: number | null; checkpoints: number | null }) =>
-    `${w.walBytesPerOrder === null ? 'n/a' : fmt(w.walBytesPerOrder)} WAL bytes per order, ${w.checkpoints ?? 'n/a'} checkpoint(s) in the window`;
+  const wal = (w: PgSummary) =>
+    `${w.walBytesPerOrder === null ? 'n/a' : fmt(w.walBytesPerOrder)} WAL bytes per order, ${w.checkpoints ?? 'n/a'} checkpoint(s) ` +
+    `and ${w.deadlocks ?? 'n/a'} deadlock(s) in the window`;
   lines.push(`- PostgreSQL (whole cluster): papertrade ${wal(p.postgres)}${r.floor ? `; floor ${wal(r.floor.postgres)}` : ''}.`);
   lines.push(`- Errors and non-2xx: ${counts(p.errors)}. Rejected orders: ${counts(p.db.rejected)}.`);
   lines.push(`- Drain: ${p.drain.pendingLeft === 0 ? `no order PENDING ${fmt(p.drain.ms)} ms after the end` : `${fmt(p.drain.pendingLeft)} orders still PENDING after ${fmt(p.drain.ms)} ms`}.`);

@@ -105,6 +105,7 @@ export function cashMovementManySteps(name: string, moves: readonly CashMovement
                WITH ORDINALITY AS x (user_id, kind, balance_delta, available_delta, order_id, seq)
          WHERE x.order_id IN (SELECT id FROM ${sql.id(appliedStep)})`,
     },
+    lockBalancesStep(`${name}_lock`, sql`SELECT user_id FROM ${sql.id(m)}`),
     {
       name: cash,
       statement: sql`
@@ -115,6 +116,7 @@ export function cashMovementManySteps(name: string, moves: readonly CashMovement
           FROM (SELECT user_id, sum(balance_delta) AS balance_delta, sum(available_delta) AS available_delta
                   FROM ${sql.id(m)} GROUP BY user_id) t
          WHERE cb.user_id = t.user_id AND cb.available_cash + t.available_delta >= 0
+           AND cb.user_id IN (SELECT user_id FROM ${sql.id(`${name}_lock`)})
         RETURNING cb.user_id, cb.cash_balance`,
     },
     {
@@ -141,19 +143,40 @@ export async function moveCash(db: Executor, m: CashMovement): Promise<BalanceRo
 }
 
 /**
- * The hold rule for many buys at once, as a step over `inputStep` (a step with columns id,
+ * The hold rule for many buys at once, as steps over `inputStep` (a step with columns id,
  * user_id, side, reserved_amount; at most one buy per user, so each balance row is held once):
- * every buy whose user has the available cash gets its hold; returns the ids held.
+ * every buy whose user has the available cash gets its hold; step `name` returns the ids held.
  */
-export function reserveFundsManyStep(name: string, inputStep: string): Step {
+export function reserveFundsManySteps(name: string, inputStep: string): Step[] {
+  const lock = `${name}_lock`;
+  return [
+    lockBalancesStep(lock, sql`SELECT user_id FROM ${sql.id(inputStep)} WHERE side = 'buy'`),
+    {
+      name,
+      statement: sql`
+        UPDATE cash_balances cb
+           SET available_cash = cb.available_cash - x.reserved_amount, updated_at = now()
+          FROM ${sql.id(inputStep)} x
+         WHERE x.side = 'buy' AND cb.user_id = x.user_id AND cb.available_cash >= x.reserved_amount
+           AND cb.user_id IN (SELECT user_id FROM ${sql.id(lock)})
+        RETURNING x.id`,
+    },
+  ];
+}
+
+/**
+ * Step locking the balance rows of `userIds` (a query returning user_id) in user_id order. A
+ * statement that updates many balances locks them in whatever order its plan visits them; two
+ * such statements (an accept batch and a fill batch) could each hold a row the other wants and
+ * deadlock, costing a second of deadlock_timeout. Every multi-row statement first takes its rows
+ * through this step — the one lock order (orders, then balances by user_id, then holdings by
+ * user_id and ticker) — and its UPDATE joins the step, so the rows are locked before they change.
+ */
+export function lockBalancesStep(name: string, userIds: RawBuilder<unknown>): Step {
   return {
     name,
     statement: sql`
-      UPDATE cash_balances cb
-         SET available_cash = cb.available_cash - x.reserved_amount, updated_at = now()
-        FROM ${sql.id(inputStep)} x
-       WHERE x.side = 'buy' AND cb.user_id = x.user_id AND cb.available_cash >= x.reserved_amount
-      RETURNING x.id`,
+      SELECT user_id FROM cash_balances WHERE user_id IN (${userIds}) ORDER BY user_id FOR UPDATE`,
   };
 }
 

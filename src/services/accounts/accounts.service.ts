@@ -97,9 +97,9 @@ export function settlementManySteps(name: string, settlements: readonly repo.Cas
 }
 
 /** The hold of `amount` as a statement to compose (see accounts.repository); refusal via fundsRefusal. */
-/** The hold of many buys as a step to compose (see accounts.repository.reserveFundsManyStep). */
-export function reserveFundsManyStep(name: string, inputStep: string) {
-  return repo.reserveFundsManyStep(name, inputStep);
+/** The hold of many buys as steps to compose (see accounts.repository.reserveFundsManySteps). */
+export function reserveFundsManySteps(name: string, inputStep: string) {
+  return repo.reserveFundsManySteps(name, inputStep);
 }
 
 export function reserveFundsStatement(userId: string, amount: Cash) {

@@ -82,14 +82,15 @@ export async function insertPendingOrderWithHold(
 
 /**
  * Accepts many orders in ONE statement: `x` unnests the new rows, `holds(x)` are the leaf
- * services' batch hold steps over it (each returning the ids it held), and only the held orders
+ * services' batch hold steps over it (`held` names those returning the ids they held; the
+ * others lock rows), and only the held orders
  * are inserted PENDING. An order without its hold is simply not returned (refused); any error
  * (a repeated client_order_id, a missing user) undoes the whole statement, holds included.
  */
 export async function insertPendingOrdersWithHolds(
   db: Executor,
   orders: readonly NewOrderRow[],
-  holds: (inputStep: string) => Step[],
+  holds: (inputStep: string) => { steps: Step[]; held: string[] },
 ): Promise<OrderRow[]> {
   const col = <K extends keyof NewOrderRow>(k: K) => orders.map((o) => o[k]);
   const input: Step = {
@@ -101,9 +102,9 @@ export async function insertPendingOrdersWithHolds(
                            ${col('quote_price')}::numeric[])
         AS x (id, user_id, client_order_id, request_hash, ticker, side, type, quantity, reserved_amount, quote_price)`,
   };
-  const holdSteps = holds('x');
+  const { steps: holdSteps, held: heldSteps } = holds('x');
   const held = sql.join(
-    holdSteps.map((h) => sql`SELECT id FROM ${sql.id(h.name)}`),
+    heldSteps.map((name) => sql`SELECT id FROM ${sql.id(name)}`),
     sql` UNION ALL `,
   );
   return runSteps<OrderRow>(

@@ -242,7 +242,14 @@ export class OrdersService {
         rows = await repo.insertPendingOrdersWithHolds(
           this.deps.db,
           round.map((i) => items[i]!.row),
-          (input) => [accounts.reserveFundsManyStep('cash_hold', input), portfolios.reserveSharesManyStep('share_hold', input)],
+          (input) => ({
+            steps: [
+              ...accounts.reserveFundsManySteps('cash_hold', input),
+              // Balances are locked before holdings: the one lock order (see lockBalancesStep).
+              ...portfolios.reserveSharesManySteps('share_hold', input, 'cash_hold_lock'),
+            ],
+            held: ['cash_hold', 'share_hold'],
+          }),
         );
       } catch (err) {
         this.deps.logger.debug({ err, orders: round.length }, 'batched accept failed; accepting its orders one by one');

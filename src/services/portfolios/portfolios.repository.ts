@@ -44,20 +44,42 @@ export function reserveSharesStatement(userId: string, ticker: string, quantity:
 }
 
 /**
- * The share reservation rule for many sells at once, as a step over `inputStep` (a step with
+ * The share reservation rule for many sells at once, as steps over `inputStep` (a step with
  * columns id, user_id, side, ticker, quantity; at most one sell per user and ticker): every
- * sell whose shares are there unreserved gets them reserved; returns the ids reserved.
+ * sell whose shares are there unreserved gets them reserved; step `name` returns the ids
+ * reserved. `lockAfter`: see lockHoldingsStep.
  */
-export function reserveSharesManyStep(name: string, inputStep: string): Step {
+export function reserveSharesManySteps(name: string, inputStep: string, lockAfter?: string): Step[] {
+  const lock = `${name}_lock`;
+  return [
+    lockHoldingsStep(lock, sql`SELECT user_id, ticker FROM ${sql.id(inputStep)} WHERE side = 'sell'`, lockAfter),
+    {
+      name,
+      statement: sql`
+        UPDATE holdings h
+           SET reserved_quantity = h.reserved_quantity + x.quantity, updated_at = now()
+          FROM ${sql.id(inputStep)} x
+         WHERE x.side = 'sell' AND h.user_id = x.user_id AND h.ticker = x.ticker
+           AND h.quantity - h.reserved_quantity >= x.quantity
+           AND (h.user_id, h.ticker) IN (SELECT user_id, ticker FROM ${sql.id(lock)})
+        RETURNING x.id`,
+    },
+  ];
+}
+
+/**
+ * Step locking the holdings rows of `keys` (a query returning user_id, ticker) in (user_id,
+ * ticker) order — the lock order of accounts.repository.lockBalancesStep, which explains why.
+ * With `lockAfter` (a locking step of balances), that step's locks are all taken first.
+ */
+export function lockHoldingsStep(name: string, keys: RawBuilder<unknown>, lockAfter?: string): Step {
+  const after = lockAfter ? sql`AND (SELECT count(*) FROM ${sql.id(lockAfter)}) >= 0` : sql``;
   return {
     name,
     statement: sql`
-      UPDATE holdings h
-         SET reserved_quantity = h.reserved_quantity + x.quantity, updated_at = now()
-        FROM ${sql.id(inputStep)} x
-       WHERE x.side = 'sell' AND h.user_id = x.user_id AND h.ticker = x.ticker
-         AND h.quantity - h.reserved_quantity >= x.quantity
-      RETURNING x.id`,
+      SELECT user_id, ticker FROM holdings
+       WHERE (user_id, ticker) IN (${keys}) ${after}
+       ORDER BY user_id, ticker FOR UPDATE`,
   };
 }
 
@@ -170,8 +192,11 @@ export function moveSharesManySteps(
   name: string,
   moves: readonly { orderId: string; side: 'buy' | 'sell'; userId: string; ticker: string; quantity: string; price: string }[],
   appliedStep: string,
+  lockAfter?: string,
 ): Step[] {
   const m = `${name}_moves`;
+  const lock = `${name}_lock`;
+  const locked = sql`(h.user_id, h.ticker) IN (SELECT user_id, ticker FROM ${sql.id(lock)})`;
   return [
     {
       name: m,
@@ -183,11 +208,13 @@ export function moveSharesManySteps(
                AS x (order_id, side, user_id, ticker, quantity, price)
          WHERE x.order_id IN (SELECT id FROM ${sql.id(appliedStep)})`,
     },
+    lockHoldingsStep(lock, sql`SELECT user_id, ticker FROM ${sql.id(m)}`, lockAfter),
     {
       name: `${name}_added`,
       statement: sql`
         INSERT INTO holdings AS h (user_id, ticker, quantity, reserved_quantity, avg_cost)
-        SELECT user_id, ticker, quantity, 0, price FROM ${sql.id(m)} WHERE side = 'buy'
+        SELECT user_id, ticker, quantity, 0, price FROM ${sql.id(m)}
+         WHERE side = 'buy' AND (SELECT count(*) FROM ${sql.id(lock)}) >= 0
         ON CONFLICT (user_id, ticker) DO UPDATE
            SET avg_cost = round((h.quantity * h.avg_cost + excluded.quantity * excluded.avg_cost)
                                 / (h.quantity + excluded.quantity), 4),
@@ -201,7 +228,7 @@ export function moveSharesManySteps(
         DELETE FROM holdings h
          USING ${sql.id(m)} s
          WHERE s.side = 'sell' AND h.user_id = s.user_id AND h.ticker = s.ticker
-           AND h.quantity = s.quantity AND h.reserved_quantity = s.quantity
+           AND h.quantity = s.quantity AND h.reserved_quantity = s.quantity AND ${locked}
         RETURNING s.order_id`,
     },
     {
@@ -213,7 +240,7 @@ export function moveSharesManySteps(
                updated_at = now()
           FROM ${sql.id(m)} s
          WHERE s.side = 'sell' AND h.user_id = s.user_id AND h.ticker = s.ticker
-           AND h.quantity > s.quantity AND h.reserved_quantity >= s.quantity
+           AND h.quantity > s.quantity AND h.reserved_quantity >= s.quantity AND ${locked}
         RETURNING s.order_id`,
     },
   ];

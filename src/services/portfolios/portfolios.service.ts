@@ -71,9 +71,9 @@ export async function validateHoldings(trx: Executor, userId: string, ticker: st
 }
 
 /** The share hold as a statement to compose (see portfolios.repository); refusal via sharesRefusal. */
-/** The reservation of many sells as a step to compose (see the repository's reserveSharesManyStep). */
-export function reserveSharesManyStep(name: string, inputStep: string) {
-  return repo.reserveSharesManyStep(name, inputStep);
+/** The reservation of many sells as steps to compose (see the repository's reserveSharesManySteps). */
+export function reserveSharesManySteps(name: string, inputStep: string, lockAfter?: string) {
+  return repo.reserveSharesManySteps(name, inputStep, lockAfter);
 }
 
 export function reserveSharesStatement(userId: string, ticker: string, quantity: Qty) {
@@ -121,6 +121,7 @@ export function fillManySteps(
   name: string,
   fills: readonly { orderId: string; side: 'buy' | 'sell'; userId: string; ticker: string; quantity: Qty; price: Price }[],
   appliedStep: string,
+  lockAfter?: string,
 ) {
   const seen = new Set<string>();
   for (const f of fills) {
@@ -130,7 +131,7 @@ export function fillManySteps(
     seen.add(key);
   }
   const moves = fills.map((f) => ({ ...f, quantity: qtyToSql(f.quantity), price: priceToSql(f.price) }));
-  return repo.moveSharesManySteps(name, moves, appliedStep);
+  return repo.moveSharesManySteps(name, moves, appliedStep, lockAfter);
 }
 
 /** Steps removing reserved sold shares inside a larger statement. */

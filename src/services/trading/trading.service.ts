@@ -118,6 +118,8 @@ async function fillRound(trx: Executor, round: readonly { order: Order; price: P
       'shares',
       round.map(({ order, price }) => ({ orderId: order.id, side: order.side, userId: order.userId, ticker: order.ticker, quantity: order.quantity, price })),
       'filled',
+      // Balances are locked before holdings: the one lock order (see lockBalancesStep).
+      'settle_lock',
     ),
     ordersRepo.insertFillsStep(
       'fill',
