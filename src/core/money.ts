@@ -20,9 +20,14 @@ export const PRICE_MAX: Price = 1_000_000_0000n;
 export const QTY_MAX: Qty = 1_000_000_000_000000n;
 export const ZERO = 0n;
 
+// Powers of ten up to 10^18, computed once: pow10 runs for every amount read or written.
+const POW10: readonly bigint[] = Array.from({ length: 19 }, (_, i) => 10n ** BigInt(i));
+
 function pow10(scale: number): bigint {
-  assert(Number.isInteger(scale) && scale >= 0, `scale must be a non-negative integer, got ${scale}`);
-  return 10n ** BigInt(scale);
+  const power = POW10[scale];
+  // Messages are built only on failure: these checks sit on the hot path of every order.
+  if (power === undefined) assert(false, `scale must be an integer from 0 to 18, got ${scale}`);
+  return power;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -110,11 +115,13 @@ const DB_DECIMAL = /^(-?)(\d+)(?:\.(\d+))?$/;
 export function fromDb(text: string, scale: number): bigint {
   const unit = pow10(scale);
   const match = typeof text === 'string' ? DB_DECIMAL.exec(text) : null;
-  assert(match, `not a NUMERIC value: ${JSON.stringify(text)}`);
+  if (!match) assert(false, `not a NUMERIC value: ${JSON.stringify(text)}`);
   const [, sign, whole = '0', fraction = ''] = match;
   const kept = fraction.slice(0, scale);
   // A column with a larger scale is fine as long as nothing would be lost by dropping the tail.
-  assert(/^0*$/.test(fraction.slice(scale)), `NUMERIC ${text} has more than ${scale} significant decimals`);
+  if (fraction.length > scale && !/^0*$/.test(fraction.slice(scale))) {
+    assert(false, `NUMERIC ${text} has more than ${scale} significant decimals`);
+  }
   const magnitude = BigInt(whole) * unit + BigInt(kept.padEnd(scale, '0') || '0');
   return sign === '-' ? -magnitude : magnitude;
 }
@@ -172,7 +179,7 @@ export type Rounding = 'up' | 'down' | 'half-up';
 
 /** Integer division with an explicit rounding rule; bigint `/` alone truncates toward zero. */
 export function divRound(numerator: bigint, denominator: bigint, mode: Rounding): bigint {
-  assert(denominator > 0n, `denominator must be positive, got ${denominator}`);
+  if (denominator <= 0n) assert(false, `denominator must be positive, got ${denominator}`);
   const quotient = numerator / denominator;
   const remainder = numerator % denominator; // Carries the sign of the numerator.
   if (remainder === 0n) return quotient;
@@ -207,7 +214,7 @@ export function tradeValue(qty: Qty, price: Price): Cash {
  * cent in one step so the hold never falls short of the exact buffered amount.
  */
 export function reservationFor(qty: Qty, price: Price, bufferBps: bigint): Cash {
-  assert(bufferBps >= 0n, `bufferBps must be non-negative, got ${bufferBps}`);
+  if (bufferBps < 0n) assert(false, `bufferBps must be non-negative, got ${bufferBps}`);
   return divRound(qty * price * (BPS + bufferBps), NOTIONAL_DIVISOR * BPS, 'up');
 }
 
@@ -216,7 +223,7 @@ export function reservationFor(qty: Qty, price: Price, bufferBps: bigint): Cash 
  * the price scale. Quantities scale out: (scale 6 × scale 4) / scale 6 = scale 4.
  */
 export function weightedAvgCost(oldQty: Qty, oldAvg: Price, addQty: Qty, price: Price): Price {
-  assert(oldQty >= 0n && addQty >= 0n, `quantities must be non-negative, got ${oldQty} and ${addQty}`);
+  if (oldQty < 0n || addQty < 0n) assert(false, `quantities must be non-negative, got ${oldQty} and ${addQty}`);
   assert(oldQty + addQty > 0n, 'weighted average needs a positive total quantity');
   if (oldQty === 0n) return price;
   return divRound(oldQty * oldAvg + addQty * price, oldQty + addQty, 'half-up');

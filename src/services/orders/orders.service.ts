@@ -6,7 +6,7 @@
  * does it publish the order to the stream; if that publish fails the order is still safe in
  * PostgreSQL and the reconciler publishes it later.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Histogram, Registry } from 'prom-client';
 import { AppError, ValidationError } from '../../core/errors.js';
@@ -123,7 +123,8 @@ export function toOrder(row: repo.OrderRow): Order {
 /** The request as a retry must repeat it, hashed: same key + same request replays the order. */
 export function requestHash(cmd: PlaceOrder): Buffer {
   const canonical = JSON.stringify([cmd.userId, cmd.ticker, cmd.side, cmd.type, formatQty(cmd.quantity)]);
-  return createHash('sha256').update(canonical).digest();
+  // crypto.hash: one call, no Hash object per order (Node 20.12+).
+  return hash('sha256', canonical, 'buffer');
 }
 
 export class OrdersService {
