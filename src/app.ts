@@ -59,6 +59,7 @@ export function createOrdersService(ctx: AppContext): OrdersService {
     logger: ctx.logger,
     market: ctx.market,
     reservationBufferBps: ctx.config.reservationBufferBps,
+    orderNotionalMin: ctx.config.orderNotionalMin,
     acceptBatchMax: ctx.config.acceptBatchMax,
     // Half the pool: the other connections serve reads and the single-order fallbacks.
     acceptConcurrencyMax: Math.max(1, Math.floor(ctx.config.pgPoolMax / 2)),

@@ -84,7 +84,7 @@ beforeAll(async () => {
     o.aBuyMsft = await placeAndWait(u.a, 'buy', 'MSFT', '2.5');
     o.aSellAapl = await placeAndWait(u.a, 'sell', 'AAPL', '4');
     await setPrice('AAPL', '151.2345');
-    o.aBuyFraction = await placeAndWait(u.a, 'buy', 'AAPL', '0.333333'); // 50.41 after rounding
+    o.aBuyFraction = await placeAndWait(u.a, 'buy', 'AAPL', '0.333333'); // 50.42: a buy's cost rounds up
     await setPrice('AAPL', '150');
     expect((await placeAndWait(u.b, 'buy', 'AAPL', '3')).status).toBe('FILLED');
     expect((await placeAndWait(u.b, 'sell', 'AAPL', '3')).status).toBe('FILLED'); // B: no AAPL row
@@ -153,6 +153,7 @@ describe('a clean database', () => {
       ['4', 'holdings_match_fills', 0, []],
       ['5', 'one_fill_per_filled_order', 0, []],
       ['6', 'no_stale_pending_orders', 0, []],
+      ['7', 'no_value_from_nothing', 0, []],
     ]);
     // 3 users; 10 orders (6 filled by A and B, 1 rejected, 1 canceled, 2 pending); 6 fills.
     expect(report.counts).toEqual({ users: 3, orders: 10, fills: 6 });
@@ -162,7 +163,7 @@ describe('a clean database', () => {
     // The flow really left what the invariants talk about.
     expect(await cashOf(u.c)).toEqual({ cash_balance: '1000.00', available_cash: '842.50' });
     const fraction = await ctx.db.selectFrom('fills').select('amount').where('order_id', '=', o.aBuyFraction.id).executeTakeFirstOrThrow();
-    expect(fraction.amount).toBe('50.41'); // 0.333333 x 151.2345 = 50.41138…
+    expect(fraction.amount).toBe('50.42'); // 0.333333 x 151.2345 = 50.41138…, rounded up for a buy
   });
 
   it('refuses nonsensical options', async () => {
@@ -342,6 +343,54 @@ describe('each invariant, broken on purpose', () => {
     ]);
   });
 
+  it('5: checks each amount by its own rounding rule: a buy rounded down is wrong, an old half-up fill is not', async () => {
+    const id = o.aBuyFraction.id; // 0.333333 x 151.2345 = 50.41138…: paid 50.42
+    const report = await whileBroken(
+      [sql`UPDATE fills SET amount = 50.41 WHERE order_id = ${id}`],
+      [sql`UPDATE fills SET amount = 50.42 WHERE order_id = ${id}`],
+    );
+    expectOnly(report, 'one_fill_per_filled_order', [
+      { orderId: id, field: 'fill_amount', expected: '50.42', actual: '50.41', detail: expect.stringContaining('rounded up (a buy)') },
+    ]);
+    // The same amount on a fill written under the old half-up rule is what that rule gave.
+    const old = await whileBroken(
+      [sql`UPDATE fills SET amount = 50.41, rounding = 'half_up' WHERE order_id = ${id}`],
+      [sql`UPDATE fills SET amount = 50.42, rounding = 'against_account' WHERE order_id = ${id}`],
+    );
+    expect(invariant(old, 'one_fill_per_filled_order').violations).toBe(0);
+  });
+
+  it('7: shares bought for 0.00 under the old half-up rule, consistent everywhere else, are value from nothing', async () => {
+    // The free-shares exploit as it used to land: 0.000005 COST at 898 filled for 0.00 (half-up),
+    // with its holding and no ledger row. Every other invariant holds; only 7 sees it.
+    const orderId = '01900000-0000-7000-8000-00000000c057';
+    const report = await whileBroken(
+      [
+        sql`ALTER TABLE fills DROP CONSTRAINT fills_amount_positive`,
+        sql`INSERT INTO orders (id, user_id, request_hash, ticker, side, type, quantity, status, reserved_amount, quote_price, fill_price, filled_at)
+            VALUES (${orderId}, ${u.b}, decode('00', 'hex'), 'COST', 'buy', 'market', 0.000005, 'FILLED', 0.01, 898, 898, now())`,
+        sql`INSERT INTO fills (order_id, price, quantity, amount, rounding) VALUES (${orderId}, 898, 0.000005, 0, 'half_up')`,
+        sql`INSERT INTO holdings (user_id, ticker, quantity, reserved_quantity, avg_cost) VALUES (${u.b}, 'COST', 0.000005, 0, 898)`,
+      ],
+      [
+        sql`DELETE FROM holdings WHERE user_id = ${u.b} AND ticker = 'COST'`,
+        sql`DELETE FROM fills WHERE order_id = ${orderId}`,
+        sql`DELETE FROM orders WHERE id = ${orderId}`,
+        sql`ALTER TABLE fills ADD CONSTRAINT fills_amount_positive CHECK (amount > 0) NOT VALID`,
+      ],
+    );
+    expectOnly(report, 'no_value_from_nothing', [
+      { orderId, userId: u.b, ticker: 'COST', field: 'fill_amount', expected: '> 0.00', actual: '0.00' },
+    ]);
+  });
+
+  it('refuses a new fill of 0.00 in the database itself', async () => {
+    const err = await sql`INSERT INTO fills (order_id, price, quantity, amount) VALUES (${o.cCanceled.id}, 898, 0.000005, 0)`
+      .execute(ctx.db)
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: '23514', constraint: 'fills_amount_positive' });
+  });
+
   it('6: an order PENDING beyond the recovery period; a longer period accepts it', async () => {
     const id = o.cPendingBuy.id;
     await sql`UPDATE orders SET created_at = now() - interval '2 minutes' WHERE id = ${id}`.execute(ctx.db);
@@ -386,7 +435,7 @@ describe('papertrade audit (CLI)', () => {
     const { code, stdout } = await cli([]);
     expect(code).toBe(0);
     expect(stdout).toMatch(/3 users, 10 orders, 6 fills/);
-    expect(stdout).toMatch(/^OK: 7 invariants hold/m);
+    expect(stdout).toMatch(/^OK: 8 invariants hold/m);
   });
 
   it('exits 1 with the violations as JSON when an invariant is broken', { timeout: 90_000 }, async () => {
@@ -424,7 +473,7 @@ describe('GET /admin/audit', () => {
       const ok = await api.request('GET', '/admin/audit');
       expect(ok.status).toBe(200);
       expect(ok.body).toMatchObject({ ok: true, counts: { users: 3, orders: 10, fills: 6 }, pending_max_age_ms: 60000 });
-      expect(ok.body.invariants).toHaveLength(7);
+      expect(ok.body.invariants).toHaveLength(8);
 
       const failing = await api.request('GET', '/admin/audit?pending_max_age_ms=0&limit=1');
       expect(failing.status).toBe(200);

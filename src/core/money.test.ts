@@ -25,7 +25,9 @@ import {
   qtyToSql,
   reservationFor,
   sum,
-  tradeValue,
+  buyCost,
+  sellProceeds,
+  notionalAtLeast,
   weightedAvgCost,
 } from './money.js';
 
@@ -286,8 +288,8 @@ describe('trade arithmetic', () => {
   });
 
   it('values 10 shares at 152.0000 at 1520.00 and 5 shares at 760.00', () => {
-    expect(tradeValue(10_000_000n, 1_520_000n)).toBe(152_000n);
-    expect(tradeValue(5_000_000n, 1_520_000n)).toBe(76_000n);
+    expect(buyCost(10_000_000n, 1_520_000n)).toBe(152_000n);
+    expect(sellProceeds(5_000_000n, 1_520_000n)).toBe(76_000n);
   });
 
   it('reservationFor rounds any fraction of a cent up', () => {
@@ -302,11 +304,25 @@ describe('trade arithmetic', () => {
     expect(reservationFor(3_000_000n, 33n, 100n)).toBe(1n);
   });
 
-  it('tradeValue rounds half a cent up and less than half down', () => {
-    // 1 share × 0.0050 = 0.005 dollars → 0.01; 0.9998 shares × 0.0050 = 0.004999 → 0.00.
-    expect(tradeValue(1_000_000n, 50n)).toBe(1n);
-    expect(tradeValue(999_800n, 50n)).toBe(0n);
-    expect(tradeValue(1_000_000n, 49n)).toBe(0n);
+  it('a buy pays any fraction of a cent; a sell receives none', () => {
+    // 0.000005 COST at 898.0000 = 0.00449 dollars: the buyer pays 0.01, never 0.00 (the
+    // free-shares exploit); a seller of the same is credited 0.00 (and the engine refuses it).
+    expect(buyCost(5n, 8_980_000n)).toBe(1n);
+    expect(sellProceeds(5n, 8_980_000n)).toBe(0n);
+    // 1 share × 0.0050 = 0.005 dollars: 0.01 to buy, 0.00 from a sell.
+    expect(buyCost(1_000_000n, 50n)).toBe(1n);
+    expect(sellProceeds(1_000_000n, 50n)).toBe(0n);
+    // Exact values are not rounded either way.
+    expect(buyCost(2_000_000n, 50n)).toBe(1n);
+    expect(sellProceeds(2_000_000n, 50n)).toBe(1n);
+  });
+
+  it('notionalAtLeast compares the exact value with the minimum, unrounded', () => {
+    // 0.001113 × 898.0000 = 0.999474: below 1.00, although it would round to 1.00.
+    expect(notionalAtLeast(1_113n, 8_980_000n, 100n)).toBe(false);
+    // 0.001114 × 898.0000 = 1.000372.
+    expect(notionalAtLeast(1_114n, 8_980_000n, 100n)).toBe(true);
+    expect(notionalAtLeast(1_000_000n, 1_000_000n, 10_000n)).toBe(true); // exactly 100.00
   });
 
   it('notional applies the requested rounding at cent scale', () => {
@@ -432,15 +448,31 @@ describe('properties', () => {
     );
   });
 
-  it('reservationFor is never below tradeValue at the same price', () => {
-    fc.assert(fc.property(qty, price, bps, (q, p, b) => reservationFor(q, p, b) >= tradeValue(q, p)));
+  it('reservationFor is never below buyCost at the same price', () => {
+    fc.assert(fc.property(qty, price, bps, (q, p, b) => reservationFor(q, p, b) >= buyCost(q, p)));
   });
 
-  it('tradeValue is within half a cent of the exact product', () => {
+  it('a buy pays at least the exact value and a sell receives at most it, each within a cent', () => {
     fc.assert(
       fc.property(qty, price, (q, p) => {
-        const error = tradeValue(q, p) * NOTIONAL_UNIT - q * p;
-        return 2n * (error < 0n ? -error : error) <= NOTIONAL_UNIT;
+        const exact = q * p;
+        const paid = buyCost(q, p) * NOTIONAL_UNIT;
+        const received = sellProceeds(q, p) * NOTIONAL_UNIT;
+        return paid >= exact && paid < exact + NOTIONAL_UNIT && received <= exact && received > exact - NOTIONAL_UNIT;
+      }),
+    );
+  });
+
+  it('no round trip at one price ends with more cash than it started with (property)', () => {
+    // Buying n lots and selling them back in any other split never gains: the free-money
+    // exploit of half-up rounding (pick quantities whose value rounds your way) is gone.
+    fc.assert(
+      fc.property(fc.array(fc.bigInt(1n, 10n ** 9n), { minLength: 1, maxLength: 8 }), price, fc.nat(7), (lots, p, cut) => {
+        const bought = lots.reduce((a, b) => a + b, 0n);
+        const paid = lots.reduce((a, l) => a + buyCost(l, p), 0n);
+        const first = (bought * BigInt(cut)) / 8n;
+        const received = sellProceeds(first, p) + sellProceeds(bought - first, p);
+        return received <= paid;
       }),
     );
   });

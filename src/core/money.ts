@@ -204,9 +204,37 @@ export function notional(qty: Qty, price: Price, mode: Rounding): Cash {
   return divRound(qty * price, NOTIONAL_DIVISOR, mode);
 }
 
-/** The cash a fill moves: quantity × fill price, rounded half-up to the cent. */
-export function tradeValue(qty: Qty, price: Price): Cash {
-  return notional(qty, price, 'half-up');
+/*
+ * The cash a fill moves is quantity × price, which has 10 decimals, brought to the cent. That
+ * rounding always goes against the account: a buyer pays the exact value rounded UP, a seller
+ * receives it rounded DOWN. Rounding half-up (as papertrade did before 0.2) lets a client pick
+ * quantities whose value rounds in its favour on both legs — up to a cent per order, out of
+ * nothing, repeatable at any rate. Against the account, no sequence of fills can end with more
+ * cash and shares than their exact value; the sub-cent difference stays with the house and is
+ * visible in the fill (its amount against quantity × price).
+ */
+
+/** What a buy of `qty` at `price` costs: the exact value rounded up to the cent. */
+export function buyCost(qty: Qty, price: Price): Cash {
+  return notional(qty, price, 'up');
+}
+
+/** What a sell of `qty` at `price` credits: the exact value rounded down to the cent. */
+export function sellProceeds(qty: Qty, price: Price): Cash {
+  return notional(qty, price, 'down');
+}
+
+/** qty × price exactly, as a decimal with the trailing zeros dropped (for messages: "0.00449"). */
+export function formatExactNotional(qty: Qty, price: Price): string {
+  return formatFixed(qty * price, QTY_SCALE + PRICE_SCALE).replace(/(\.\d{2}\d*?)0+$/, '$1');
+}
+
+/**
+ * True when qty × price (exact, unrounded) is at least `minimum`: the minimum-notional rule
+ * compares the order's true value, so no rounding can let a smaller order through.
+ */
+export function notionalAtLeast(qty: Qty, price: Price, minimum: Cash): boolean {
+  return qty * price >= minimum * NOTIONAL_DIVISOR;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { parsePrice, parseQty, tradeValue } from './money.js';
-import { buyReservation, canTransition, executeBuy, executeSell, isTerminal, ORDER_STATUSES } from './orders.js';
+import { buyCost, parseCash, parsePrice, parseQty } from './money.js';
+import { buyReservation, canTransition, executeBuy, executeSell, isTerminal, meetsMinimumNotional, ORDER_STATUSES } from './orders.js';
 
 const q = (s: string) => parseQty(s);
 const p = (s: string) => parsePrice(s);
@@ -35,7 +35,41 @@ describe('engine decisions', () => {
     fc.assert(
       fc.property(fc.bigInt(1n, 10n ** 12n), fc.bigInt(1n, 10n ** 9n), fc.bigInt(0n, 2000n), (qty, price, bps) => {
         const exec = executeBuy(qty, price, buyReservation(qty, price, bps));
-        expect(exec).toEqual({ outcome: 'fill', price, amount: tradeValue(qty, price) });
+        expect(exec).toEqual({ outcome: 'fill', price, amount: buyCost(qty, price) });
+      }),
+    );
+  });
+});
+
+describe('value from nothing', () => {
+  it('never fills a buy of shares for 0.00 and rejects a sell whose proceeds round to 0.00', () => {
+    // The twelve-orders exploit: 0.000005 COST at 898 used to fill for 0.00 each time.
+    const exec = executeBuy(q('0.000005'), p('898'), buyReservation(q('0.000005'), p('898'), 500n));
+    expect(exec).toEqual({ outcome: 'fill', price: p('898'), amount: 1n });
+    expect(executeSell(q('0.000005'), p('898'))).toEqual({ outcome: 'reject', reason: 'VALUE_ROUNDS_TO_ZERO' });
+  });
+
+  it('refuses an order under the minimum notional at the quote, exactly', () => {
+    const min = parseCash('1.00');
+    expect(meetsMinimumNotional({ side: 'buy', quantity: q('0.000005') }, p('898'), min, undefined)).toBe(false);
+    expect(meetsMinimumNotional({ side: 'buy', quantity: q('0.001113') }, p('898'), min, undefined)).toBe(false);
+    expect(meetsMinimumNotional({ side: 'buy', quantity: q('0.001114') }, p('898'), min, undefined)).toBe(true);
+    expect(meetsMinimumNotional({ side: 'sell', quantity: q('0.0005') }, p('898'), min, q('0.0006'))).toBe(false);
+  });
+
+  it('lets a sell of a whole small position through, unless it would be worth 0.00', () => {
+    const min = parseCash('1.00');
+    expect(meetsMinimumNotional({ side: 'sell', quantity: q('0.0005') }, p('898'), min, q('0.0005'))).toBe(true);
+    expect(meetsMinimumNotional({ side: 'sell', quantity: q('0.000005') }, p('898'), min, q('0.000005'))).toBe(false);
+    expect(meetsMinimumNotional({ side: 'buy', quantity: q('0.0005') }, p('898'), min, q('0.0005'))).toBe(false);
+  });
+
+  it('accepts exactly what the minimum allows, for any price (property)', () => {
+    fc.assert(
+      fc.property(fc.bigInt(1n, 10n ** 12n), fc.bigInt(1n, 10n ** 9n), fc.bigInt(1n, 10n ** 6n), (qty, price, min) => {
+        const ok = meetsMinimumNotional({ side: 'buy', quantity: qty }, price, min, undefined);
+        expect(ok).toBe(qty * price >= min * 10n ** 8n);
+        if (ok) expect(buyCost(qty, price) >= min).toBe(true);
       }),
     );
   });

@@ -3,7 +3,7 @@
  *
  *   PENDING -> FILLED | REJECTED | CANCELED      (terminal states never change)
  */
-import { reservationFor, tradeValue, type Cash, type Price, type Qty } from './money.js';
+import { buyCost, notionalAtLeast, reservationFor, sellProceeds, type Cash, type Price, type Qty } from './money.js';
 
 export const ORDER_STATUSES = ['PENDING', 'FILLED', 'REJECTED', 'CANCELED'] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
@@ -17,6 +17,8 @@ export const REJECT_REASONS = {
   priceMovedBeyondReservation: 'PRICE_MOVED_BEYOND_RESERVATION',
   priceUnavailable: 'PRICE_UNAVAILABLE',
   deliveryAttemptsExceeded: 'DELIVERY_ATTEMPTS_EXCEEDED',
+  /** A sell whose proceeds at the execution price round down to 0.00: no shares leave for nothing. */
+  valueRoundsToZero: 'VALUE_ROUNDS_TO_ZERO',
 } as const;
 export type RejectReason = (typeof REJECT_REASONS)[keyof typeof REJECT_REASONS];
 
@@ -40,14 +42,35 @@ export type Execution =
 /**
  * The engine's final check for a buy (the seed: "$1520 <= $1575 -> OK"): it fills when the cost
  * at the execution price fits in the reservation, else it is rejected and the hold released.
+ * The cost is rounded up to the cent, so it is never 0.00 for a non-zero quantity.
  */
 export function executeBuy(quantity: Qty, price: Price, reserved: Cash): Execution {
-  const cost = tradeValue(quantity, price);
+  const cost = buyCost(quantity, price);
   if (cost > reserved) return { outcome: 'reject', reason: REJECT_REASONS.priceMovedBeyondReservation };
   return { outcome: 'fill', price, amount: cost };
 }
 
-/** A sell of reserved shares always fills at the market; the proceeds round half-up. */
+/**
+ * A sell of reserved shares fills at the market; the proceeds round down to the cent. Proceeds
+ * of 0.00 (dust at a low price) would move shares for nothing: the sell is rejected instead.
+ */
 export function executeSell(quantity: Qty, price: Price): Execution {
-  return { outcome: 'fill', price, amount: tradeValue(quantity, price) };
+  const proceeds = sellProceeds(quantity, price);
+  if (proceeds === 0n) return { outcome: 'reject', reason: REJECT_REASONS.valueRoundsToZero };
+  return { outcome: 'fill', price, amount: proceeds };
+}
+
+/**
+ * The minimum-notional rule at acceptance: an order's value at the quote (quantity × price,
+ * exact) must reach `minimum`. One exception keeps small positions from being stuck: a sell of
+ * a whole position may be smaller, as long as its proceeds are not 0.00.
+ */
+export function meetsMinimumNotional(
+  order: { side: OrderSide; quantity: Qty },
+  quote: Price,
+  minimum: Cash,
+  heldQuantity: Qty | undefined,
+): boolean {
+  if (notionalAtLeast(order.quantity, quote, minimum)) return true;
+  return order.side === 'sell' && heldQuantity === order.quantity && sellProceeds(order.quantity, quote) > 0n;
 }

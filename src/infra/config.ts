@@ -2,8 +2,9 @@
  * Configuration is read from the environment once, at start-up, into a typed object. Every bad
  * variable is reported together so an operator fixes them in one pass, not one per restart.
  */
-import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { parseCash } from '../core/money.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 export type FeedKind = 'simulator' | 'replay';
@@ -16,12 +17,24 @@ export interface Config {
   host: string;
   port: number;
   adminToken: string;
-  /** True when no admin token was configured and one was generated for this run. */
-  adminTokenGenerated: boolean;
+  /**
+   * Where the admin token came from: the environment, or the token file in the data directory
+   * (read, or generated and written there on first start). See resolveAdminToken.
+   */
+  adminTokenSource: 'env' | 'file';
   logLevel: LogLevel;
   pgPoolMax: number;
   /** Money kept above the quoted price when a market buy is reserved, in basis points (500 = 5 %). */
   reservationBufferBps: bigint;
+  /**
+   * The least an order may be worth at the quote (quantity × price), in cents. Smaller orders
+   * would only probe rounding; a sell of a whole position is the one exception.
+   */
+  orderNotionalMin: bigint;
+  /** Where papertrade keeps its own files (the admin token; the embedded database later). */
+  dataDir: string;
+  /** Browser origins allowed to call the API (CORS); empty: no cross-origin access. */
+  corsOrigins: string[];
   /** A cached price older than this is refused: an order is never priced from a stale quote. */
   priceAgeMsMax: number;
   feed: FeedKind;
@@ -122,6 +135,42 @@ class Reader {
   }
 }
 
+/** A cash amount setting (a plain decimal, at most 2 decimals) from 0.01 to 1,000,000.00, in cents. */
+function cashSetting(r: Reader, name: string, fallback: string): bigint {
+  const raw = r.string(name, fallback);
+  try {
+    const value = parseCash(raw, name);
+    if (value <= CASH_SETTING_MAX) return value;
+  } catch {
+    // Reported below with the allowed range.
+  }
+  r.problems.push(`${name}: must be an amount from 0.01 to 1000000.00 with at most 2 decimals (got ${JSON.stringify(raw)})`);
+  return parseCash(fallback, name);
+}
+
+const CASH_SETTING_MAX = 100_000_000n;
+
+/**
+ * CORS_ORIGINS: a comma-separated list of exact origins (scheme://host[:port]) allowed to call
+ * the API from a browser. No wildcard: an API that takes bearer keys should name who may call it.
+ */
+function corsOrigins(r: Reader): string[] {
+  const raw = r.optional('CORS_ORIGINS');
+  if (raw === undefined) return [];
+  const origins = raw.split(',').map((o) => o.trim()).filter((o) => o !== '');
+  for (const origin of origins) {
+    let ok = false;
+    try {
+      const url = new URL(origin);
+      ok = (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === origin;
+    } catch {
+      ok = false;
+    }
+    if (!ok) r.problems.push(`CORS_ORIGINS: ${JSON.stringify(origin)} is not an origin such as https://app.example.com (scheme, host and port only, no path or wildcard)`);
+  }
+  return origins;
+}
+
 function urlCheck(protocols: string[]) {
   return (value: string): string | undefined => {
     try {
@@ -157,8 +206,13 @@ export function loadConfig(env: Env = process.env): Config {
     ),
     host: r.string('HOST', '127.0.0.1'),
     port: r.int('PORT', 3000, 0, 65_535),
-    adminToken: configuredToken ?? `pta_${randomBytes(24).toString('base64url')}`,
-    adminTokenGenerated: configuredToken === undefined,
+    // Without PAPERTRADE_ADMIN_TOKEN the token lives in the data directory; roles that need it
+    // (the api) read or create it there at start-up (resolveAdminToken in cli/admin-token.ts).
+    adminToken: configuredToken ?? '',
+    adminTokenSource: configuredToken === undefined ? 'file' : 'env',
+    orderNotionalMin: cashSetting(r, 'MIN_ORDER_NOTIONAL', '1.00'),
+    dataDir: path.resolve(r.string('PAPERTRADE_DATA_DIR', '.papertrade')),
+    corsOrigins: corsOrigins(r),
     logLevel: r.oneOf<LogLevel>('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     pgPoolMax: r.int('PG_POOL_MAX', PG_POOL_MAX_DEFAULT, 1, 200),
     reservationBufferBps: BigInt(bufferBps),

@@ -42,6 +42,9 @@ export interface CashLedgerTable {
   amount: Numeric;
   balance_after: Numeric;
   order_id: string | null;
+  /** The Idempotency-Key of the deposit or withdrawal that wrote the row, with its request's hash. */
+  idempotency_key: ColumnType<string | null, string | null | undefined, never>;
+  request_hash: ColumnType<Buffer | null, Buffer | null | undefined, never>;
   created_at: Timestamp;
 }
 
@@ -79,6 +82,8 @@ export interface FillsTable {
   price: Numeric;
   quantity: Numeric;
   amount: Numeric;
+  /** How `amount` was rounded from quantity × price: 'against_account' since 0.2, 'half_up' before. */
+  rounding: ColumnType<'half_up' | 'against_account', undefined, never>;
   executed_at: Timestamp;
 }
 

@@ -171,31 +171,36 @@ export function holdingsMatchFills(db: Executor, limit: number): Promise<Violati
 
 /**
  * 5. Every FILLED order has exactly one fill and no other order has any; a fill matches its
- * order (price = fill_price, quantity = quantity) and its amount = round_half_up(quantity ×
- * price, 2) (PostgreSQL's round() of a positive NUMERIC rounds half up).
+ * order (price = fill_price, quantity = quantity) and its amount is quantity × price brought to
+ * the cent by the fill's own `rounding` rule: 'against_account' (every fill since 0.2) rounds a
+ * buy up and a sell down; 'half_up' (older fills) rounds half up (PostgreSQL's round() of a
+ * positive NUMERIC).
  *
  * Orders and fills are joined row by row (one hash join); an order with several fills — which
  * UNIQUE (order_id) should make impossible — is found apart, by grouping the order ids alone
  * (an index-only scan of that unique index), so the common case never aggregates whole fills.
  */
 export function oneFillPerFilledOrder(db: Executor, limit: number): Promise<ViolationRow[]> {
+  const wantAmount = sql`(CASE WHEN f.rounding = 'half_up' THEN round(f.quantity * f.price, 2)
+                               WHEN o.side = 'buy' THEN ceil(f.quantity * f.price * 100) / 100
+                               ELSE floor(f.quantity * f.price * 100) / 100 END)::numeric(20, 2)`;
   return violations(
     db,
     sql`
       WITH dup AS (
         SELECT order_id, count(*) AS fills FROM fills GROUP BY order_id HAVING count(*) > 1),
       j AS (
-        SELECT coalesce(o.id, f.order_id) AS order_id, o.user_id, o.ticker, o.status,
+        SELECT coalesce(o.id, f.order_id) AS order_id, o.user_id, o.ticker, o.status, o.side,
                o.quantity AS order_quantity, o.fill_price,
                CASE WHEN o.status = 'FILLED' THEN 1 ELSE 0 END AS want_fills,
                coalesce(d.fills, CASE WHEN f.order_id IS NULL THEN 0 ELSE 1 END) AS fills,
-               f.id AS fill_id, f.price, f.quantity, f.amount, round(f.quantity * f.price, 2) AS want_amount
+               f.id AS fill_id, f.price, f.quantity, f.amount, f.rounding, ${wantAmount} AS want_amount
           FROM orders o
           FULL JOIN fills f ON f.order_id = o.id
           LEFT JOIN dup d ON d.order_id = f.order_id
          WHERE (o.status = 'FILLED') IS DISTINCT FROM (f.order_id IS NOT NULL)
             OR d.order_id IS NOT NULL
-            OR f.amount <> round(f.quantity * f.price, 2)
+            OR f.amount <> ${wantAmount}
             OR (o.status = 'FILLED' AND (f.price <> o.fill_price OR f.quantity <> o.quantity)))
       -- DISTINCT: an order with several fills yields its fill_count row once per fill.
       SELECT DISTINCT j.user_id, j.ticker, j.order_id, NULL::bigint, v.field, v.expected, v.actual, v.detail
@@ -209,9 +214,30 @@ export function oneFillPerFilledOrder(db: Executor, limit: number): Promise<Viol
          ('fill_quantity', j.order_quantity::text, j.quantity::text,
           j.status = 'FILLED' AND j.fills = 1 AND j.quantity <> j.order_quantity, 'orders.quantity vs fills.quantity'),
          ('fill_amount', j.want_amount::text, j.amount::text,
-          j.amount <> j.want_amount, 'fill ' || j.fill_id::text || ': round_half_up(quantity x price, 2)')
+          j.amount <> j.want_amount,
+          'fill ' || j.fill_id::text || ': quantity x price rounded ' ||
+          CASE WHEN j.rounding = 'half_up' THEN 'half up' WHEN j.side = 'buy' THEN 'up (a buy)' ELSE 'down (a sell)' END)
        ) AS v (field, expected, actual, bad, detail)
        WHERE v.bad`,
+    limit,
+  );
+}
+
+/**
+ * 7. No value from nothing: a fill that moved shares moved cash (amount > 0). The database has
+ * refused new zero-amount fills since 0.2 (fills_amount_positive); this finds any older one, or
+ * one planted by hand. Such fills are how shares were once bought for 0.00 and sold for cash.
+ */
+export function noValueFromNothing(db: Executor, limit: number): Promise<ViolationRow[]> {
+  return violations(
+    db,
+    sql`
+      SELECT o.user_id, o.ticker, f.order_id, NULL::bigint,
+             'fill_amount', '> 0.00', f.amount::text,
+             'fill ' || f.id::text || ' moved ' || f.quantity::text || ' shares at ' || f.price::text || ' for ' || f.amount::text
+        FROM fills f
+        LEFT JOIN orders o ON o.id = f.order_id
+       WHERE f.amount <= 0 AND f.quantity > 0`,
     limit,
   );
 }

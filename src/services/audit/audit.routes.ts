@@ -72,10 +72,10 @@ export function registerAuditRoutes(server: Server, ctx: AppContext): void {
         querystring: Type.Object(
           {
             pending_max_age_ms: Type.Optional(
-              Type.String({ pattern: '^[0-9]{1,12}$', description: `default ${AUDIT_PENDING_MAX_AGE_MS_DEFAULT}` }),
+              Type.String({ pattern: '^[0-9]{1,12}$', description: `a whole number of milliseconds (default ${AUDIT_PENDING_MAX_AGE_MS_DEFAULT})` }),
             ),
             limit: Type.Optional(
-              Type.String({ pattern: '^[0-9]{1,5}$', description: `violations listed per invariant, default ${AUDIT_EXAMPLES_MAX_DEFAULT}` }),
+              Type.String({ pattern: '^[0-9]{1,5}$', description: `a whole number of violations listed per invariant (default ${AUDIT_EXAMPLES_MAX_DEFAULT})` }),
             ),
           },
           { additionalProperties: false },

@@ -37,7 +37,8 @@ export type InvariantName =
   | 'ledger_running_balance'
   | 'holdings_match_fills'
   | 'one_fill_per_filled_order'
-  | 'no_stale_pending_orders';
+  | 'no_stale_pending_orders'
+  | 'no_value_from_nothing';
 
 /** One wrong value. `expected`/`actual` are decimal strings (or null: "no row"). */
 export interface AuditViolation {
@@ -115,7 +116,7 @@ export const INVARIANTS: readonly InvariantCheck[] = [
     id: '5',
     name: 'one_fill_per_filled_order',
     description:
-      'every FILLED order has exactly one fill (price, quantity as the order; amount = round_half_up(quantity x price, 2)); no other order has any',
+      'every FILLED order has exactly one fill (price, quantity as the order; amount = quantity x price rounded against the account: buys up, sells down); no other order has any',
     run: (trx, limit) => repo.oneFillPerFilledOrder(trx, limit),
   },
   {
@@ -123,6 +124,12 @@ export const INVARIANTS: readonly InvariantCheck[] = [
     name: 'no_stale_pending_orders',
     description: 'no order stays PENDING beyond the recovery period (pending_max_age_ms)',
     run: (trx, limit, o) => repo.stalePendingOrders(trx, o.pendingMaxAgeMs, limit),
+  },
+  {
+    id: '7',
+    name: 'no_value_from_nothing',
+    description: 'every fill that moved shares moved cash: no fill has amount 0.00 (or less) for a positive quantity',
+    run: (trx, limit) => repo.noValueFromNothing(trx, limit),
   },
 ];
 

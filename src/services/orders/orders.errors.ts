@@ -30,3 +30,19 @@ export class IdempotencyKeyReusedError extends AppError {
     });
   }
 }
+
+/**
+ * Refusal: the order is worth less than the minimum notional at the quote. Orders this small
+ * exist only to probe rounding (a fill of a few millionths of a share), so they are refused.
+ */
+export class NotionalTooSmallError extends AppError {
+  constructor(details: { ticker: string; quantity: string; price: string; value: string; minimum: string }) {
+    super(
+      SERVICE,
+      'NOTIONAL_TOO_SMALL',
+      `the order is worth ${details.value} (${details.quantity} x ${details.price}), below the minimum of ${details.minimum} per order; ` +
+        'only a sell of a whole position may be smaller',
+      { details },
+    );
+  }
+}

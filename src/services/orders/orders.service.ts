@@ -13,6 +13,9 @@ import { AppError, ValidationError } from '../../core/errors.js';
 import {
   cashFromDb,
   cashToSql,
+  formatCash,
+  formatExactNotional,
+  formatPrice,
   formatQty,
   priceFromDb,
   priceToSql,
@@ -22,7 +25,7 @@ import {
   type Price,
   type Qty,
 } from '../../core/money.js';
-import { buyReservation, type OrderSide, type OrderStatus, type OrderType } from '../../core/orders.js';
+import { buyReservation, meetsMinimumNotional, type OrderSide, type OrderStatus, type OrderType } from '../../core/orders.js';
 import { Batcher } from '../../infra/batcher.js';
 import { uuidv7 } from '../../infra/ids.js';
 import { histogram } from '../../infra/metrics.js';
@@ -35,7 +38,13 @@ import * as portfolios from '../portfolios/portfolios.service.js';
 import type { Quote } from '../market-data/price-cache.js';
 import { UserNotFoundError } from '../users/users.errors.js';
 import { assertUserExists } from '../users/users.service.js';
-import { IdempotencyKeyReusedError, OrderNotCancelableError, OrderNotFoundError, OrderRejectedError } from './orders.errors.js';
+import {
+  IdempotencyKeyReusedError,
+  NotionalTooSmallError,
+  OrderNotCancelableError,
+  OrderNotFoundError,
+  OrderRejectedError,
+} from './orders.errors.js';
 import { publishOrders, publishUpdates, toUpdate } from './order-stream.js';
 import * as repo from './orders.repository.js';
 
@@ -83,6 +92,8 @@ export interface OrdersDeps {
   logger: Logger;
   market: MarketPrices;
   reservationBufferBps: bigint;
+  /** The least an order may be worth at the quote, in cents (see core/orders meetsMinimumNotional). */
+  orderNotionalMin: Cash;
   /** Orders accepted in one statement at most when requests queue up; 1 accepts one by one. */
   acceptBatchMax?: number;
   /** Accept statements in flight at once (keep below the pool size: reads need connections too). */
@@ -154,9 +165,10 @@ export class OrdersService {
       if (replay) return { order: replay, created: false };
     }
     if (cmd.verifyUser) await assertUserExists(this.deps.db, cmd.userId);
-    await this.deps.market.requireTicker(cmd.ticker);
-    const quote = cmd.side === 'buy' ? await this.deps.market.getPrice(cmd.ticker) : undefined;
-    const reserved = quote ? buyReservation(cmd.quantity, quote.price, this.deps.reservationBufferBps) : 0n;
+    // Both sides are priced: a buy for its hold, both for the minimum notional.
+    const quote = await this.deps.market.getPrice(cmd.ticker);
+    await this.requireMinimumNotional(cmd, quote.price);
+    const reserved = cmd.side === 'buy' ? buyReservation(cmd.quantity, quote.price, this.deps.reservationBufferBps) : 0n;
     const row: repo.NewOrderRow = {
       id: uuidv7(),
       user_id: cmd.userId,
@@ -167,7 +179,7 @@ export class OrdersService {
       type: cmd.type,
       quantity: qtyToSql(cmd.quantity),
       reserved_amount: cashToSql(reserved),
-      quote_price: quote ? priceToSql(quote.price) : null,
+      quote_price: priceToSql(quote.price),
     };
 
     if (this.accepts) {
@@ -177,6 +189,27 @@ export class OrdersService {
       // mapping) from the one-order path; a hold that has meanwhile become possible is taken.
     }
     return this.acceptAlone(cmd, row, reserved, hash);
+  }
+
+  /**
+   * Refuses an order worth less than the minimum notional at the quote (a sell of a whole
+   * position excepted: the holding is read only for a sell that is under the minimum).
+   */
+  private async requireMinimumNotional(cmd: PlaceOrder, price: Price): Promise<void> {
+    const minimum = this.deps.orderNotionalMin;
+    const order = { side: cmd.side, quantity: cmd.quantity };
+    if (meetsMinimumNotional(order, price, minimum, undefined)) return;
+    const held = cmd.side === 'sell' ? (await portfolios.getHolding(this.deps.db, cmd.userId, cmd.ticker))?.quantity : undefined;
+    if (meetsMinimumNotional(order, price, minimum, held)) return;
+    throw new OrderRejectedError(
+      new NotionalTooSmallError({
+        ticker: cmd.ticker,
+        quantity: formatQty(cmd.quantity),
+        price: formatPrice(price),
+        value: formatExactNotional(cmd.quantity, price),
+        minimum: formatCash(minimum),
+      }),
+    );
   }
 
   /** Accepts one order in its own statement (the hold composed with the insert) and publishes it. */

@@ -49,6 +49,12 @@ export async function listHoldings(db: Executor, userId: string): Promise<Holdin
   return (await repo.listHoldings(db, userId)).map(toHolding);
 }
 
+/** The user's holding of `ticker`, or undefined when there is none. */
+export async function getHolding(db: Executor, userId: string, ticker: string): Promise<Holding | undefined> {
+  const row = await repo.getHolding(db, userId, ticker);
+  return row ? toHolding(row) : undefined;
+}
+
 /**
  * Values positions at the given prices (a ticker without a known price is valued at its average
  * cost, so equity never silently drops a position). Values round half-up to the cent.
