@@ -55,6 +55,7 @@ const ROUTES: Record<string, Classified> = {
     scope: 'admin',
     request: (fx) => ({ body: { name: 'Matrix', email: `matrix${++fx.seq}@example.com`, initial_cash: '10.00' } }),
   },
+  'GET /me': { scope: 'any-user' },
   'GET /users/:id': { scope: 'user-path' },
   'POST /users/:id/api-keys': { scope: 'user-path' },
   'DELETE /users/:id/api-keys/:key_id': { scope: 'user-path' },

@@ -594,7 +594,8 @@ interface Target {
 
 interface FieldSpec {
   name: string;
-  required: boolean;
+  /** Whether a request without the field is refused (it may depend on who calls). */
+  required: boolean | ((t: Target) => boolean);
   /** Valid values; the first is the one the catalog sweep uses. */
   valid: (t: Target) => Raw[];
   invalid: (t: Target) => BadValues;
@@ -614,6 +615,7 @@ interface RouteSpec {
 }
 
 const bearer = (token: string) => `Bearer ${token}`;
+const isRequired = (f: FieldSpec, t: Target) => (typeof f.required === 'function' ? f.required(t) : f.required);
 
 function unauthenticated(): Array<{ label: string; auth: string | null; expect: number[] }> {
   return [
@@ -778,7 +780,8 @@ const SPECS: Record<string, RouteSpec> = {
     fields: [
       {
         name: 'user_id',
-        required: true,
+        // A user's key implies its own user: only the admin token must name one.
+        required: (t) => t.label === 'admin',
         valid: () => [J(world.alice.id)],
         invalid: (t) => ({
           catalog: [
@@ -920,7 +923,7 @@ function validEntries(spec: RouteSpec, t: Target): fc.Arbitrary<Entries> {
     const entries: Entries = [];
     fields.forEach((f, i) => {
       const [value, include] = values[i]!;
-      if (f.required || include) entries.push([f.name, value]);
+      if (isRequired(f, t) || include) entries.push([f.name, value]);
     });
     return entries;
   });
@@ -967,10 +970,12 @@ function hostileCases(routeKey: string, spec: RouteSpec): fc.Arbitrary<Hostile> 
       }),
     ),
   });
-  kinds.push({
-    weight: 1,
-    arbitrary: target.map((t) => mk('empty JSON body', t, { body: '', expect: [400] })),
-  });
+  if (hasBody) {
+    kinds.push({
+      weight: 1,
+      arbitrary: target.map((t) => mk('empty JSON body', t, { body: '', expect: [400] })),
+    });
+  }
 
   if (hasBody) {
     const fields = spec.fields!;
@@ -990,11 +995,10 @@ function hostileCases(routeKey: string, spec: RouteSpec): fc.Arbitrary<Hostile> 
       ),
     });
     // A required field missing.
-    const required = fields.filter((f) => f.required);
     kinds.push({
       weight: 2,
       arbitrary: target.chain((t) =>
-        fc.tuple(validEntries(spec, t), fc.constantFrom(...required)).map(([entries, f]) =>
+        fc.tuple(validEntries(spec, t), fc.constantFrom(...fields.filter((f) => isRequired(f, t)))).map(([entries, f]) =>
           mk(`missing ${f.name}`, t, { body: serialize(entries.filter(([k]) => k !== f.name)), expect: [400] }),
         ),
       ),
@@ -1036,7 +1040,7 @@ function hostileCases(routeKey: string, spec: RouteSpec): fc.Arbitrary<Hostile> 
           .filter((text) => {
             const v = JSON.parse(text) as unknown;
             const isObj = typeof v === 'object' && v !== null && !Array.isArray(v);
-            return !isObj || required.some((f) => !(f.name in (v as object)));
+            return !isObj || fields.some((f) => isRequired(f, t) && !(f.name in (v as object)));
           })
           .map((body) => mk('not a valid document', t, { body, expect: [400] })),
       ),
@@ -1069,13 +1073,23 @@ function hostileCases(routeKey: string, spec: RouteSpec): fc.Arbitrary<Hostile> 
     }),
   });
 
-  // A request that would be fine with the right credentials.
+  // A request that would be fine with the right credentials: it names everything it acts on
+  // (a user_id left out would mean the caller's own user, which these credentials may use).
   const principals = spec.wrongPrincipals();
+  const complete = (entries: Entries, t: Target): Entries => [
+    ...entries,
+    ...exampleEntries(spec, t).filter(([k]) => !entries.some(([e]) => e === k)),
+  ];
   kinds.push({
     weight: 3,
     arbitrary: fc.tuple(target, fc.constantFrom(...principals)).chain(([t, p]) =>
       baseBody(t).map((entries) =>
-        mk(`credentials: ${p.label}`, t, { auth: p.auth, path: p.path ?? t.path, body: hasBody ? serialize(entries) : undefined, expect: p.expect }),
+        mk(`credentials: ${p.label}`, t, {
+          auth: p.auth,
+          path: p.path ?? t.path,
+          body: hasBody ? serialize(complete(entries, t)) : undefined,
+          expect: p.expect,
+        }),
       ),
     ),
   });
@@ -1121,7 +1135,8 @@ function catalogCases(routeKey: string, spec: RouteSpec): Hostile[] {
     for (const contentType of transport.types) cases.push(mk(`wrong content type ${contentType}`, t, { body, contentType, expect: [415] }));
     for (const broken of transport.broken) cases.push(mk('broken JSON', t, { body: broken, expect: [400] }));
     for (const poison of POISON) cases.push(mk(`prototype key ${poison[0]}`, t, { body: serialize([...example, poison]), expect: [400] }));
-    cases.push(mk('empty JSON body', t, { body: '', expect: [400] }));
+    // An empty body is a request without one: refused where a body is needed, fine elsewhere.
+    if (spec.fields) cases.push(mk('empty JSON body', t, { body: '', expect: [400] }));
     if (!spec.fields) {
       for (const nobody of NO_BODY_CATALOG) cases.push(mk('body on a body-less route', t, { body: nobody, expect: [400] }));
       return;
@@ -1133,7 +1148,7 @@ function catalogCases(routeKey: string, spec: RouteSpec): Hostile[] {
       for (const bad of catalog) {
         cases.push(mk(`invalid ${f.name}`, t, { body: serialize(example.map(([k, v]) => [k, k === f.name ? bad : v])) }));
       }
-      if (f.required) cases.push(mk(`missing ${f.name}`, t, { body: serialize(example.filter(([k]) => k !== f.name)), expect: [400] }));
+      if (isRequired(f, t)) cases.push(mk(`missing ${f.name}`, t, { body: serialize(example.filter(([k]) => k !== f.name)), expect: [400] }));
     }
     for (const key of EXTRA_KEYS) {
       if (!example.some(([k]) => k === key)) cases.push(mk(`extra field ${key.slice(0, 20)}`, t, { body: serialize([...example, [key, J(1)]]), expect: [400] }));

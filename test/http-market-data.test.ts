@@ -49,12 +49,22 @@ describe('market data over HTTP', () => {
   });
 
   it('answers 404 UNKNOWN_TICKER for any ticker that is not listed', async () => {
-    for (const ticker of ['NOPE', 'aapl', 'DOESNOTEXIST', 'BAD%21', '1234']) {
+    for (const ticker of ['NOPE', 'nope', 'DOESNOTEXIST', 'BAD%21', '1234']) {
       for (const url of [`/prices/${ticker}`, `/prices/${ticker}/bars`]) {
         const res = await api.request('GET', url);
         expect(res.status, url).toBe(404);
         expect(res.body.error).toMatchObject({ code: 'UNKNOWN_TICKER', service: 'market-data' });
       }
+    }
+  });
+
+  it('reads a ticker in any case and answers its listed form', async () => {
+    await ctx.prices.setMany([{ ticker: 'BRK.B', price: parsePrice('460.5'), asOfMs: Date.now() }]);
+    for (const ticker of ['brk.b', 'Brk.B', 'BRK.B']) {
+      const res = await api.request('GET', `/prices/${ticker}`);
+      expect(res.status, ticker).toBe(200);
+      expect(res.body).toMatchObject({ ticker: 'BRK.B', price: '460.5000' });
+      expect((await api.request('GET', `/prices/${ticker}/bars`)).status).toBe(200);
     }
   });
 

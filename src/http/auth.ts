@@ -26,7 +26,8 @@ const BEARER_RE = /^Bearer ([\x21-\x7e]{1,256})$/;
 
 export function createAuthenticator(adminToken: string, resolveKey: ApiKeyResolver) {
   return async function authenticate(request: FastifyRequest): Promise<void> {
-    const auth: RouteAuth = request.routeOptions.config.auth ?? 'user';
+    // An unknown route is public: it answers 404 (or 405) to anyone, as the route table is public.
+    const auth: RouteAuth = request.is404 ? 'public' : (request.routeOptions.config.auth ?? 'user');
     if (auth === 'public') return;
     const header = request.headers.authorization;
     const match = header ? BEARER_RE.exec(header) : null;

@@ -17,6 +17,7 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   API_KEY_NOT_FOUND: 404,
   ORDER_NOT_FOUND: 404,
   UNKNOWN_TICKER: 404,
+  METHOD_NOT_ALLOWED: 405,
   EMAIL_TAKEN: 409,
   ORDER_NOT_CANCELABLE: 409,
   IDEMPOTENCY_KEY_REUSED: 409,
@@ -25,6 +26,7 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   INSUFFICIENT_FUNDS: 422,
   INSUFFICIENT_HOLDINGS: 422,
   ORDER_REJECTED: 422,
+  NOTIONAL_TOO_SMALL: 422,
   RATE_LIMITED: 429,
   // Written raw by the client-error handler (src/http/hardening.ts) before Fastify has a request.
   REQUEST_TIMEOUT: 408,
@@ -45,14 +47,66 @@ export const unauthenticated = () => new HttpError('UNAUTHENTICATED', 'missing o
 export const forbidden = (message = 'these credentials may not act on this resource') =>
   new HttpError('FORBIDDEN', message);
 
+/** One schema validation error as Ajv reports it (with `verbose`: its schema comes along). */
+interface AjvError {
+  keyword: string;
+  instancePath: string;
+  schemaPath: string;
+  params: Record<string, unknown>;
+  message?: string;
+  parentSchema?: { description?: string; properties?: Record<string, unknown>; enum?: unknown[] };
+}
+
+/**
+ * Says in words what a schema refused and what is allowed. Every input schema with a pattern
+ * carries a description that completes "must be …" (src/http/schemas.ts), so no regular
+ * expression ever reaches a message.
+ */
+export function describeValidationError(v: AjvError, context: string): string {
+  const where = `${context}${v.instancePath ? v.instancePath.replace(/\//g, '.') : ''}`;
+  const described = v.parentSchema?.description;
+  const p = v.params;
+  switch (v.keyword) {
+    case 'required':
+      return `${where === context ? context : where}: ${String(p.missingProperty)} is required`;
+    case 'additionalProperties': {
+      const allowed = Object.keys(v.parentSchema?.properties ?? {});
+      return `${where}: unknown field ${String(p.additionalProperty)}${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ''}`;
+    }
+    case 'pattern':
+    case 'format':
+    case 'anyOf':
+      return described ? `${where} must be ${described}` : `${where} is not valid`;
+    case 'const':
+      return `${where} must be ${JSON.stringify(p.allowedValue)}`;
+    case 'enum':
+      return `${where} must be one of: ${((p.allowedValues as unknown[]) ?? []).map((a) => JSON.stringify(a)).join(', ')}`;
+    case 'type':
+      if (context === 'body' && where === 'body') return 'request body must be a JSON object';
+      return `${where} must be ${p.type === 'object' ? 'an object' : p.type === 'array' ? 'an array' : `a ${String(p.type)}`}`;
+    case 'minLength':
+      return Number(p.limit) === 1 ? `${where} must not be empty` : `${where} must be at least ${String(p.limit)} characters`;
+    case 'maxLength':
+      return `${where} must be at most ${String(p.limit)} characters`;
+    case 'minItems':
+      return `${where} must have at least ${String(p.limit)} item(s)`;
+    case 'maxItems':
+      return `${where} must have at most ${String(p.limit)} items`;
+    default:
+      return `${where} ${v.message ?? 'is not valid'}`;
+  }
+}
+
 /** Errors of the framework's own checks (body parsing, limits) mapped to our codes. */
 function fromFastifyError(err: FastifyError): AppError | undefined {
   if (err.validation) {
-    const problems = err.validation.map((v) => {
-      const where = `${err.validationContext ?? 'body'}${v.instancePath ? v.instancePath.replace(/\//g, '.') : ''}`;
-      const extra = (v.params as { additionalProperty?: string }).additionalProperty;
-      return extra ? `${where}: unknown field ${extra}` : `${where}: ${v.message ?? 'is invalid'}`;
-    });
+    const context = err.validationContext ?? 'body';
+    const errors = err.validation as unknown as AjvError[];
+    // A union (anyOf) reports each branch's refusal and then its own: its description says it all.
+    const unions = errors.filter((v) => v.keyword === 'anyOf').map((v) => v.schemaPath.replace(/\/anyOf$/, '/anyOf/'));
+    const problems = errors
+      .filter((v) => v.keyword === 'anyOf' || !unions.some((prefix) => v.schemaPath.startsWith(prefix)))
+      .map((v) => describeValidationError(v, context));
     return new HttpError('VALIDATION_FAILED', problems.join('; '), { problems });
   }
   switch (err.code) {

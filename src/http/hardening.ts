@@ -96,6 +96,8 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Socke
  * ignored. An empty object is tolerated, as many clients send `{}` by default.
  */
 export async function refuseUnexpectedBody(request: FastifyRequest): Promise<void> {
+  // An unknown route answers 404 (or 405) whatever it was sent.
+  if (request.is404) return;
   if (request.body === undefined || request.routeOptions.schema?.body !== undefined) return;
   const body = request.body as unknown;
   const emptyObject =
@@ -116,4 +118,71 @@ export async function lowerCaseUuidParams(request: FastifyRequest): Promise<void
   for (const [name, value] of Object.entries(params)) {
     if (typeof value === 'string' && UUID_ANY_CASE.test(value)) params[name] = value.toLowerCase();
   }
+}
+
+/**
+ * onRequest: a request without a body (no Content-Length or 0, no Transfer-Encoding) carries
+ * nothing to parse, so its Content-Type, whatever it says (`application/json`, `text/plain`, or
+ * the empty string Alpaca's SDK sends on DELETE), is dropped before the framework looks for a
+ * parser. A route that needs a body then says so in its own validation message.
+ */
+export async function ignoreContentTypeOfEmptyBody(request: FastifyRequest): Promise<void> {
+  const headers = request.headers;
+  if (headers['content-type'] === undefined || headers['transfer-encoding'] !== undefined) return;
+  const length = headers['content-length'];
+  if (length === undefined || length === '0') delete headers['content-type'];
+}
+
+/** The methods routed for a concrete path (for a 405's Allow header), from the route table. */
+export function allowedMethods(routes: readonly { method: string; url: string }[], path: string): string[] {
+  const methods = new Set<string>();
+  for (const route of routes) {
+    if (route.url === '*' || route.url.includes('*')) continue;
+    if (routePattern(route.url).test(path)) methods.add(route.method);
+  }
+  if (methods.has('GET')) methods.add('HEAD');
+  return [...methods].sort();
+}
+
+const patterns = new Map<string, RegExp>();
+
+/** `/users/:id/account` as a regular expression over paths (`::` is a literal colon). */
+function routePattern(url: string): RegExp {
+  let re = patterns.get(url);
+  if (re === undefined) {
+    const source = url
+      .split('::')
+      .map((part) =>
+        part
+          .split(/(:[A-Za-z_][A-Za-z0-9_]*)/)
+          .map((piece) => (piece.startsWith(':') ? '[^/]+' : piece.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+          .join(''),
+      )
+      .join(':');
+    re = new RegExp(`^${source}/?$`);
+    patterns.set(url, re);
+  }
+  return re;
+}
+
+/** Headers a browser client sends and may read, for CORS. */
+const CORS_ALLOWED_HEADERS = ['authorization', 'content-type', 'idempotency-key', 'apca-api-key-id', 'apca-api-secret-key'];
+const CORS_EXPOSED_HEADERS = ['x-request-id', 'retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'];
+/** How long a browser may cache a preflight answer. */
+export const CORS_MAX_AGE_S = 600;
+
+/**
+ * @fastify/cors options: only the configured origins (exact match), the API's methods and
+ * headers, no cookies (credentials are bearer tokens the page sends itself).
+ */
+export function corsOptions(origins: readonly string[]) {
+  return {
+    origin: [...origins],
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    allowedHeaders: CORS_ALLOWED_HEADERS,
+    exposedHeaders: CORS_EXPOSED_HEADERS,
+    credentials: false,
+    maxAge: CORS_MAX_AGE_S,
+    strictPreflight: true,
+  };
 }

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import cors from '@fastify/cors';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { histogram } from '../infra/metrics.js';
 import { sql } from 'kysely';
@@ -14,7 +15,17 @@ import { registerOrderRoutes } from '../services/orders/orders.routes.js';
 import * as users from '../services/users/users.service.js';
 import { createAuthenticator, type RouteAuth } from './auth.js';
 import { HttpError, sendError } from './errors.js';
-import { clientErrorHandler, frameworkErrorHandler, lowerCaseUuidParams, refuseUnexpectedBody, setSecurityHeaders } from './hardening.js';
+import {
+  allowedMethods,
+  clientErrorHandler,
+  corsOptions,
+  frameworkErrorHandler,
+  ignoreContentTypeOfEmptyBody,
+  lowerCaseUuidParams,
+  refuseUnexpectedBody,
+  setSecurityHeaders,
+} from './hardening.js';
+import { parseJsonBody } from './json-body.js';
 import { enforceRateLimit, RateLimiter } from './rate-limit.js';
 import { registerUserRoutes } from '../services/users/users.routes.js';
 import { registerAccountRoutes } from '../services/accounts/accounts.routes.js';
@@ -63,11 +74,25 @@ export async function buildServer(ctx: AppContext): Promise<{ server: Server; ro
     requestIdHeader: false,
     // Our own onResponse hook logs requests (with the route and timing) at debug level.
     logController: new LogController({ disableRequestLogging: true }),
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // verbose: validation errors carry their schema, whose description words the message.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, verbose: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  // The API speaks JSON only; any other body type is a 415, not a string to validate.
-  server.removeContentTypeParser('text/plain');
+  // The API speaks JSON only; any other body type is a 415, not a string to validate. JSON
+  // bodies go through our parser: exact numbers, no prototype keys, refusals in words.
+  server.removeContentTypeParser(['text/plain', 'application/json']);
+  server.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+  // A request with no body has nothing to parse, whatever its Content-Type says (many clients,
+  // Alpaca's SDK among them, send one on every request, even `Content-Type: ""` on DELETE).
+  server.addHook('onRequest', ignoreContentTypeOfEmptyBody);
+  // Browser apps on other origins (CORS_ORIGINS): the preflight is answered before authentication.
+  if (ctx.config.corsOrigins.length > 0) await server.register(cors, corsOptions(ctx.config.corsOrigins));
 
   const routes: RouteInfo[] = [];
   server.addHook('onRoute', (route) => {
@@ -127,9 +152,17 @@ export async function buildServer(ctx: AppContext): Promise<{ server: Server; ro
     else request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
   });
   server.setErrorHandler((err, request, reply) => sendError(request, reply, err));
-  server.setNotFoundHandler({}, (request, reply) =>
-    sendError(request, reply, new HttpError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)),
-  );
+  // An unknown path is a 404 for anyone (the route table is public: /openapi.json); a known path
+  // with another method is a 405 that lists the methods it has.
+  server.setNotFoundHandler({}, (request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = allowedMethods(routes, path);
+    if (allowed.length > 0) {
+      void reply.header('allow', allowed.join(', '));
+      return sendError(request, reply, new HttpError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`));
+    }
+    return sendError(request, reply, new HttpError('NOT_FOUND', `no route ${request.method} ${path}`));
+  });
 
   const publicRoute = { auth: 'public' as const };
   server.get('/health', { config: publicRoute, schema: { hide: true } }, async () => ({ status: 'ok' }));

@@ -136,6 +136,9 @@ export class FeedRunner {
     const session = new AbortController();
     const onStop = () => session.abort();
     stopSignal.addEventListener('abort', onStop, { once: true });
+    // A stop that came while the lock was being taken has already fired: an aborted signal
+    // does not call listeners added later, and the term would run on after the process stopped.
+    if (stopSignal.aborted) session.abort();
     this.leading = true;
     this.metrics?.leader.set(1);
     this.deps.logger.info({ feed_id: this.feedId }, 'feed leadership acquired');

@@ -1,9 +1,8 @@
 /**
- * Instruments and the ticker rule. A ticker is uppercase: a letter, then up to nine letters,
- * digits or dots (`BRK.B`). Lookups are exact and case-sensitive: `aapl` is not `AAPL`. Anything
- * that is not a listed instrument, whatever its shape, is refused as UNKNOWN_TICKER (404) by the
- * service; `normalizeTicker` is for edges that want to accept sloppy input (lowercase, spaces)
- * and turn it into the canonical form first.
+ * Instruments and the ticker rule. A listed ticker is uppercase: a letter, then up to nine
+ * letters, digits or dots (`BRK.B`). Clients may write it in any case: every HTTP edge turns
+ * input into the listed form with `normalizeTicker` and answers that form. Services look up
+ * exactly; anything that is not a listed instrument is UNKNOWN_TICKER (404).
  */
 import type { Price } from '../../core/money.js';
 

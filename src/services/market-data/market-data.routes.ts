@@ -7,7 +7,7 @@ import type { AppContext } from '../../app.js';
 import { formatPrice } from '../../core/money.js';
 import { LimitQuery, parseLimit, PriceString, Timestamp } from '../../http/schemas.js';
 import type { Server } from '../../http/server.js';
-import { TICKER_INPUT_LENGTH_MAX } from './instruments.js';
+import { normalizeTicker, TICKER_INPUT_LENGTH_MAX } from './instruments.js';
 import type { Quote } from './price-cache.js';
 
 const TAGS = ['market-data'];
@@ -19,13 +19,16 @@ const QuoteBody = Type.Object({
 });
 
 /**
- * The path accepts any short string: a ticker that is not listed, whatever its shape, is
- * UNKNOWN_TICKER (404), as the API contract says.
+ * The path accepts any short string: a ticker is read in any case (`aapl` is AAPL), and one
+ * that is not listed, whatever its shape, is UNKNOWN_TICKER (404), as the API contract says.
  */
 const TickerParams = Type.Object(
   { ticker: Type.String({ minLength: 1, maxLength: TICKER_INPUT_LENGTH_MAX, examples: ['AAPL'] }) },
   { additionalProperties: false },
 );
+
+/** The listed form of a ticker typed in any case; a malformed one stays as given (and is unknown). */
+const tickerParam = (raw: string) => normalizeTicker(raw) ?? raw;
 
 const toQuoteBody = (q: Quote) => ({ ticker: q.ticker, price: formatPrice(q.price), as_of: new Date(q.asOfMs).toISOString() });
 
@@ -82,7 +85,7 @@ export function registerMarketDataRoutes(server: Server, ctx: AppContext): void 
         response: { 200: QuoteBody },
       },
     },
-    async (request) => toQuoteBody(await market.getPrice(request.params.ticker)),
+    async (request) => toQuoteBody(await market.getPrice(tickerParam(request.params.ticker))),
   );
 
   server.get(
@@ -116,7 +119,7 @@ export function registerMarketDataRoutes(server: Server, ctx: AppContext): void 
     },
     async (request) => {
       const limit = parseLimit(request.query.limit);
-      const bars = await market.listBars(request.params.ticker, request.query.interval ?? '1m', limit);
+      const bars = await market.listBars(tickerParam(request.params.ticker), request.query.interval ?? '1m', limit);
       return {
         bars: bars.map((b) => ({
           t: new Date(b.bucketMs).toISOString(),

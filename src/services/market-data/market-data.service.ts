@@ -6,9 +6,9 @@
  * checked against an in-memory copy of `instruments`, loaded on first use and refreshed in the
  * background every INSTRUMENTS_REFRESH_MS, never by a query per call.
  *
- * Ticker rule: lookups are exact. A ticker that is not a listed instrument — lowercase, malformed
- * or simply not traded — is UNKNOWN_TICKER (404); `normalizeTicker` (instruments.ts) is there for
- * edges that want to canonicalize sloppy input first.
+ * Ticker rule: clients may write a ticker in any case; the HTTP edges bring it to the listed
+ * (uppercase) form with `normalizeTicker` (instruments.ts) and answer that form. Lookups here
+ * are exact: a ticker that is not a listed instrument, whatever its shape, is UNKNOWN_TICKER.
  */
 import { assert } from '../../core/errors.js';
 import { priceFromDb, priceToSql } from '../../core/money.js';

@@ -1,10 +1,25 @@
 import { Type } from 'typebox';
+import type { FastifyRequest } from 'fastify';
+import { normalizeTicker } from '../market-data/instruments.js';
 import { parseQty, formatCash, formatPrice, formatQty } from '../../core/money.js';
 import { ORDER_STATUSES } from '../../core/orders.js';
 import { ValidationError } from '../../core/errors.js';
 import { actOn, isAdmin } from '../../http/auth.js';
 import { forbidden } from '../../http/errors.js';
-import { CashString, Cursor, DecimalInput, iso, LimitQuery, parseLimit, PriceString, QtyString, Uuid, UUID_PATTERN } from '../../http/schemas.js';
+import {
+  CashString,
+  Cursor,
+  DecimalInput,
+  IdempotencyKey,
+  iso,
+  LimitQuery,
+  parseLimit,
+  PriceString,
+  QtyString,
+  TickerInput,
+  Uuid,
+  UUID_PATTERN,
+} from '../../http/schemas.js';
 import type { Server } from '../../http/server.js';
 import { assertSameIdempotencyKey, type Order, type OrdersService } from './orders.service.js';
 
@@ -46,8 +61,8 @@ export function orderBody(o: Order) {
   };
 }
 
-const Ticker = Type.String({ pattern: '^[A-Za-z][A-Za-z0-9.]{0,9}$', description: 'e.g. AAPL (case-insensitive)' });
-const ClientOrderId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' });
+const Ticker = TickerInput;
+const ClientOrderId = IdempotencyKey;
 const OrderIdParams = Type.Object({ id: Uuid }, { additionalProperties: false });
 
 export function registerOrderRoutes(server: Server, orders: OrdersService): void {
@@ -60,7 +75,7 @@ export function registerOrderRoutes(server: Server, orders: OrdersService): void
         headers: Type.Object({ 'idempotency-key': Type.Optional(ClientOrderId) }),
         body: Type.Object(
           {
-            user_id: Uuid,
+            user_id: Type.Optional(Type.String({ ...Uuid, description: 'a UUID (8-4-4-4-12 hexadecimal digits); optional with a user\'s key (its own user)' })),
             ticker: Ticker,
             quantity: DecimalInput,
             type: Type.String({ enum: ['market'] }),
@@ -74,10 +89,10 @@ export function registerOrderRoutes(server: Server, orders: OrdersService): void
     },
     async (request, reply) => {
       const body = request.body;
-      actOn(request, body.user_id);
+      const userId = orderUserId(request, body.user_id);
       const { order, created } = await orders.placeOrder({
-        userId: body.user_id,
-        ticker: body.ticker.toUpperCase(),
+        userId,
+        ticker: normalizeTicker(body.ticker) ?? body.ticker,
         side: body.side === 'sell' ? 'sell' : 'buy',
         type: 'market',
         quantity: parseQty(body.quantity),
@@ -143,13 +158,26 @@ export function registerOrderRoutes(server: Server, orders: OrdersService): void
       const page = await orders.listOrders({
         userId,
         status: q.status as (typeof ORDER_STATUSES)[number] | undefined,
-        ticker: q.ticker?.toUpperCase(),
+        ticker: q.ticker === undefined ? undefined : (normalizeTicker(q.ticker) ?? q.ticker),
         beforeId: q.before,
         limit: parseLimit(q.limit),
       });
       return { orders: page.orders.map(orderBody), next: page.next };
     },
   );
+}
+
+/**
+ * Whose order this is: a user's key implies its own user (user_id may be left out, and another
+ * user's id is FORBIDDEN); the admin token must name the user.
+ */
+function orderUserId(request: FastifyRequest, bodyUserId: string | undefined): string {
+  const userId = bodyUserId?.toLowerCase() ?? (request.principal?.kind === 'user' ? request.principal.userId : undefined);
+  if (userId === undefined) {
+    throw new ValidationError('body: user_id is required with the admin token (a user\'s key implies its own user)', { field: 'user_id' });
+  }
+  actOn(request, userId);
+  return userId;
 }
 
 /** A user's key sees only its own orders (others answer 404); the admin sees all. */

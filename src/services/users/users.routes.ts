@@ -32,8 +32,18 @@ export function registerUserRoutes(server: Server, ctx: AppContext): void {
           {
             // Some visible character; no control characters (NUL cannot even be stored) or lone
             // UTF-16 surrogates (they would be stored as U+FFFD).
-            name: Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\S\\p{Cc}]*[^\\s\\p{Cc}\\p{Cs}][^\\p{Cc}\\p{Cs}]*$' }),
-            email: Type.String({ minLength: 3, maxLength: 320, pattern: '^[^\\s@\\p{Cc}\\p{Cs}]+@[^\\s@\\p{Cc}\\p{Cs}]+$' }),
+            name: Type.String({
+              minLength: 1,
+              maxLength: 200,
+              pattern: '^[^\\S\\p{Cc}]*[^\\s\\p{Cc}\\p{Cs}][^\\p{Cc}\\p{Cs}]*$',
+              description: 'a name with at least one visible character and no control characters',
+            }),
+            email: Type.String({
+              minLength: 3,
+              maxLength: 320,
+              pattern: '^[^\\s@\\p{Cc}\\p{Cs}]+@[^\\s@\\p{Cc}\\p{Cs}]+$',
+              description: 'an email address such as ada@example.com (no spaces or control characters)',
+            }),
             initial_cash: Type.Optional(DecimalInput),
           },
           { additionalProperties: false },
@@ -46,6 +56,28 @@ export function registerUserRoutes(server: Server, ctx: AppContext): void {
       const initialCash = initial_cash === undefined ? 0n : parseCash(initial_cash, 'initial_cash', { allowZero: true });
       const created = await users.createUser(ctx.db, { name: name.trim(), email: email.trim(), initialCash });
       return reply.status(201).send({ ...toUserBody(created.user), api_key: created.apiKey, api_key_id: created.apiKeyId });
+    },
+  );
+
+  server.get(
+    '/me',
+    {
+      schema: {
+        tags: ['users'],
+        summary: "Who these credentials are: a user's key gives its user and key id; the admin token gives admin: true",
+        response: {
+          200: Type.Union([
+            Type.Object({ user_id: Type.String(), name: Type.String(), email: Type.String(), key_id: Type.String() }),
+            Type.Object({ admin: Type.Literal(true) }),
+          ]),
+        },
+      },
+    },
+    async (request) => {
+      const principal = request.principal!;
+      if (principal.kind === 'admin') return { admin: true as const };
+      const user = await users.getUser(ctx.db, principal.userId);
+      return { user_id: user.id, name: user.name, email: user.email, key_id: principal.keyId };
     },
   );
 
@@ -76,7 +108,7 @@ export function registerUserRoutes(server: Server, ctx: AppContext): void {
       schema: {
         tags: ['users'],
         summary: 'Revoke an API key',
-        params: Type.Object({ id: Uuid, key_id: Type.String({ pattern: '^[0-9a-f]{16}$' }) }, { additionalProperties: false }),
+        params: Type.Object({ id: Uuid, key_id: Type.String({ pattern: '^[0-9a-f]{16}$', description: 'an API key id (16 lowercase hexadecimal digits)' }) }, { additionalProperties: false }),
         response: { 204: Type.Null() },
       },
     },
