@@ -34,7 +34,8 @@ describe('accounts service', () => {
     const u = await newUser(ctx, { cash: '100.00' });
     await accounts.deposit(ctx.db, u.id, cash('50.25'));
     const after = await accounts.withdraw(ctx.db, u.id, cash('30.00'));
-    expect(formatCash(after.cashBalance)).toBe('120.25');
+    expect(formatCash(after.balance.cashBalance)).toBe('120.25');
+    expect(after.replayed).toBe(false);
     const page = await accounts.listActivities(ctx.db, u.id, 10, undefined);
     expect(page.activities.map((a) => [a.kind, formatCash(a.amount), formatCash(a.balanceAfter)])).toEqual([
       ['withdrawal', '-30.00', '120.25'],
@@ -95,6 +96,28 @@ describe('accounts service', () => {
     const second = await accounts.listActivities(ctx.db, u.id, 4, first.next!);
     expect(second.activities.map((a) => a.kind)).toEqual(['deposit', 'initial']);
     expect(second.next).toBeNull();
+  });
+
+  it('moves cash once per Idempotency-Key, also when 20 requests with the key race', async () => {
+    const u = await newUser(ctx, { cash: '100.00' });
+    const results = await Promise.all(Array.from({ length: 20 }, () => accounts.deposit(ctx.db, u.id, cash('25.00'), 'dep-1')));
+    expect(results.filter((r) => !r.replayed)).toHaveLength(1);
+    expect(formatCash((await accounts.getBalance(ctx.db, u.id)).cashBalance)).toBe('125.00');
+    const again = await accounts.deposit(ctx.db, u.id, cash('25.00'), 'dep-1');
+    expect(again.replayed).toBe(true);
+    expect(await ledgerSum(u.id)).toBe('125.00');
+  });
+
+  it('refuses an Idempotency-Key reused with another amount or for a withdrawal, and moves nothing', async () => {
+    const u = await newUser(ctx, { cash: '100.00' });
+    await accounts.withdraw(ctx.db, u.id, cash('10.00'), 'k');
+    await expect(accounts.withdraw(ctx.db, u.id, cash('10.01'), 'k')).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED', service: 'accounts' });
+    await expect(accounts.deposit(ctx.db, u.id, cash('10.00'), 'k')).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
+    expect((await accounts.withdraw(ctx.db, u.id, cash('10.00'), 'k')).replayed).toBe(true);
+    expect(formatCash((await accounts.getBalance(ctx.db, u.id)).cashBalance)).toBe('90.00');
+    // Keys are per user: another user's key of the same text is another request.
+    const other = await newUser(ctx, { cash: '100.00' });
+    expect((await accounts.withdraw(ctx.db, other.id, cash('10.01'), 'k')).replayed).toBe(false);
   });
 
   it('never overdraws under 50 concurrent withdrawals, and the ledger sums to the balance', async () => {

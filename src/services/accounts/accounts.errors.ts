@@ -16,3 +16,12 @@ export class InsufficientFundsError extends AppError {
     });
   }
 }
+
+/** An Idempotency-Key seen before with a different request (another amount, or a withdrawal). */
+export class IdempotencyKeyReusedError extends AppError {
+  constructor(key: string) {
+    super(SERVICE, 'IDEMPOTENCY_KEY_REUSED', `Idempotency-Key ${key} was already used for a different request`, {
+      details: { idempotency_key: key },
+    });
+  }
+}

@@ -51,6 +51,8 @@ export interface CashMovement {
   /** Signed change of available_cash. */
   availableDelta: string;
   orderId: string | null;
+  /** A client's Idempotency-Key and the hash of its request, kept on the ledger row. */
+  idempotency?: { key: string; requestHash: Buffer };
 }
 
 /**
@@ -74,8 +76,9 @@ export function cashMovementSteps(name: string, m: CashMovement, guard: RawBuild
     {
       name: `${name}_ledger`,
       statement: sql`
-        INSERT INTO cash_ledger (user_id, kind, amount, balance_after, order_id)
-        SELECT c.user_id, ${m.kind}, ${m.balanceDelta}::numeric, c.cash_balance::numeric, ${m.orderId}::uuid
+        INSERT INTO cash_ledger (user_id, kind, amount, balance_after, order_id, idempotency_key, request_hash)
+        SELECT c.user_id, ${m.kind}, ${m.balanceDelta}::numeric, c.cash_balance::numeric, ${m.orderId}::uuid,
+               ${m.idempotency?.key ?? null}::text, ${m.idempotency?.requestHash ?? null}::bytea
           FROM ${sql.id(cash)} c
          WHERE ${m.balanceDelta}::numeric <> 0`,
     },
@@ -207,6 +210,18 @@ export async function releaseFunds(db: Executor, userId: string, amount: string)
        SET available_cash = available_cash + ${amount}::numeric, updated_at = now()
      WHERE user_id = ${userId}
     RETURNING user_id, cash_balance::text, available_cash::text`.execute(db);
+  return rows[0];
+}
+
+/** The ledger row a deposit or withdrawal with this Idempotency-Key wrote, with its request's hash. */
+export async function getLedgerByIdempotencyKey(
+  db: Executor,
+  userId: string,
+  key: string,
+): Promise<{ id: string; request_hash: Buffer } | undefined> {
+  const { rows } = await sql<{ id: string; request_hash: Buffer }>`
+    SELECT id::text, request_hash FROM cash_ledger
+     WHERE user_id = ${userId} AND idempotency_key = ${key}`.execute(db);
   return rows[0];
 }
 

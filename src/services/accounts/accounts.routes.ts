@@ -3,7 +3,7 @@ import type { AppContext } from '../../app.js';
 import { formatCash, parseCash, sum } from '../../core/money.js';
 import { ValidationError } from '../../core/errors.js';
 import { actOn } from '../../http/auth.js';
-import { CashString, Cursor, DecimalInput, iso, LimitQuery, parseLimit, UserIdParams } from '../../http/schemas.js';
+import { CashString, Cursor, DecimalInput, IdempotencyKey, iso, LimitQuery, parseLimit, UserIdParams } from '../../http/schemas.js';
 import type { Server } from '../../http/server.js';
 import * as portfolios from '../portfolios/portfolios.service.js';
 import { assertUserExists } from '../users/users.service.js';
@@ -19,6 +19,7 @@ const AccountBody = Type.Object({
 });
 
 const AmountBody = Type.Object({ amount: DecimalInput }, { additionalProperties: false });
+const IdempotencyHeaders = Type.Object({ 'idempotency-key': Type.Optional(IdempotencyKey) });
 
 /** The account as clients see it: cash, holds, and positions valued at the latest prices. */
 async function accountView(ctx: AppContext, userId: string, balance?: accounts.Balance) {
@@ -54,13 +55,20 @@ export function registerAccountRoutes(server: Server, ctx: AppContext): void {
     '/users/:id/deposits',
     {
       config: { auth: 'admin' },
-      schema: { tags: ['accounts'], summary: 'Deposit cash (admin)', params: UserIdParams, body: AmountBody, response: { 201: AccountBody } },
+      schema: {
+        tags: ['accounts'],
+        summary: 'Deposit cash (admin); 201, or 200 replaying an earlier request with the same Idempotency-Key',
+        params: UserIdParams,
+        headers: IdempotencyHeaders,
+        body: AmountBody,
+        response: { 200: AccountBody, 201: AccountBody },
+      },
     },
     async (request, reply) => {
       const amount = parseCash(request.body.amount);
       await assertUserExists(ctx.db, request.params.id);
-      const balance = await accounts.deposit(ctx.db, request.params.id, amount);
-      return reply.status(201).send(await accountView(ctx, request.params.id, balance));
+      const moved = await accounts.deposit(ctx.db, request.params.id, amount, request.headers['idempotency-key']);
+      return reply.status(moved.replayed ? 200 : 201).send(await accountView(ctx, request.params.id, moved.balance));
     },
   );
 
@@ -69,18 +77,19 @@ export function registerAccountRoutes(server: Server, ctx: AppContext): void {
     {
       schema: {
         tags: ['accounts'],
-        summary: 'Withdraw cash (refused past available cash)',
+        summary: 'Withdraw cash (refused past available cash); 200 replaying the same Idempotency-Key',
         params: UserIdParams,
+        headers: IdempotencyHeaders,
         body: AmountBody,
-        response: { 201: AccountBody },
+        response: { 200: AccountBody, 201: AccountBody },
       },
     },
     async (request, reply) => {
       actOn(request, request.params.id);
       const amount = parseCash(request.body.amount);
       await assertUserExists(ctx.db, request.params.id);
-      const balance = await accounts.withdraw(ctx.db, request.params.id, amount);
-      return reply.status(201).send(await accountView(ctx, request.params.id, balance));
+      const moved = await accounts.withdraw(ctx.db, request.params.id, amount, request.headers['idempotency-key']);
+      return reply.status(moved.replayed ? 200 : 201).send(await accountView(ctx, request.params.id, moved.balance));
     },
   );
 

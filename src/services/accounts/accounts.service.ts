@@ -5,9 +5,10 @@
  */
 import { cashFromDb, cashToSql, formatCash, type Cash } from '../../core/money.js';
 import { assert } from '../../core/errors.js';
-import type { Db, Executor } from '../../infra/postgres.js';
+import { hash } from 'node:crypto';
+import { pgConstraint, pgErrorCode, type Db, type Executor } from '../../infra/postgres.js';
 import type { LedgerKind } from '../../infra/schema.js';
-import { AccountNotFoundError, InsufficientFundsError } from './accounts.errors.js';
+import { AccountNotFoundError, IdempotencyKeyReusedError, InsufficientFundsError } from './accounts.errors.js';
 import * as repo from './accounts.repository.js';
 import type { RawBuilder } from 'kysely';
 
@@ -48,19 +49,72 @@ export async function getBalance(db: Executor, userId: string): Promise<Balance>
   return toBalance(row);
 }
 
-export async function deposit(db: Db, userId: string, amount: Cash): Promise<Balance> {
-  assert(amount > 0n, 'deposit amount is positive');
-  const row = await repo.moveCash(db, movement(userId, 'deposit', amount, amount, null));
-  if (!row) throw new AccountNotFoundError(userId);
-  return toBalance(row);
+/** A deposit or withdrawal, and whether it was a replay of an earlier request with the same key. */
+export interface MovementResult {
+  balance: Balance;
+  /** True when the Idempotency-Key was seen with this same request: nothing moved this time. */
+  replayed: boolean;
 }
 
-/** Withdraws from available cash; refuses with INSUFFICIENT_FUNDS rather than overdraw. */
-export async function withdraw(db: Db, userId: string, amount: Cash): Promise<Balance> {
+/**
+ * Adds cash. With an Idempotency-Key, the same request again moves nothing and answers
+ * `replayed` (the balance as it is now); the key with another request is IDEMPOTENCY_KEY_REUSED.
+ */
+export async function deposit(db: Db, userId: string, amount: Cash, idempotencyKey?: string): Promise<MovementResult> {
+  assert(amount > 0n, 'deposit amount is positive');
+  return idempotentMovement(db, movement(userId, 'deposit', amount, amount, null), idempotencyKey, async (m) => {
+    const row = await repo.moveCash(db, m);
+    if (!row) throw new AccountNotFoundError(userId);
+    return row;
+  });
+}
+
+/** Withdraws from available cash; refuses with INSUFFICIENT_FUNDS rather than overdraw. Idempotent as deposit. */
+export async function withdraw(db: Db, userId: string, amount: Cash, idempotencyKey?: string): Promise<MovementResult> {
   assert(amount > 0n, 'withdrawal amount is positive');
-  const row = await repo.moveCash(db, movement(userId, 'withdrawal', -amount, -amount, null));
-  if (!row) throw await fundsRefusal(db, userId, amount);
-  return toBalance(row);
+  return idempotentMovement(db, movement(userId, 'withdrawal', -amount, -amount, null), idempotencyKey, async (m) => {
+    const row = await repo.moveCash(db, m);
+    if (!row) throw await fundsRefusal(db, userId, amount);
+    return row;
+  });
+}
+
+/** The request a retry must repeat, hashed: kind, user and amount. */
+function movementHash(m: repo.CashMovement): Buffer {
+  return hash('sha256', JSON.stringify([m.kind, m.userId, m.balanceDelta]), 'buffer');
+}
+
+/**
+ * Runs a movement under an Idempotency-Key: a key already on a ledger row replays (same
+ * request) or conflicts (another request); otherwise the movement writes the key on its ledger
+ * row, and the unique index on (user_id, key) makes a concurrent twin fail, undoing its
+ * movement, so it replays the winner instead.
+ */
+async function idempotentMovement(
+  db: Db,
+  m: repo.CashMovement,
+  key: string | undefined,
+  move: (m: repo.CashMovement) => Promise<repo.BalanceRow>,
+): Promise<MovementResult> {
+  if (key === undefined) return { balance: toBalance(await move(m)), replayed: false };
+  const requestHash = movementHash(m);
+  const replay = async (): Promise<MovementResult | undefined> => {
+    const seen = await repo.getLedgerByIdempotencyKey(db, m.userId, key);
+    if (!seen) return undefined;
+    if (!seen.request_hash.equals(requestHash)) throw new IdempotencyKeyReusedError(key);
+    return { balance: await getBalance(db, m.userId), replayed: true };
+  };
+  const earlier = await replay();
+  if (earlier) return earlier;
+  try {
+    return { balance: toBalance(await move({ ...m, idempotency: { key, requestHash } })), replayed: false };
+  } catch (err) {
+    if (pgErrorCode(err) === '23505' && pgConstraint(err) === 'cash_ledger_idempotency_key_key') {
+      const twin = await replay();
+      if (twin) return twin;
+    }
+    throw err;
+  }
 }
 
 function movement(userId: string, kind: LedgerKind, balanceDelta: Cash, availableDelta: Cash, orderId: string | null): repo.CashMovement {
