@@ -215,6 +215,13 @@ describe('feed leadership', () => {
       listener.close();
     }
   });
+  it('stops at once when stopped while it is still taking the lock (the term must not outlive the stop)', async () => {
+    const runner = simulatorRunner(peer(), 'feed-f');
+    runner.start(); // tryAcquire is in flight now
+    const stopped = await Promise.race([runner.stop().then(() => 'stopped'), new Promise((r) => setTimeout(() => r('still running'), 5_000))]);
+    expect(stopped).toBe('stopped');
+    expect(runner.isLeader()).toBe(false);
+  });
 });
 
 describe('feed runner with a replay file', () => {

@@ -9,19 +9,36 @@ import { ensureDatabase, migrateToLatest } from '../infra/postgres.js';
 import { parseCash } from '../core/money.js';
 import { createUser } from '../services/users/users.service.js';
 import { runApi, runEngine, runFeed, type StopFn } from './roles.js';
+import { AdminTokenFileError, resolveAdminToken } from './admin-token.js';
+import { preflight, UnreachableError } from './preflight.js';
 import { auditCommand, nonNegativeInt, positiveInt } from './audit.js';
 
 /** How long a graceful shutdown may take before the process exits anyway. */
 export const SHUTDOWN_TIMEOUT_MS = 10_000;
 
+/** Exit code of a command that cannot start: bad configuration or a server it needs is unreachable. */
+export const EXIT_CANNOT_START = 2;
+
+function fail(message: string): never {
+  process.stderr.write(`papertrade: ${message}\n`);
+  process.exit(EXIT_CANNOT_START);
+}
+
 function config(): Config {
   try {
     return loadConfig();
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`papertrade: ${err.message}\n`);
-      process.exit(2);
-    }
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+}
+
+/** Checks the servers a command needs; exits 2 with one line per unreachable one. */
+async function reachable(cfg: Config, needs: { postgres: boolean; redis: boolean }): Promise<void> {
+  try {
+    await preflight(cfg, needs);
+  } catch (err) {
+    if (err instanceof UnreachableError) fail(err.message);
     throw err;
   }
 }
@@ -32,24 +49,38 @@ async function prepareDatabase(ctx: AppContext): Promise<void> {
   if (applied.length) ctx.logger.info({ applied }, 'applied migrations');
 }
 
-function announceAdminToken(cfg: Config): void {
-  if (cfg.adminTokenGenerated) {
-    // Printed once, on stderr, so it is seen but not mixed into piped output.
+/** The admin token, for the roles that check it: from the environment, or the data directory's file. */
+async function withAdminToken(cfg: Config): Promise<Config> {
+  let resolved;
+  try {
+    resolved = await resolveAdminToken(cfg);
+  } catch (err) {
+    if (err instanceof AdminTokenFileError) fail(err.message);
+    throw err;
+  }
+  if (resolved.file) {
+    // Printed on stderr, so it is seen but not mixed into piped output.
     process.stderr.write(
-      `\nPAPERTRADE_ADMIN_TOKEN was not set; generated for this run:\n  ${cfg.adminToken}\n` +
-        `Set PAPERTRADE_ADMIN_TOKEN to keep one across restarts.\n\n`,
+      `\nadmin token${resolved.created ? ' (generated now)' : ''}: ${resolved.config.adminToken}\n` +
+        `  kept in ${resolved.file}; set PAPERTRADE_ADMIN_TOKEN to use your own\n\n`,
     );
   }
+  return resolved.config;
 }
 
-async function runRoles(role: string, starters: ((ctx: AppContext) => Promise<StopFn>)[], migrate: boolean): Promise<void> {
-  const cfg = config();
+async function runRoles(
+  role: string,
+  starters: ((ctx: AppContext) => Promise<StopFn>)[],
+  opts: { migrate: boolean; adminToken: boolean },
+): Promise<void> {
+  let cfg = config();
+  await reachable(cfg, { postgres: true, redis: true });
+  if (opts.adminToken) cfg = await withAdminToken(cfg);
   const ctx = createContext(cfg, role);
-  if (migrate) await prepareDatabase(ctx);
-  announceAdminToken(cfg);
+  if (opts.migrate) await prepareDatabase(ctx);
   const stops: StopFn[] = [];
-  for (const start of starters) stops.push(await start(ctx));
   let stopping = false;
+  let starting: Promise<void> = Promise.resolve();
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
@@ -59,13 +90,23 @@ async function runRoles(role: string, starters: ((ctx: AppContext) => Promise<St
       process.exit(1);
     }, SHUTDOWN_TIMEOUT_MS);
     timer.unref();
+    // A signal during start-up lets the role being started finish starting, then stops it too.
+    await starting.catch(() => undefined);
     // Stop in reverse start order: stop taking requests before the workers behind them.
     for (const stop of stops.reverse()) await stop().catch((err) => ctx.logger.error({ err }, 'stop failed'));
     await closeContext(ctx);
     process.exit(0);
   };
+  // Installed before anything starts, so a signal at any moment is a graceful stop.
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  starting = (async () => {
+    for (const start of starters) {
+      if (stopping) return;
+      stops.push(await start(ctx));
+    }
+  })();
+  await starting;
 }
 
 export function buildCli(): Command {
@@ -76,29 +117,31 @@ export function buildCli(): Command {
   program
     .command('start')
     .description('create the database if needed, migrate, and run every role in one process')
-    .action(() => runRoles('all', [runFeed, runEngine, runApi], true));
+    .action(() => runRoles('all', [runFeed, runEngine, runApi], { migrate: true, adminToken: true }));
 
   program
     .command('api')
     .description('run the HTTP API role')
     .option('--migrate', 'create the database and run migrations first', false)
-    .action((opts: { migrate: boolean }) => runRoles('api', [runApi], opts.migrate));
+    .action((opts: { migrate: boolean }) => runRoles('api', [runApi], { migrate: opts.migrate, adminToken: true }));
 
   program
     .command('engine')
     .description('run the trading engine role: consume the order stream, execute trades, reconcile')
-    .action(() => runRoles('engine', [runEngine], false));
+    .action(() => runRoles('engine', [runEngine], { migrate: false, adminToken: false }));
 
   program
     .command('feed')
     .description('run the market data feed role (FEED=simulator|replay); one instance leads, others stand by')
-    .action(() => runRoles('feed', [runFeed], false));
+    .action(() => runRoles('feed', [runFeed], { migrate: false, adminToken: false }));
 
   program
     .command('migrate')
     .description('create the database if it does not exist and apply pending migrations')
     .action(async () => {
-      const ctx = createContext(config(), 'migrate');
+      const cfg = config();
+      await reachable(cfg, { postgres: true, redis: false });
+      const ctx = createContext(cfg, 'migrate');
       try {
         await prepareDatabase(ctx);
         process.stdout.write('migrations up to date\n');
@@ -115,7 +158,9 @@ export function buildCli(): Command {
     .requiredOption('--email <email>', 'unique email')
     .addOption(new Option('--cash <amount>', 'initial cash, e.g. 10000.00').default('0.00'))
     .action(async (opts: { name: string; email: string; cash: string }) => {
-      const ctx = createContext(config(), 'cli');
+      const cfg = config();
+      await reachable(cfg, { postgres: true, redis: false });
+      const ctx = createContext(cfg, 'cli');
       try {
         const created = await createUser(ctx.db, {
           name: opts.name,
@@ -123,7 +168,17 @@ export function buildCli(): Command {
           initialCash: parseCash(opts.cash, 'cash', { allowZero: true }),
         });
         process.stdout.write(
-          `${JSON.stringify({ id: created.user.id, name: created.user.name, email: created.user.email, api_key: created.apiKey }, null, 2)}\n`,
+          `${JSON.stringify(
+            {
+              id: created.user.id,
+              name: created.user.name,
+              email: created.user.email,
+              api_key: created.apiKey,
+              api_key_id: created.apiKeyId,
+            },
+            null,
+            2,
+          )}\n`,
         );
       } finally {
         await closeContext(ctx);
@@ -133,8 +188,8 @@ export function buildCli(): Command {
   program
     .command('audit')
     .description(
-      'check every invariant of DESIGN.md over the whole database in one read-only snapshot; ' +
-        'exit 0 when all hold, 1 on any violation, 3 when the audit could not run',
+      'check every invariant of the design (docs/DESIGN.md) over the whole database in one read-only snapshot; ' +
+        'exit 0 when all hold, 1 on any violation, 2 on bad configuration, 3 when the audit could not run',
     )
     .option('--json', 'print the report as JSON (the same as GET /admin/audit)', false)
     .option('--pending-max-age-ms <ms>', 'a PENDING order older than this is a violation', nonNegativeInt, 60_000)
