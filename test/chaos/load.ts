@@ -92,7 +92,8 @@ export class LoadRecord {
 }
 
 export const TICKERS = ['AAPL', 'NVDA', 'AMZN', 'KO', 'INTC', 'BAC', 'WMT', 'CSCO'] as const;
-const BUY_QUANTITIES = ['1', '2', '0.5', '3', '1.25', '0.001'];
+// Every buy is worth more than the 1.00 minimum notional at the tickers' prices (INTC ~22: 0.05 is 1.10).
+const BUY_QUANTITIES = ['1', '2', '0.5', '3', '1.25', '0.05'];
 const SELL_QUANTITIES = ['1', '0.5', '0.25', '2'].map((q) => parseQty(q));
 
 export interface LoadOptions {
