@@ -1,5 +1,5 @@
 /**
- * Named queries of the audit: one set-based statement per invariant of DESIGN.md. Each scans
+ * Named queries of the audit: one set-based statement per invariant of docs/DESIGN.md. Each scans
  * its tables once (aggregations joined with FULL OUTER JOIN, so a row missing on either side is
  * seen), keeps only violating rows, and returns at most `limit` of them together with the count
  * of all (`count(*) OVER ()`). Every comparison is done by PostgreSQL on NUMERIC values;

@@ -1,5 +1,5 @@
 /**
- * The audit: checks every invariant of DESIGN.md over the whole database and reports each
+ * The audit: checks every invariant of docs/DESIGN.md over the whole database and reports each
  * violation with the ids involved. All checks run inside ONE transaction, REPEATABLE READ and
  * READ ONLY, so they see one consistent snapshot even while the engine keeps trading; each
  * invariant is one set-based query (audit.repository.ts). Amounts stay NUMERIC in PostgreSQL
@@ -53,7 +53,7 @@ export interface AuditViolation {
 }
 
 export interface InvariantResult {
-  /** The invariant's number in DESIGN.md ("3b": the optional ledger check). */
+  /** The invariant's number in docs/DESIGN.md ("3b": the ledger's running balance). */
   id: string;
   name: InvariantName;
   description: string;
