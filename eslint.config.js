@@ -1,6 +1,52 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// ---------------------------------------------------------------------------------------------
+// Layering: which directory may import which. One `@typescript-eslint/no-restricted-imports`
+// setting per set of files. In a flat config the last matching entry replaces a rule's options
+// instead of merging them, so the sets below are disjoint (`ignores`) and each lists every
+// pattern that applies to it. Import paths are matched as written (relative, `.js` suffix).
+// ---------------------------------------------------------------------------------------------
+const LEAF_SERVICES = ['accounts', 'portfolios', 'users', 'market-data'];
+const leafDirs = LEAF_SERVICES.map((name) => `src/services/${name}/**`);
+const leafRoutes = LEAF_SERVICES.map((name) => `src/services/${name}/**/*.routes.ts`);
+const ROUTES = 'src/services/**/*.routes.ts';
+
+const CORE_ONLY = {
+  regex: '^(?!\\./)',
+  message: 'src/core is pure domain logic: it imports only its own modules (./x.js), never another layer, an npm package or a Node built-in.',
+};
+const CORE_TEST_ONLY = {
+  regex: '^(?!\\./|vitest$|fast-check$)',
+  message: 'tests in src/core import only core modules (./x.js), vitest and fast-check.',
+};
+const NO_ORCHESTRATORS = {
+  regex: '^(\\.\\./)+(services/)?(orders|trading)(/|$)',
+  message: 'leaf services (accounts, portfolios, users, market-data) never depend on the orchestrators (orders, trading): those call them, not the other way round.',
+};
+const NO_HTTP = {
+  regex: '^(\\.\\./)+http(/|$)',
+  message: 'services know nothing of HTTP: only the route files (*.routes.ts), the HTTP edge of each service, import src/http.',
+};
+const NO_APP = {
+  regex: '^(\\.\\./)+app(\\.js|\\.ts)?$',
+  message: 'src/app.ts wires everything together: services and infra never import it (route files may import its AppContext type, with import type).',
+};
+const APP_TYPE_ONLY = {
+  ...NO_APP,
+  allowTypeImports: true,
+  message: 'route files take the AppContext type from src/app.ts and nothing else: use import type.',
+};
+const NO_UPPER_LAYERS = {
+  regex: '^(\\.\\./)+(services|http|cli)(/|$)',
+  message: 'src/infra is the bottom layer (with core): it never imports services, http or cli.',
+};
+const layer = (files, ignores, ...patterns) => ({
+  files,
+  ...(ignores.length ? { ignores } : {}),
+  rules: { '@typescript-eslint/no-restricted-imports': ['error', { patterns }] },
+});
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', 'coverage/**'] },
   js.configs.recommended,
@@ -19,4 +65,11 @@ export default tseslint.config(
     files: ['src/bench/**', 'test/**', 'scripts/**'],
     rules: { 'no-restricted-properties': 'off' },
   },
+  layer(['src/core/**/*.ts'], ['src/core/**/*.test.ts'], CORE_ONLY),
+  layer(['src/core/**/*.test.ts'], [], CORE_TEST_ONLY),
+  layer(['src/infra/**/*.ts'], [], NO_UPPER_LAYERS, NO_APP),
+  layer(['src/services/**/*.ts'], [ROUTES, ...leafDirs], NO_HTTP, NO_APP),
+  layer([ROUTES], leafRoutes, APP_TYPE_ONLY),
+  layer(leafDirs, leafRoutes, NO_ORCHESTRATORS, NO_HTTP, NO_APP),
+  layer(leafRoutes, [], NO_ORCHESTRATORS, APP_TYPE_ONLY),
 );

@@ -6,6 +6,10 @@
  *
  * Services subclass this once per rule broken; the HTTP layer maps codes to statuses in one
  * table (src/http/errors.ts). Nothing here knows about HTTP.
+ *
+ * `AppError` is generic over its code: each errors module declares the union of the codes it
+ * raises and its classes extend `AppError<ThatUnion>`, so a code outside the union does not
+ * compile and the HTTP table can be checked against the union of all of them.
  */
 export interface ErrorJson {
   code: string;
@@ -15,15 +19,15 @@ export interface ErrorJson {
   cause?: ErrorJson;
 }
 
-export class AppError extends Error {
+export class AppError<Code extends string = string> extends Error {
   readonly service: string;
-  readonly code: string;
+  readonly code: Code;
   readonly details: Record<string, unknown> | undefined;
   declare readonly cause: AppError | undefined;
 
   constructor(
     service: string,
-    code: string,
+    code: Code,
     message: string,
     options: { cause?: AppError | undefined; details?: Record<string, unknown> | undefined } = {},
   ) {
@@ -50,12 +54,11 @@ export class AppError extends Error {
   }
 }
 
-export function isAppError(value: unknown): value is AppError {
-  return value instanceof AppError;
-}
+/** The codes core raises. */
+export type CoreErrorCode = 'VALIDATION_FAILED';
 
 /** Input that does not meet the contract (bad type, scale, range). Maps to 400. */
-export class ValidationError extends AppError {
+export class ValidationError extends AppError<CoreErrorCode> {
   constructor(message: string, details?: Record<string, unknown>) {
     super('core', 'VALIDATION_FAILED', message, { details });
   }

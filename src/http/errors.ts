@@ -4,10 +4,43 @@
  * only a request id (the full chain goes to the log), so internals never leak.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, type ErrorJson } from '../core/errors.js';
+import { AppError, type CoreErrorCode, type ErrorJson } from '../core/errors.js';
 import { isUnavailableError } from '../infra/unavailable.js';
+import type { AccountsErrorCode } from '../services/accounts/accounts.errors.js';
+import type { MarketDataErrorCode } from '../services/market-data/market-data.errors.js';
+import type { OrdersErrorCode } from '../services/orders/orders.errors.js';
+import type { PortfoliosErrorCode } from '../services/portfolios/portfolios.errors.js';
+import type { TradingErrorCode } from '../services/trading/trading.errors.js';
+import type { UsersErrorCode } from '../services/users/users.errors.js';
 
-export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
+/** The codes the HTTP layer raises itself, as an HttpError or written raw. */
+export type HttpErrorCode =
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
+  | 'VALIDATION_FAILED'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'RATE_LIMITED'
+  // Written raw by the client-error handler (src/http/hardening.ts) before Fastify has a request.
+  | 'REQUEST_TIMEOUT'
+  | 'HEADERS_TOO_LARGE'
+  // Written raw by sendError for a dependency that cannot be reached.
+  | 'SERVICE_UNAVAILABLE';
+
+/** Every code any layer raises: the table below must give each one, and only those, a status. */
+export type ErrorCode =
+  | CoreErrorCode
+  | HttpErrorCode
+  | AccountsErrorCode
+  | MarketDataErrorCode
+  | OrdersErrorCode
+  | PortfoliosErrorCode
+  | TradingErrorCode
+  | UsersErrorCode;
+
+export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   VALIDATION_FAILED: 400,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
@@ -35,10 +68,17 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   // Only ever raised when the feed role starts with a bad FEED_REPLAY_FILE; never by a request.
   REPLAY_FILE_INVALID: 500,
   SERVICE_UNAVAILABLE: 503,
+  // Retried inside the engine (a concurrent change); transient should it ever reach a client.
+  EXECUTION_CONFLICT: 503,
 };
 
-export class HttpError extends AppError {
-  constructor(code: string, message: string, details?: Record<string, unknown>) {
+/** The status for a code, or undefined for a code the table does not know (answered 500 INTERNAL). */
+export function statusForCode(code: string): number | undefined {
+  return Object.hasOwn(STATUS_BY_CODE, code) ? STATUS_BY_CODE[code as ErrorCode] : undefined;
+}
+
+export class HttpError extends AppError<HttpErrorCode> {
+  constructor(code: HttpErrorCode, message: string, details?: Record<string, unknown>) {
     super('http', code, message, { details });
   }
 }
@@ -133,12 +173,12 @@ function fromFastifyError(err: FastifyError): AppError | undefined {
 export function sendError(request: FastifyRequest, reply: FastifyReply, raw: unknown): FastifyReply {
   const appError = raw instanceof AppError ? raw : fromFastifyError(raw as FastifyError);
   if (appError) {
-    const status = STATUS_BY_CODE[appError.code];
+    const status = statusForCode(appError.code);
     if (status !== undefined) {
       if (status >= 500) request.log.warn({ err: raw, chain: appError.codeChain() }, 'dependency unavailable');
       const body: { error: ErrorJson & { request_id?: string } } = { error: appError.toJSON() };
       if (status >= 500) body.error.request_id = request.id;
-      if (appError.code === 'RATE_LIMITED' && appError.details?.retry_after_s !== undefined) {
+      if (appError.details?.retry_after_s !== undefined && (status === 429 || status === 503)) {
         void reply.header('retry-after', String(appError.details.retry_after_s));
       }
       return reply.status(status).send(body);
@@ -147,7 +187,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, raw: unk
   if (isUnavailableError(raw)) {
     request.log.warn({ err: raw }, 'dependency unavailable');
     return reply.status(503).send({
-      error: { code: 'SERVICE_UNAVAILABLE', message: 'a dependency is unavailable, try again', service: 'http', request_id: request.id },
+      error: { code: 'SERVICE_UNAVAILABLE' satisfies HttpErrorCode, message: 'a dependency is unavailable, try again', service: 'http', request_id: request.id },
     });
   }
   request.log.error({ err: raw }, 'unhandled error');

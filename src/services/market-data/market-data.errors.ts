@@ -2,8 +2,11 @@ import { AppError } from '../../core/errors.js';
 
 const SERVICE = 'market-data';
 
+/** The codes this service raises (src/http/errors.ts gives each its status). */
+export type MarketDataErrorCode = 'UNKNOWN_TICKER' | 'PRICE_UNAVAILABLE' | 'REPLAY_FILE_INVALID';
+
 /** Refusal: the ticker is not a listed instrument (whatever its shape; see instruments.ts). */
-export class UnknownTickerError extends AppError {
+export class UnknownTickerError extends AppError<MarketDataErrorCode> {
   constructor(ticker: string) {
     // The echo is bounded: the ticker may be arbitrary client input.
     const shown = ticker.slice(0, 32);
@@ -15,7 +18,7 @@ export class UnknownTickerError extends AppError {
  * Transient: there is no quote for a listed ticker, or it is older than the maximum age (or
  * dated in the future beyond the clock-skew allowance). Worth a retry once the feed ticks.
  */
-export class PriceUnavailableError extends AppError {
+export class PriceUnavailableError extends AppError<MarketDataErrorCode> {
   constructor(ticker: string, reason: 'no_price' | 'stale' | 'future', ageMs?: number) {
     const message =
       reason === 'no_price'
@@ -30,7 +33,7 @@ export class PriceUnavailableError extends AppError {
 }
 
 /** A replay file that cannot be used: too large, malformed, or with no usable rows. */
-export class ReplayFileInvalidError extends AppError {
+export class ReplayFileInvalidError extends AppError<MarketDataErrorCode> {
   constructor(message: string, details?: Record<string, unknown>) {
     super(SERVICE, 'REPLAY_FILE_INVALID', message, { details });
   }

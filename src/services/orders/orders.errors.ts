@@ -2,20 +2,29 @@ import { AppError } from '../../core/errors.js';
 
 const SERVICE = 'orders';
 
+/** The codes this service raises (src/http/errors.ts gives each its status). */
+export type OrdersErrorCode =
+  | 'ORDER_REJECTED'
+  | 'ORDER_NOT_FOUND'
+  | 'ORDER_NOT_CANCELABLE'
+  | 'IDEMPOTENCY_KEY_REUSED'
+  | 'NOTIONAL_TOO_SMALL'
+  | 'SERVICE_UNAVAILABLE';
+
 /** A business rule of a lower layer refused the order; the cause says which. */
-export class OrderRejectedError extends AppError {
+export class OrderRejectedError extends AppError<OrdersErrorCode> {
   constructor(cause: AppError) {
     super(SERVICE, 'ORDER_REJECTED', `order rejected: ${cause.message}`, { cause });
   }
 }
 
-export class OrderNotFoundError extends AppError {
+export class OrderNotFoundError extends AppError<OrdersErrorCode> {
   constructor(orderId: string) {
     super(SERVICE, 'ORDER_NOT_FOUND', `no order ${orderId}`, { details: { order_id: orderId } });
   }
 }
 
-export class OrderNotCancelableError extends AppError {
+export class OrderNotCancelableError extends AppError<OrdersErrorCode> {
   constructor(orderId: string, status: string) {
     super(SERVICE, 'ORDER_NOT_CANCELABLE', `order ${orderId} is ${status} and can no longer be canceled`, {
       details: { order_id: orderId, status },
@@ -23,7 +32,7 @@ export class OrderNotCancelableError extends AppError {
   }
 }
 
-export class IdempotencyKeyReusedError extends AppError {
+export class IdempotencyKeyReusedError extends AppError<OrdersErrorCode> {
   constructor(clientOrderId: string) {
     super(SERVICE, 'IDEMPOTENCY_KEY_REUSED', `client_order_id ${clientOrderId} was already used for a different order`, {
       details: { client_order_id: clientOrderId },
@@ -35,7 +44,7 @@ export class IdempotencyKeyReusedError extends AppError {
  * Refusal: the order is worth less than the minimum notional at the quote. Orders this small
  * exist only to probe rounding (a fill of a few millionths of a share), so they are refused.
  */
-export class NotionalTooSmallError extends AppError {
+export class NotionalTooSmallError extends AppError<OrdersErrorCode> {
   constructor(details: { ticker: string; quantity: string; price: string; value: string; minimum: string }) {
     super(
       SERVICE,
@@ -44,5 +53,14 @@ export class NotionalTooSmallError extends AppError {
         'only a sell of a whole position may be smaller',
       { details },
     );
+  }
+}
+
+/** The api process has more orders waiting for an accept statement than it queues: try again. */
+export class AcceptQueueFullError extends AppError<OrdersErrorCode> {
+  constructor(queueMax: number) {
+    super(SERVICE, 'SERVICE_UNAVAILABLE', `more than ${queueMax} orders are waiting to be accepted; retry in a moment`, {
+      details: { queue_max: queueMax, retry_after_s: 1 },
+    });
   }
 }
