@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import { createDb, createPool, migrateToLatest, quoteIdent } from '../src/infra/postgres.js';
-import { DEFAULT_DATABASE_URL } from '../src/infra/config.js';
+import { BENCH_DATABASE_URL_DEFAULT } from '../src/bench/bench.js';
 import type { Database } from '../src/infra/schema.js';
 import { AUDIT_WORK_MEM_MB, INVARIANTS, runAudit } from '../src/services/audit/audit.service.js';
 
@@ -34,7 +34,7 @@ const RUNS = Number(arg('runs', '3'));
 const KEEP = process.argv.includes('--keep');
 const EXPLAIN = process.argv.includes('--explain');
 
-const serverUrl = new URL(process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL);
+const serverUrl = new URL(process.env.DATABASE_URL ?? BENCH_DATABASE_URL_DEFAULT);
 const REUSE = arg('db', '');
 const scratch = REUSE || `pt_audit_scale_${Date.now()}`;
 const urlOf = (db: string) => {

@@ -1,99 +1,183 @@
 /**
- * The one place where papertrade is wired: configuration, PostgreSQL, Redis, keys, logger and
- * metrics are built here and handed to services and roles as plain parameters.
+ * The one place where papertrade is wired: configuration, PostgreSQL, the infrastructure the
+ * services need (Redis, or memory when every role runs in one process), the logger and the
+ * metrics are built here and handed to services and roles as plain parameters. Nothing else
+ * knows which implementation of a port it got.
  */
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import type { Config } from './infra/config.js';
+import { assert } from './core/errors.js';
+import type { Config, EngineConfig } from './infra/config.js';
+import { MemoryChannel, RedisChannel, type Channel } from './infra/channel.js';
 import { createKeys, type Keys } from './infra/keys.js';
+import { LeaseLock, MemoryLeaseStore, RedisLeaseStore, type LeaseStore } from './infra/lease.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { createDb, type Db } from './infra/postgres.js';
 import { createRedis } from './infra/redis.js';
-import { PriceCache } from './services/market-data/price-cache.js';
+import { MemoryRateCounter, RedisRateCounter, type RateCounter } from './http/rate-limit.js';
 import { MarketDataService } from './services/market-data/market-data.service.js';
+import type { QuoteStore } from './services/market-data/quote-store.js';
+import { MemoryQuoteStore } from './services/market-data/quote-store.memory.js';
+import { RedisQuoteStore } from './services/market-data/quote-store.redis.js';
+import type { OrderPipe } from './services/orders/order-pipe.js';
+import { MemoryOrderPipe } from './services/orders/order-pipe.memory.js';
+import { RedisOrderPipe } from './services/orders/order-pipe.redis.js';
 import { OrdersService } from './services/orders/orders.service.js';
 import { ApiKeyCache } from './services/users/api-key-cache.js';
-import { TradingEngine } from './services/trading/trading.engine.js';
+import { BatchExecutor } from './services/trading/batch-executor.js';
+import { DeliveryLoop } from './services/trading/delivery-loop.js';
 import { Reconciler } from './services/trading/reconciler.js';
-import type { EngineConfig } from './infra/config.js';
+import { FeedRunner, type FeedRunnerOptions } from './services/market-data/feed.runner.js';
+import type { FeedFactory } from './services/market-data/feeds.js';
+
+/** What the services need of Redis, behind their own ports. */
+export interface Infra {
+  /** 'memory': one process only (roles in separate processes need Redis to meet). */
+  readonly kind: 'redis' | 'memory';
+  readonly quotes: QuoteStore;
+  readonly pipe: OrderPipe;
+  readonly orderUpdates: Channel;
+  readonly leases: LeaseStore;
+  readonly rateCounter: RateCounter;
+  /** Where lease locks live, by name. */
+  readonly keys: Keys;
+  /** True when the infrastructure answers (GET /ready). */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Redis behind every port: the roles may run in any number of processes. */
+export function createRedisInfra(url: string, prefix: string, role: string, logger: Logger): Infra {
+  const keys = createKeys(prefix);
+  const redis = createRedis(url, { name: role });
+  // A Redis outage is logged once per reconnect attempt by ioredis' 'error' events; without a
+  // listener they would be unhandled and crash the process.
+  redis.on('error', (err: Error) => logger.debug({ err }, 'redis error'));
+  const subscriber = () => createRedis(url, { name: `${role}-subscriber`, blocking: true });
+  return {
+    kind: 'redis',
+    keys,
+    quotes: new RedisQuoteStore(redis, keys, subscriber),
+    pipe: new RedisOrderPipe(redis, keys, () => createRedis(url, { name: `${role}-pipe-reader`, blocking: true })),
+    orderUpdates: new RedisChannel(redis, keys.orderUpdatesChannel(), subscriber),
+    leases: new RedisLeaseStore(redis),
+    rateCounter: new RedisRateCounter(redis, keys),
+    ping: async () => (await redis.ping()) === 'PONG',
+    close: async () => {
+      redis.disconnect();
+    },
+  };
+}
+
+/** Memory behind every port: every role of the deployment must run in this one process. */
+export function createMemoryInfra(prefix = 'pt:'): Infra {
+  return {
+    kind: 'memory',
+    keys: createKeys(prefix),
+    quotes: new MemoryQuoteStore(),
+    pipe: new MemoryOrderPipe(),
+    orderUpdates: new MemoryChannel(),
+    leases: new MemoryLeaseStore(),
+    rateCounter: new MemoryRateCounter(),
+    ping: async () => true,
+    close: async () => undefined,
+  };
+}
 
 export interface AppContext {
   config: Config;
   db: Db;
   pool: pg.Pool;
-  redis: Redis;
-  keys: Keys;
+  infra: Infra;
+  /** The quote store (infra.quotes), which several parts read. */
+  quotes: QuoteStore;
   logger: Logger;
   metrics: Registry;
-  prices: PriceCache;
   market: MarketDataService;
   apiKeys: ApiKeyCache;
+  /** The OMS: one per process, so its accept batching sees every request of the process. */
+  orders: OrdersService;
 }
 
-export function createContext(config: Config, role: string, logger = createLogger(config.logLevel, role)): AppContext {
+export function createContext(
+  config: Config,
+  role: string,
+  logger = createLogger(config.logLevel, role),
+  infra: Infra = config.redisUrl ? createRedisInfra(config.redisUrl, config.redisPrefix, role, logger) : createMemoryInfra(config.redisPrefix),
+): AppContext {
+  assert(config.databaseUrl !== undefined, 'the database URL is resolved (embedded or configured) before the context is built');
   const { db, pool } = createDb(config.databaseUrl, config.pgPoolMax);
-  const redis = createRedis(config.redisUrl, { name: role });
-  // A Redis outage is logged once per reconnect attempt by ioredis' 'error' events; without a
-  // listener they would be unhandled and crash the process.
-  redis.on('error', (err: Error) => logger.debug({ err }, 'redis error'));
   const metrics = new Registry();
   metrics.setDefaultLabels({ role });
   collectDefaultMetrics({ register: metrics });
-  const keys = createKeys(config.redisPrefix);
-  const prices = new PriceCache(redis, keys);
-  const market = new MarketDataService(db, prices, { priceAgeMsMax: config.priceAgeMsMax, logger });
-  return { config, db, pool, redis, keys, logger, metrics, prices, market, apiKeys: new ApiKeyCache() };
+  const market = new MarketDataService(db, infra.quotes, { priceAgeMsMax: config.priceAgeMsMax, logger });
+  const orders = new OrdersService({
+    db,
+    pipe: infra.pipe,
+    orderUpdates: infra.orderUpdates,
+    logger,
+    market,
+    reservationBufferBps: config.reservationBufferBps,
+    orderNotionalMin: config.orderNotionalMin,
+    acceptBatchMax: config.acceptBatchMax,
+    // Half the pool: the other connections serve reads and the single-order fallbacks.
+    acceptConcurrencyMax: Math.max(1, Math.floor(config.pgPoolMax / 2)),
+    metrics,
+  });
+  return { config, db, pool, infra, quotes: infra.quotes, logger, metrics, market, apiKeys: new ApiKeyCache(), orders };
 }
 
 export async function closeContext(ctx: AppContext): Promise<void> {
-  ctx.redis.disconnect();
+  await ctx.infra.close();
   await ctx.db.destroy();
 }
 
-export function createOrdersService(ctx: AppContext): OrdersService {
-  return new OrdersService({
+/** The engine role: the delivery loop over the batch executor, and the reconciler, started and stopped together. */
+export function createEngine(ctx: AppContext, overrides: Partial<EngineConfig> & { consumerName?: string } = {}) {
+  const { consumerName, ...engineOverrides } = overrides;
+  const config = { ...ctx.config.engine, ...engineOverrides };
+  const executor = new BatchExecutor({
     db: ctx.db,
-    redis: ctx.redis,
-    keys: ctx.keys,
+    quotes: ctx.quotes,
+    orderUpdates: ctx.infra.orderUpdates,
     logger: ctx.logger,
-    market: ctx.market,
-    reservationBufferBps: ctx.config.reservationBufferBps,
-    orderNotionalMin: ctx.config.orderNotionalMin,
-    acceptBatchMax: ctx.config.acceptBatchMax,
-    // Half the pool: the other connections serve reads and the single-order fallbacks.
-    acceptConcurrencyMax: Math.max(1, Math.floor(ctx.config.pgPoolMax / 2)),
+    limits: { priceAgeMsMax: ctx.config.priceAgeMsMax, priceWaitMsMax: config.priceWaitMsMax },
     metrics: ctx.metrics,
   });
-}
-
-/** The engine role: the stream consumer and the reconciler, started and stopped together. */
-export function createEngine(ctx: AppContext, overrides: Partial<EngineConfig> = {}) {
-  const config = { ...ctx.config.engine, ...overrides };
-  const reader = createRedis(ctx.config.redisUrl, { name: 'engine-reader', blocking: true });
-  reader.on('error', (err: Error) => ctx.logger.debug({ err }, 'redis reader error'));
-  const engine = new TradingEngine({
+  const loop = new DeliveryLoop({ pipe: ctx.infra.pipe, executor, logger: ctx.logger, config, consumerName });
+  const reconciler = new Reconciler({
     db: ctx.db,
-    redis: ctx.redis,
-    reader,
-    keys: ctx.keys,
+    pipe: ctx.infra.pipe,
+    turn: new LeaseLock(ctx.infra.leases, ctx.infra.keys.reconcilerLock(), config.reconcileIntervalMs),
     logger: ctx.logger,
-    prices: ctx.prices,
-    priceAgeMsMax: ctx.config.priceAgeMsMax,
     config,
-    metrics: ctx.metrics,
   });
-  const reconciler = new Reconciler({ db: ctx.db, redis: ctx.redis, keys: ctx.keys, logger: ctx.logger, config });
   return {
-    engine,
+    loop,
+    executor,
     reconciler,
     async start() {
-      await engine.start();
+      await loop.start();
       reconciler.start();
     },
     async stop() {
       await reconciler.stop();
-      await engine.stop();
+      await loop.stop();
     },
   };
+}
+
+/** The feed role's runner: the given feed under the deployment's leader lease, into the quote store. */
+export function createFeedRunner(ctx: AppContext, createFeed: FeedFactory, overrides: Partial<FeedRunnerOptions> = {}): FeedRunner {
+  return new FeedRunner(
+    {
+      leases: ctx.infra.leases,
+      leaderKey: ctx.infra.keys.feedLeader(),
+      logger: ctx.logger,
+      market: ctx.market,
+      quotes: ctx.quotes,
+      metrics: ctx.metrics,
+    },
+    { leaderTtlMs: ctx.config.feedLeaderTtlMs, createFeed, ...overrides },
+  );
 }

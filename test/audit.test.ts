@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sql, type RawBuilder } from 'kysely';
-import { createEngine, createOrdersService } from '../src/app.js';
+import { createEngine } from '../src/app.js';
 import { parsePrice, parseQty } from '../src/core/money.js';
 import type { Order, OrdersService } from '../src/services/orders/orders.service.js';
 import {
@@ -41,7 +41,7 @@ const o = {
 const q = (s: string) => parseQty(s);
 
 async function setPrice(ticker: string, price: string) {
-  await ctx.prices.setMany([{ ticker, price: parsePrice(price), asOfMs: Date.now() }]);
+  await ctx.quotes.setMany([{ ticker, price: parsePrice(price), asOfMs: Date.now() }]);
 }
 
 function place(userId: string, side: 'buy' | 'sell', ticker: string, quantity: string) {
@@ -62,7 +62,7 @@ async function placeAndWait(userId: string, side: 'buy' | 'sell', ticker: string
 
 beforeAll(async () => {
   ctx = await createTestContext({ ENGINE_BLOCK_MS: '50', PRICE_AGE_MS_MAX: '60000', RECONCILE_INTERVAL_MS: '100' });
-  oms = createOrdersService(ctx);
+  oms = ctx.orders;
   u.a = (await newUser(ctx, { cash: '10000.00' })).id;
   u.b = (await newUser(ctx, { cash: '5000.00' })).id;
   u.c = (await newUser(ctx, { cash: '1000.00' })).id;

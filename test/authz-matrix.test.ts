@@ -130,7 +130,7 @@ async function freshPendingOrder(): Promise<string> {
 beforeAll(async () => {
   ctx = await createTestContext({ PRICE_AGE_MS_MAX: '86400000' });
   api = await startTestServer(ctx);
-  await ctx.prices.setMany([{ ticker: 'AAPL', price: parsePrice('100'), asOfMs: Date.now() }]);
+  await ctx.quotes.setMany([{ ticker: 'AAPL', price: parsePrice('100'), asOfMs: Date.now() }]);
   const owner = await newActor('owner');
   const other = await newActor('other');
   const spare = await call('POST', `/users/${owner.id}/api-keys`, owner.key);
@@ -210,7 +210,7 @@ describe('authorization matrix', () => {
   });
 
   it.each(CALLERS)('answers every route as its classification says for the caller: %s', async (caller) => {
-    await ctx.prices.setMany([{ ticker: 'AAPL', price: parsePrice('100'), asOfMs: Date.now() }]);
+    await ctx.quotes.setMany([{ ticker: 'AAPL', price: parsePrice('100'), asOfMs: Date.now() }]);
     const failures: string[] = [];
     let checked = 0;
     for (const route of api.routes) {

@@ -31,6 +31,13 @@ export function urlFor(database: string): string {
   return url.toString();
 }
 
+/** Where global-setup looks for Redis: TEST_REDIS_URL, else the local default. */
 export function redisUrl(): string {
   return process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+}
+
+/** The Redis this run tests against, as global-setup found it; undefined when there is none. */
+export function testRedisUrl(): string | undefined {
+  const found = process.env.PT_TEST_REDIS_URL;
+  return found ? found : undefined;
 }

@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Counter } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeContext, createContext, type AppContext } from '../src/app.js';
+import { closeContext, createContext, createFeedRunner, type AppContext } from '../src/app.js';
 import { formatPrice, parsePrice } from '../src/core/money.js';
-import { createFeedRunner, loadReplay, replayFactory, simulatorFactory } from '../src/services/market-data/feed.role.js';
+import { loadReplay, replayFactory, simulatorFactory } from '../src/services/market-data/feeds.js';
 import type { FeedRunner, FeedRunnerOptions } from '../src/services/market-data/feed.runner.js';
-import type { TickMessage } from '../src/services/market-data/price-cache.js';
-import { createTestContext, eventually, type TestContext } from './harness.js';
+import { encodeTickMessage, type TickMessage } from '../src/services/market-data/quote-store.redis.js';
+import { LeaseLock } from '../src/infra/lease.js';
+import { createTestContext, eventually, redisOnly, type TestContext } from './harness.js';
 
 /** Fast settings so leadership changes take well under a second. */
 const FEED_ENV = { FEED_TICK_MS: '50', FEED_LEADER_TTL_MS: '600', PRICE_AGE_MS_MAX: '5000' };
@@ -16,12 +17,12 @@ const TTL_MS = 600;
 const RENEW_MS = 200;
 
 let dir: string;
-const subscribers: { disconnect(): void }[] = [];
+const subscribers: (() => Promise<void>)[] = [];
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'papertrade-feed-'));
 });
 afterAll(async () => {
-  for (const s of subscribers) s.disconnect(); // those a failed test left open
+  for (const unsubscribe of subscribers) await unsubscribe(); // those a failed test left open
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -30,18 +31,29 @@ interface Heard {
   message: TickMessage;
 }
 
-/** Subscribes to the ticks channel of `ctx` and records every message with its arrival time. */
+/**
+ * Subscribes to the tick announcements of `ctx`'s quote store and records every batch with its
+ * arrival time, in the wire form (decimal strings, ISO times) the assertions read easily.
+ */
 async function listen(ctx: AppContext) {
-  const subscriber = ctx.redis.duplicate();
-  subscribers.push(subscriber);
   const heard: Heard[] = [];
-  subscriber.on('message', (_channel: string, text: string) => heard.push({ atMs: Date.now(), message: JSON.parse(text) as TickMessage }));
-  await subscriber.subscribe(ctx.keys.ticksChannel());
+  const unsubscribe = await ctx.quotes.subscribe((batch) =>
+    heard.push({ atMs: Date.now(), message: JSON.parse(encodeTickMessage(batch.quotes, batch.source)) as TickMessage }),
+  );
+  subscribers.push(unsubscribe);
   return {
     heard,
     from: (feedId: string) => heard.filter((h) => h.message.feed_id === feedId),
-    close: () => subscriber.disconnect(),
+    close: () => void unsubscribe(),
   };
+}
+
+/** True when nobody holds the feed leader lease (a probe takes it and gives it back). */
+async function leaderLeaseFree(ctx: AppContext): Promise<boolean> {
+  const probe = new LeaseLock(ctx.infra.leases, ctx.infra.keys.feedLeader(), 1_000, 'probe');
+  if (!(await probe.tryAcquire())) return false;
+  await probe.release();
+  return true;
 }
 
 function simulatorRunner(ctx: AppContext, token: string, overrides: Partial<FeedRunnerOptions> = {}): FeedRunner {
@@ -82,7 +94,7 @@ describe('feed runner with the simulator', () => {
     }
     // A graceful stop releases the lock and writes the last bars: every published tick is in
     // exactly one bar.
-    expect(await ctx.redis.get(ctx.keys.feedLeader())).toBeNull();
+    expect(await leaderLeaseFree(ctx)).toBe(true);
     // Every batch carries every ticker, so the tick counter says how many batches were published.
     const ticksMetric = ctx.metrics.getSingleMetric('papertrade_feed_ticks_total') as Counter;
     const published = ((await ticksMetric.get()).values[0]?.value ?? 0) / tickers.length;
@@ -101,7 +113,7 @@ describe('feed runner with the simulator', () => {
     const runner = simulatorRunner(fresh, 'feed-resume');
     try {
       const old = Date.now() - 3_600_000;
-      await fresh.prices.setMany([{ ticker: 'AAPL', price: parsePrice('111.1111'), asOfMs: old }]);
+      await fresh.quotes.setMany([{ ticker: 'AAPL', price: parsePrice('111.1111'), asOfMs: old }]);
       const bucketMs = Math.floor(old / 60_000) * 60_000;
       const msft = parsePrice('333.3333');
       await fresh.market.saveBars([{ ticker: 'MSFT', bucketMs, open: msft, high: msft, low: msft, close: msft, tickCount: 1 }]);
@@ -122,9 +134,12 @@ describe('feed runner with the simulator', () => {
 describe('feed leadership', () => {
   let ctx: TestContext;
   const others: AppContext[] = [];
-  /** Another process's view of the same deployment: same database and key prefix, own clients. */
+  /**
+   * Another feed of the same deployment: same database and key prefix with its own clients (with
+   * Redis, as another process would be), or the same in-process infrastructure (memory).
+   */
   const peer = () => {
-    const other = createContext(ctx.config, 'feed-peer');
+    const other = ctx.infra.kind === 'redis' ? createContext(ctx.config, 'feed-peer') : createContext(ctx.config, 'feed-peer', ctx.logger, ctx.infra);
     others.push(other);
     return other;
   };
@@ -136,7 +151,7 @@ describe('feed leadership', () => {
     await ctx.close();
   });
 
-  it('lets only one of two feeds emit, and the standby takes over within seconds when the leader dies', async () => {
+  it('lets only one of two feeds emit, and the standby takes over within seconds when the leader dies', redisOnly, async () => {
     const listener = await listen(ctx);
     const ctxA = peer();
     const ctxB = peer();
@@ -153,7 +168,7 @@ describe('feed leadership', () => {
 
       // The leader dies without releasing anything (its connection is gone, as in a crash).
       const crashedAtMs = Date.now();
-      ctxA.redis.disconnect();
+      await ctxA.infra.close();
       const firstFromB = await eventually(async () => listener.from('feed-b')[0], 5_000);
       const takeoverMs = firstFromB.atMs - crashedAtMs;
       // The key outlives the crash by at most one TTL; the standby polls every renewal period.
@@ -176,7 +191,9 @@ describe('feed leadership', () => {
       a.start();
       await eventually(async () => (listener.from('feed-c').length >= 3 ? true : undefined));
       // Someone else holds the lock now (as after a long pause of ours and a takeover).
-      await ctx.redis.set(ctx.keys.feedLeader(), 'intruder', 'PX', 60_000);
+      const key = ctx.infra.keys.feedLeader();
+      await ctx.infra.leases.release(key, 'feed-c');
+      expect(await ctx.infra.leases.acquire(key, 'intruder', 60_000)).toBe(true);
       const stolenAtMs = Date.now();
       await eventually(async () => (a.isLeader() ? undefined : true), 5_000);
       const stoodDownAtMs = Date.now();
@@ -188,7 +205,7 @@ describe('feed leadership', () => {
       expect(listener.from('feed-c').length).toBeLessThanOrEqual(count + 1); // at most one already in flight
       expect(listener.heard.filter((h) => h.message.feed_id === 'feed-c' && h.atMs > stoodDownAtMs + 100)).toEqual([]);
       // When the lock frees up, it leads again.
-      await ctx.redis.del(ctx.keys.feedLeader());
+      await ctx.infra.leases.release(key, 'intruder');
       await eventually(async () => (a.isLeader() ? true : undefined), 5_000);
     } finally {
       await a.stop();

@@ -1,10 +1,16 @@
 /**
- * Test context against the real PostgreSQL and Redis: a fresh database per test file (copied
- * from the migrated template) and a unique Redis key prefix, torn down afterwards.
+ * Test context against a real PostgreSQL — the machine's, or one embedded server for the run
+ * (test/global-setup.ts) — with a fresh database per test file copied from the migrated
+ * template. The infrastructure behind the services' ports is Redis when a Redis answers (a
+ * unique key prefix per file, deleted afterwards), else the in-process implementations; a
+ * file can ask for one of them (`infra`). Tests of Redis itself use `redisOnly`.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { closeContext, createContext, createOrdersService, type AppContext } from '../src/app.js';
+import type { Redis } from 'ioredis';
+import { closeContext, createContext, createMemoryInfra, createRedisInfra, type AppContext } from '../src/app.js';
+import { createKeys, type Keys } from '../src/infra/keys.js';
+import { createRedis } from '../src/infra/redis.js';
 import { loadConfig, type Config } from '../src/infra/config.js';
 import { quoteIdent } from '../src/infra/postgres.js';
 import { buildServer, type RouteInfo, type Server } from '../src/http/server.js';
@@ -12,17 +18,33 @@ import { createLogger } from '../src/infra/logger.js';
 import { parseCash, parsePrice, parseQty } from '../src/core/money.js';
 import { buyReservation, executeBuy } from '../src/core/orders.js';
 import * as accounts from '../src/services/accounts/accounts.service.js';
-import { executeOrder } from '../src/services/trading/trading.service.js';
+import { applyDecisions } from '../src/services/trading/trading.service.js';
 import { createUser } from '../src/services/users/users.service.js';
 import { formatAuditReport, runAudit } from '../src/services/audit/audit.service.js';
-import { adminUrl, redisUrl, templateDb, testDatabaseName, urlFor } from './db-names.js';
+import { adminUrl, templateDb, testDatabaseName, testRedisUrl, urlFor } from './db-names.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
 export interface TestContext extends AppContext {
   dbName: string;
+  /** The key space of this file (what a Redis implementation would use). */
+  keys: Keys;
+  /** A plain Redis connection to inspect what the Redis implementations wrote; undefined in memory. */
+  redis: Redis | undefined;
   close(): Promise<void>;
 }
+
+/** True when the run has a Redis to test against (global-setup found one). */
+export function hasRedis(): boolean {
+  return testRedisUrl() !== undefined;
+}
+
+/**
+ * For tests of Redis itself (its stream, its scripts, a flush): they run where a Redis answers
+ * and are reported as skipped elsewhere (global-setup prints why). Under CI=true a missing
+ * Redis fails the run instead, so CI never passes by skipping them.
+ */
+export const redisOnly = { skip: !hasRedis() };
 
 async function createDatabaseFromTemplate(name: string): Promise<void> {
   const admin = new pg.Client({ connectionString: adminUrl() });
@@ -55,9 +77,10 @@ export async function dropDatabase(name: string): Promise<void> {
 }
 
 export function testConfig(dbName: string, prefix: string, env: Record<string, string> = {}): Config {
+  const redis = testRedisUrl();
   return loadConfig({
     DATABASE_URL: urlFor(dbName),
-    REDIS_URL: redisUrl(),
+    ...(redis ? { REDIS_URL: redis } : {}),
     PAPERTRADE_REDIS_PREFIX: prefix,
     PAPERTRADE_ADMIN_TOKEN: ADMIN_TOKEN,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
@@ -74,6 +97,11 @@ export interface TestContextOptions {
    * purpose (a service test that holds cash without an order) opts out and says why.
    */
   auditOnClose?: true | { skip: string };
+  /**
+   * What stands behind the services' ports: 'redis' (fails without one), 'memory', or 'auto'
+   * (Redis when the run has one, else memory; the default).
+   */
+  infra?: 'auto' | 'redis' | 'memory';
 }
 
 /** Stuck-PENDING (invariant 6) is about time; a test file is too short for it to mean anything. */
@@ -88,10 +116,20 @@ export async function createTestContext(
   const dbName = testDatabaseName(id);
   await createDatabaseFromTemplate(dbName);
   const config = testConfig(dbName, `test:${id}:`, env);
-  const ctx = createContext(config, 'test', createLogger(config.logLevel, 'test'));
+  const logger = createLogger(config.logLevel, 'test');
+  const choice = options.infra ?? 'auto';
+  const url = testRedisUrl();
+  if (choice === 'redis' && url === undefined) throw new Error('this test needs Redis, and the run has none (see global-setup)');
+  const useRedis = choice === 'redis' || (choice === 'auto' && url !== undefined);
+  const infra = useRedis ? createRedisInfra(url!, config.redisPrefix, 'test', logger) : createMemoryInfra(config.redisPrefix);
+  const ctx = createContext(useRedis ? config : { ...config, redisUrl: undefined }, 'test', logger, infra);
+  const redis = useRedis ? createRedis(url!, { name: 'test-inspector' }) : undefined;
+  redis?.on('error', () => {});
   return {
     ...ctx,
     dbName,
+    keys: createKeys(config.redisPrefix),
+    redis,
     async close() {
       if (auditOnClose === true) {
         const report = await runAudit(ctx.db, { pendingMaxAgeMs: CLOSE_AUDIT_PENDING_MAX_AGE_MS });
@@ -100,8 +138,11 @@ export async function createTestContext(
           throw new Error(`the audit of ${dbName} found violations at close:\n${formatAuditReport(report)}`);
         }
       }
-      const keys = await ctx.redis.keys(`${config.redisPrefix}*`);
-      if (keys.length) await ctx.redis.del(...keys);
+      if (redis) {
+        const keys = await redis.keys(`${config.redisPrefix}*`);
+        if (keys.length) await redis.del(...keys);
+        redis.disconnect();
+      }
       await closeContext(ctx);
       await dropDatabase(dbName);
     },
@@ -191,15 +232,15 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
 export async function seedShares(ctx: AppContext, userId: string, ticker: string, quantity: string, price: string) {
   const priceExact = parsePrice(price);
   const qty = parseQty(quantity);
-  await ctx.prices.setMany([{ ticker, price: priceExact, asOfMs: Date.now() }]);
+  await ctx.quotes.setMany([{ ticker, price: priceExact, asOfMs: Date.now() }]);
   const hold = buyReservation(qty, priceExact, ctx.config.reservationBufferBps);
   await accounts.deposit(ctx.db, userId, hold);
-  const { order } = await createOrdersService(ctx).placeOrder({
+  const { order } = await ctx.orders.placeOrder({
     userId, ticker, side: 'buy', type: 'market', quantity: qty, clientOrderId: undefined,
   });
-  const outcome = await ctx.db.transaction().execute((trx) => executeOrder(trx, order, priceExact));
-  if (outcome.order.status !== 'FILLED') throw new Error(`seedShares: the buy of ${quantity} ${ticker} was not filled`);
   const execution = executeBuy(qty, priceExact, hold);
   if (execution.outcome !== 'fill') throw new Error('seedShares: the hold does not cover the buy');
+  const [outcome] = await ctx.db.transaction().execute((trx) => applyDecisions(trx, [{ order, price: priceExact, amount: execution.amount }], []));
+  if (outcome?.order.status !== 'FILLED') throw new Error(`seedShares: the buy of ${quantity} ${ticker} was not filled`);
   await accounts.withdraw(ctx.db, userId, hold - execution.amount);
 }

@@ -74,7 +74,7 @@ async function placeOrder(actor: Actor, side: 'buy' | 'sell', quantity: string):
 
 async function setPrices() {
   const now = Date.now();
-  await ctx.prices.setMany([
+  await ctx.quotes.setMany([
     { ticker: 'AAPL', price: parsePrice('230'), asOfMs: now },
     { ticker: 'MSFT', price: parsePrice('420'), asOfMs: now },
   ]);
@@ -166,7 +166,7 @@ async function snapshot(): Promise<Record<string, string>> {
   const result = await sql.raw<{ t: string; n: string; sums: string; digest: string }>(snapshotQuery).execute(ctx.db);
   const snap: Record<string, string> = {};
   for (const r of result.rows) snap[r.t] = `rows=${r.n} sums=[${r.sums}] md5=${r.digest}`;
-  snap['redis:order-stream'] = String(await ctx.redis.xlen(ctx.keys.orderStream()));
+  snap['order-pipe backlog'] = String(await ctx.infra.pipe.backlog());
   return snap;
 }
 

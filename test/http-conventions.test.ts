@@ -21,7 +21,7 @@ afterAll(async () => {
 });
 
 async function setPrice(ticker: string, price: string) {
-  await ctx.prices.setMany([{ ticker, price: parsePrice(price), asOfMs: Date.now() }]);
+  await ctx.quotes.setMany([{ ticker, price: parsePrice(price), asOfMs: Date.now() }]);
 }
 
 let seq = 0;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePrice } from '../src/core/money.js';
-import { createFeedRunner, simulatorFactory } from '../src/services/market-data/feed.role.js';
+import { createFeedRunner } from '../src/app.js';
+import { simulatorFactory } from '../src/services/market-data/feeds.js';
 import { createTestContext, eventually, newUser, startTestServer, type TestContext, type TestServer } from './harness.js';
 
 let ctx: TestContext;
@@ -36,13 +37,13 @@ describe('market data over HTTP', () => {
     expect(none.body.error).toMatchObject({ code: 'PRICE_UNAVAILABLE', service: 'market-data' });
     expect(none.body.error.request_id).toEqual(expect.any(String));
 
-    await ctx.prices.setMany([{ ticker: 'GOOGL', price: parsePrice('175.5'), asOfMs: Date.now() - 60_000 }]);
+    await ctx.quotes.setMany([{ ticker: 'GOOGL', price: parsePrice('175.5'), asOfMs: Date.now() - 60_000 }]);
     const stale = await api.request('GET', '/prices/GOOGL');
     expect(stale.status).toBe(503);
     expect(stale.body.error.code).toBe('PRICE_UNAVAILABLE');
 
     const asOfMs = Date.now();
-    await ctx.prices.setMany([{ ticker: 'GOOGL', price: parsePrice('175.5'), asOfMs }]);
+    await ctx.quotes.setMany([{ ticker: 'GOOGL', price: parsePrice('175.5'), asOfMs }]);
     const fresh = await api.request('GET', '/prices/GOOGL');
     expect(fresh.status).toBe(200);
     expect(fresh.body).toEqual({ ticker: 'GOOGL', price: '175.5000', as_of: new Date(asOfMs).toISOString() });
@@ -59,7 +60,7 @@ describe('market data over HTTP', () => {
   });
 
   it('reads a ticker in any case and answers its listed form', async () => {
-    await ctx.prices.setMany([{ ticker: 'BRK.B', price: parsePrice('460.5'), asOfMs: Date.now() }]);
+    await ctx.quotes.setMany([{ ticker: 'BRK.B', price: parsePrice('460.5'), asOfMs: Date.now() }]);
     for (const ticker of ['brk.b', 'Brk.B', 'BRK.B']) {
       const res = await api.request('GET', `/prices/${ticker}`);
       expect(res.status, ticker).toBe(200);
@@ -70,7 +71,7 @@ describe('market data over HTTP', () => {
 
   it('lists cached prices with 4-decimal prices and ISO timestamps', async () => {
     const asOfMs = Date.now();
-    await ctx.prices.setMany([{ ticker: 'JPM', price: parsePrice('220.01'), asOfMs }]);
+    await ctx.quotes.setMany([{ ticker: 'JPM', price: parsePrice('220.01'), asOfMs }]);
     const res = await api.request('GET', '/prices');
     expect(res.status).toBe(200);
     expect(res.body.prices).toContainEqual({ ticker: 'JPM', price: '220.0100', as_of: new Date(asOfMs).toISOString() });

@@ -18,7 +18,7 @@ afterAll(async () => {
 });
 
 async function setPrice(ticker: string, price: string, asOfMs = Date.now()) {
-  await ctx.prices.setMany([{ ticker, price: parsePrice(price), asOfMs }]);
+  await ctx.quotes.setMany([{ ticker, price: parsePrice(price), asOfMs }]);
 }
 
 let seq = 0;

@@ -1,13 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { formatPrice, parsePrice } from '../src/core/money.js';
 import { createContext } from '../src/app.js';
-import { LeaderLock } from '../src/services/market-data/leader-lock.js';
-import { MarketDataService, PRICE_CLOCK_SKEW_MS_MAX } from '../src/services/market-data/market-data.service.js';
+import { MarketDataService } from '../src/services/market-data/market-data.service.js';
+import { PRICE_CLOCK_SKEW_MS_MAX } from '../src/core/market.js';
 import { normalizeTicker } from '../src/services/market-data/instruments.js';
 import { PriceUnavailableError, UnknownTickerError } from '../src/services/market-data/market-data.errors.js';
-import { decodeTickMessage } from '../src/services/market-data/price-cache.js';
-import { createTestContext, eventually, type TestContext } from './harness.js';
+import { decodeTickMessage } from '../src/services/market-data/quote-store.redis.js';
+import type { Quote, QuoteStore, TickBatch } from '../src/services/market-data/quote-store.js';
+import { createTestContext, eventually, redisOnly, type TestContext } from './harness.js';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -61,7 +62,7 @@ describe('instruments', () => {
 describe('getPrice', () => {
   it('returns a fresh cached quote', async () => {
     const now = Date.now();
-    await ctx.prices.setMany([{ ticker: 'AAPL', price: price('231.5000'), asOfMs: now }]);
+    await ctx.quotes.setMany([{ ticker: 'AAPL', price: price('231.5000'), asOfMs: now }]);
     const quote = await ctx.market.getPrice('AAPL');
     expect(quote).toEqual({ ticker: 'AAPL', price: price('231.5000'), asOfMs: now });
   });
@@ -80,39 +81,43 @@ describe('getPrice', () => {
     expect(none).toBeInstanceOf(PriceUnavailableError);
     expect((none as PriceUnavailableError).details).toMatchObject({ ticker: 'MSFT', reason: 'no_price' });
 
-    await ctx.prices.setMany([{ ticker: 'MSFT', price: price('400.0000'), asOfMs: Date.now() - 5_001 }]);
+    await ctx.quotes.setMany([{ ticker: 'MSFT', price: price('400.0000'), asOfMs: Date.now() - 5_001 }]);
     const stale = await errorOf(ctx.market.getPrice('MSFT'));
     expect((stale as PriceUnavailableError).code).toBe('PRICE_UNAVAILABLE');
     expect((stale as PriceUnavailableError).details).toMatchObject({ reason: 'stale' });
 
-    await ctx.prices.setMany([{ ticker: 'MSFT', price: price('400.0000'), asOfMs: Date.now() + PRICE_CLOCK_SKEW_MS_MAX + 10_000 }]);
+    await ctx.quotes.setMany([{ ticker: 'MSFT', price: price('400.0000'), asOfMs: Date.now() + PRICE_CLOCK_SKEW_MS_MAX + 10_000 }]);
     const future = await errorOf(ctx.market.getPrice('MSFT'));
     expect((future as PriceUnavailableError).details).toMatchObject({ reason: 'future' });
 
-    await ctx.prices.setMany([{ ticker: 'MSFT', price: price('400.0000'), asOfMs: Date.now() - 4_000 }]);
+    await ctx.quotes.setMany([{ ticker: 'MSFT', price: price('400.0000'), asOfMs: Date.now() - 4_000 }]);
     expect((await ctx.market.getPrice('MSFT')).price).toBe(price('400.0000'));
   });
 
-  it('costs exactly one Redis command and no database query once instruments are loaded', async () => {
-    // A service of its own, whose database handle is closed after the first load: any query
-    // per call would fail.
-    const other = createContext(ctx.config, 'test-hot-path');
-    const market = new MarketDataService(other.db, other.prices, { priceAgeMsMax: 5_000 });
+  it('costs exactly one read of the quote store and no database query once instruments are loaded', async () => {
+    // A service of its own, whose database handle is closed after the first load (any query per
+    // call would fail), over a quote store that counts what it is asked.
+    const other = createContext(ctx.config, 'test-hot-path', ctx.logger, ctx.infra);
+    const calls: string[] = [];
+    const counting: QuoteStore = new Proxy(ctx.quotes, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          calls.push(String(prop));
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const market = new MarketDataService(other.db, counting, { priceAgeMsMax: 5_000 });
     await market.listInstruments();
     await other.db.destroy();
-    await ctx.prices.setMany([{ ticker: 'NVDA', price: price('135.0000'), asOfMs: Date.now() }]);
-    await other.redis.ping();
-    const sendCommand = vi.spyOn(other.redis, 'sendCommand');
-    try {
-      expect((await market.getPrice('NVDA')).price).toBe(price('135.0000'));
-      expect(sendCommand.mock.calls.map(([cmd]) => cmd.name)).toEqual(['hget']);
-      sendCommand.mockClear();
-      await expect(market.getPrice('NOPE')).rejects.toBeInstanceOf(UnknownTickerError);
-      expect(sendCommand).not.toHaveBeenCalled();
-    } finally {
-      sendCommand.mockRestore();
-      other.redis.disconnect();
-    }
+    await ctx.quotes.setMany([{ ticker: 'NVDA', price: price('135.0000'), asOfMs: Date.now() }]);
+    expect((await market.getPrice('NVDA')).price).toBe(price('135.0000'));
+    expect(calls).toEqual(['get']);
+    calls.length = 0;
+    await expect(market.getPrice('NOPE')).rejects.toBeInstanceOf(UnknownTickerError);
+    expect(calls).toEqual([]);
   });
 });
 
@@ -121,7 +126,7 @@ describe('getPrices', () => {
     const fresh = await createTestContext();
     try {
       const now = Date.now();
-      await fresh.prices.setMany([
+      await fresh.quotes.setMany([
         { ticker: 'TSLA', price: price('250.1000'), asOfMs: now },
         { ticker: 'AAPL', price: price('230.0000'), asOfMs: now - 60_000 },
         { ticker: 'ZZZZ', price: price('1.0000'), asOfMs: now }, // not listed: never shown
@@ -179,27 +184,39 @@ describe('price bars', () => {
 });
 
 describe('tick publication', () => {
-  it('writes the cache and publishes the batch in one MULTI', async () => {
-    const subscriber = ctx.redis.duplicate();
+  const amzn = (asOfMs: number): Quote[] => [
+    { ticker: 'AMZN', price: price('200.1234'), asOfMs },
+    { ticker: 'GOOGL', price: price('175.0001'), asOfMs },
+  ];
+
+  it('stores the batch and announces it to subscribers', async () => {
+    const batches: TickBatch[] = [];
+    const unsubscribe = await ctx.quotes.subscribe((b) => batches.push(b));
+    try {
+      const asOfMs = Date.now();
+      await ctx.quotes.publish(amzn(asOfMs), { feed: 'simulator', feedId: 'test-feed' });
+      const [batch] = await eventually(async () => (batches.length > 0 ? batches : undefined));
+      expect(batch!.source).toEqual({ feed: 'simulator', feedId: 'test-feed' });
+      expect(batch!.quotes.map((q) => [q.ticker, formatPrice(q.price), q.asOfMs])).toEqual([
+        ['AMZN', '200.1234', asOfMs],
+        ['GOOGL', '175.0001', asOfMs],
+      ]);
+      expect((await ctx.quotes.get('AMZN'))?.price).toBe(price('200.1234'));
+    } finally {
+      await unsubscribe();
+    }
+  });
+
+  it('writes the Redis hash and publishes the batch as JSON on the ticks channel in one MULTI', redisOnly, async () => {
+    const subscriber = ctx.redis!.duplicate();
     const messages: string[] = [];
     try {
       await subscriber.subscribe(ctx.keys.ticksChannel());
       subscriber.on('message', (_channel: string, message: string) => messages.push(message));
       const asOfMs = Date.now();
-      await ctx.prices.setManyAndPublish(
-        [
-          { ticker: 'AMZN', price: price('200.1234'), asOfMs },
-          { ticker: 'GOOGL', price: price('175.0001'), asOfMs },
-        ],
-        { feed: 'simulator', feedId: 'test-feed' },
-      );
+      await ctx.quotes.publish(amzn(asOfMs), { feed: 'simulator', feedId: 'test-feed' });
       const [message] = await eventually(async () => (messages.length > 0 ? messages : undefined));
-      const decoded = decodeTickMessage(message!);
-      expect(decoded?.source).toEqual({ feed: 'simulator', feedId: 'test-feed' });
-      expect(decoded?.quotes.map((q) => [q.ticker, formatPrice(q.price), q.asOfMs])).toEqual([
-        ['AMZN', '200.1234', asOfMs],
-        ['GOOGL', '175.0001', asOfMs],
-      ]);
+      expect(decodeTickMessage(message!)?.quotes).toHaveLength(2);
       expect(JSON.parse(message!)).toEqual({
         feed: 'simulator',
         feed_id: 'test-feed',
@@ -208,48 +225,9 @@ describe('tick publication', () => {
           { ticker: 'GOOGL', price: '175.0001', as_of: new Date(asOfMs).toISOString() },
         ],
       });
-      expect((await ctx.prices.get('AMZN'))?.price).toBe(price('200.1234'));
+      expect(await ctx.redis!.hget(ctx.keys.prices(), 'AMZN')).toBe(`200.1234|${asOfMs}`);
     } finally {
       subscriber.disconnect();
     }
-  });
-});
-
-describe('LeaderLock', () => {
-  it('lets one holder at a time take, renew and release the lock', async () => {
-    const key = `${ctx.keys.prefix}lock-test-1`;
-    const a = new LeaderLock(ctx.redis, key, 1_000, 'a');
-    const b = new LeaderLock(ctx.redis, key, 1_000, 'b');
-    expect(await a.tryAcquire()).toBe(true);
-    expect(a.isHeld()).toBe(true);
-    expect(await b.tryAcquire()).toBe(false);
-    expect(b.isHeld()).toBe(false);
-    expect(await b.renew()).toBe(false);
-    expect(await b.release()).toBe(false); // not b's to release
-    expect(await ctx.redis.get(key)).toBe('a');
-    expect(await a.renew()).toBe(true);
-    expect(await a.release()).toBe(true);
-    expect(a.isHeld()).toBe(false);
-    expect(await b.tryAcquire()).toBe(true);
-  });
-
-  it('expires when not renewed, so another holder takes it; the old holder cannot renew it back', async () => {
-    const key = `${ctx.keys.prefix}lock-test-2`;
-    const a = new LeaderLock(ctx.redis, key, 150, 'a');
-    const b = new LeaderLock(ctx.redis, key, 150, 'b');
-    expect(await a.tryAcquire()).toBe(true);
-    await eventually(async () => ((await b.tryAcquire()) ? true : undefined), 2_000, 10);
-    expect(a.isHeld()).toBe(false); // the local lease ends before the key does
-    expect(await a.renew()).toBe(false);
-    expect(await ctx.redis.get(key)).toBe('b');
-  });
-
-  it('takes back its own key when only its local lease lapsed', async () => {
-    const key = `${ctx.keys.prefix}lock-test-3`;
-    const a = new LeaderLock(ctx.redis, key, 10_000, 'a');
-    expect(await a.tryAcquire()).toBe(true);
-    expect(await a.tryAcquire()).toBe(true);
-    const other = new LeaderLock(ctx.redis, key, 10_000, 'b');
-    expect(await other.tryAcquire()).toBe(false);
   });
 });

@@ -1,17 +1,18 @@
 /**
- * The order flow end to end against real PostgreSQL and Redis: the OMS, the stream, the
- * trading engine and the reconciler, with prices set directly in the cache so every number is
- * exact.
+ * The order flow end to end against real PostgreSQL, over the order pipe and quote store of the
+ * run (Redis, or the in-process ones): the OMS, the pipe, the trading engine and the
+ * reconciler, with prices set directly in the quote store so every number is exact.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { createEngine, createOrdersService } from '../src/app.js';
+import { createEngine } from '../src/app.js';
 import { cashFromDb, formatCash, formatPrice, formatQty, parsePrice, parseQty } from '../src/core/money.js';
 import * as accounts from '../src/services/accounts/accounts.service.js';
 import * as portfolios from '../src/services/portfolios/portfolios.service.js';
-import { CONSUMER_GROUP } from '../src/services/trading/trading.engine.js';
-import type { OrdersService, PlaceOrder } from '../src/services/orders/orders.service.js';
-import { createTestContext, eventually, newUser, seedShares, type TestContext } from './harness.js';
+import { executeBuy, executeSell } from '../src/core/orders.js';
+import { pipeMessage, type OrdersService, type PlaceOrder } from '../src/services/orders/orders.service.js';
+import { applyDecisions } from '../src/services/trading/trading.service.js';
+import { createTestContext, eventually, newUser, redisOnly, seedShares, type TestContext } from './harness.js';
 
 let ctx: TestContext;
 let oms: OrdersService;
@@ -25,7 +26,7 @@ beforeAll(async () => {
     RECONCILE_AFTER_MS: '300',
     PRICE_AGE_MS_MAX: '60000',
   });
-  oms = createOrdersService(ctx);
+  oms = ctx.orders;
 });
 afterEach(async () => {
   for (const r of running.splice(0)) await r.stop();
@@ -38,11 +39,7 @@ const q = (s: string) => parseQty(s);
 const p = (s: string) => parsePrice(s);
 
 async function setPrice(ticker: string, price: string, asOfMs = Date.now()) {
-  await ctx.prices.setMany([{ ticker, price: p(price), asOfMs }]);
-}
-
-async function ensureGroup() {
-  await ctx.redis.xgroup('CREATE', ctx.keys.orderStream(), CONSUMER_GROUP, '0', 'MKSTREAM').catch(() => undefined);
+  await ctx.quotes.setMany([{ ticker, price: p(price), asOfMs }]);
 }
 
 async function startEngine(overrides: Parameters<typeof createEngine>[1] = {}) {
@@ -75,12 +72,15 @@ async function fillsOf(orderId: string) {
   return ctx.db.selectFrom('fills').selectAll().where('order_id', '=', orderId).execute();
 }
 
-/** True once every entry was delivered (lag 0) and acknowledged (nothing pending). */
+/** True once every pipe entry was delivered and settled (nothing undelivered, nothing pending). */
 async function streamDrained() {
-  const groups = (await ctx.redis.xinfo('GROUPS', ctx.keys.orderStream())) as unknown[][];
-  const g = groups.map((row) => new Map(Array.from({ length: row.length / 2 }, (_, i) => [row[2 * i], row[2 * i + 1]])));
-  const engine = g.find((m) => m.get('name') === CONSUMER_GROUP);
-  return engine && engine.get('lag') === 0 && engine.get('pending') === 0 ? true : undefined;
+  const pipe = ctx.infra.pipe;
+  return (await pipe.backlog()) === 0 && (await pipe.pending()) === 0 ? true : undefined;
+}
+
+/** A quote that exists but is too old to price anything: the engine must wait for a fresh one. */
+async function stalePrice(ticker: string) {
+  await setPrice(ticker, '1', Date.now() - 3_600_000);
 }
 
 async function ledgerSum(userId: string) {
@@ -151,8 +151,7 @@ describe('refusals', () => {
   it('refuses an unknown ticker and a missing or stale price', async () => {
     const u = await newUser(ctx, { cash: '100000.00' });
     await expect(buy(u.id, 'NOPE', '1')).rejects.toMatchObject({ code: 'UNKNOWN_TICKER' });
-    await ctx.redis.hdel(ctx.keys.prices(), 'GOOGL');
-    await expect(buy(u.id, 'GOOGL', '1')).rejects.toMatchObject({ code: 'PRICE_UNAVAILABLE' });
+    await expect(buy(u.id, 'HD', '1')).rejects.toMatchObject({ code: 'PRICE_UNAVAILABLE' }); // never priced
     await setPrice('GOOGL', '170', Date.now() - 120_000);
     await expect(buy(u.id, 'GOOGL', '1')).rejects.toMatchObject({ code: 'PRICE_UNAVAILABLE' });
   });
@@ -200,13 +199,12 @@ describe('idempotency', () => {
 });
 
 describe('delivery guarantees', () => {
-  it('fills once when the same stream entry is delivered twice', async () => {
+  it('fills once when the same pipe entry is delivered twice', async () => {
     const u = await newUser(ctx, { cash: '10000.00' });
     await setPrice('JPM', '200');
     const { order } = await buy(u.id, 'JPM', '5');
-    // A duplicate entry for the same order, as a redelivery or a reconciler re-publish makes.
-    await ctx.redis.xadd(ctx.keys.orderStream(), '*', 'order_id', order.id);
-    await ctx.redis.xadd(ctx.keys.orderStream(), '*', 'order_id', order.id);
+    // Duplicate entries for the same order, as a redelivery or a reconciler re-publish makes.
+    await ctx.infra.pipe.publish([pipeMessage(order), pipeMessage(order)]);
     await startEngine();
     expect((await terminal(order.id)).status).toBe('FILLED');
     await eventually(streamDrained);
@@ -214,19 +212,19 @@ describe('delivery guarantees', () => {
     expect(await balance(u.id)).toEqual({ cash: '9000.00', available: '9000.00' });
   });
 
-  it('keeps exactly one fill when an engine dies between commit and XACK', async () => {
+  it('keeps exactly one fill when an engine dies between commit and acknowledgement', async () => {
     const u = await newUser(ctx, { cash: '10000.00' });
     await setPrice('AAPL', '100');
-    // The stream group exists from the earlier engines; the dying consumer takes the entry.
-    await ensureGroup();
+    const dying = await ctx.infra.pipe.consumer('dying-engine');
     const { order } = await buy(u.id, 'AAPL', '1');
-    const read = (await ctx.redis.xreadgroup('GROUP', CONSUMER_GROUP, 'dying-engine', 'COUNT', 100, 'STREAMS', ctx.keys.orderStream(), '>')) as [string, [string, string[]][]][];
-    const entryIds = read[0]![1].map(([id]) => id);
-    expect(entryIds.length).toBeGreaterThan(0);
-    // It commits the execution exactly as the engine does, then dies before XACK.
-    const { executeOrder } = await import('../src/services/trading/trading.service.js');
-    await ctx.db.transaction().execute((trx) => executeOrder(trx, order, p('100')));
-    expect((await ctx.redis.xpending(ctx.keys.orderStream(), CONSUMER_GROUP))[0]).toBeGreaterThan(0);
+    const entries = await dying.read(100, 1_000);
+    expect(entries.map((e) => e.orderId)).toContain(order.id);
+    // It commits the execution exactly as the engine does, then dies before acknowledging.
+    const execution = executeBuy(order.quantity, p('100'), order.reservedAmount);
+    if (execution.outcome !== 'fill') throw new Error('the hold covers the buy');
+    await ctx.db.transaction().execute((trx) => applyDecisions(trx, [{ order, price: p('100'), amount: execution.amount }], []));
+    await dying.close();
+    expect(await ctx.infra.pipe.pending()).toBeGreaterThan(0);
 
     await startEngine(); // claims the dead consumer's entries after claimIdleMs
     await eventually(streamDrained);
@@ -234,14 +232,14 @@ describe('delivery guarantees', () => {
     expect(await balance(u.id)).toEqual({ cash: '9900.00', available: '9900.00' });
   });
 
-  it('completes every pending order after Redis lost the stream (the reconciler)', async () => {
+  it('completes every pending order after Redis lost the stream (the reconciler)', redisOnly, async () => {
     const u = await newUser(ctx, { cash: '100000.00' });
     await setPrice('AAPL', '100');
     const placed = [];
     for (let i = 0; i < 20; i++) placed.push((await buy(u.id, 'AAPL', '1')).order);
     // Redis loses everything of ours: the stream, its group, the price cache.
-    const ours = await ctx.redis.keys(`${ctx.keys.prefix}*`);
-    await ctx.redis.del(...ours);
+    const ours = await ctx.redis!.keys(`${ctx.keys.prefix}*`);
+    await ctx.redis!.del(...ours);
     await setPrice('AAPL', '100');
     await startEngine();
     for (const o of placed) expect((await terminal(o.id, 15_000)).status).toBe('FILLED');
@@ -252,7 +250,7 @@ describe('delivery guarantees', () => {
     const u = await newUser(ctx, { cash: '10000.00' });
     await setPrice('NFLX', '100');
     const { order } = await buy(u.id, 'NFLX', '1');
-    await ctx.redis.hdel(ctx.keys.prices(), 'NFLX');
+    await stalePrice('NFLX');
     await startEngine();
     // Polls until the engine has seen the entry (acknowledged it) while the order still waits.
     await eventually(streamDrained);
@@ -266,7 +264,7 @@ describe('delivery guarantees', () => {
     const u = await newUser(ctx, { cash: '10000.00' });
     await setPrice('ORCL', '100');
     const { order } = await buy(u.id, 'ORCL', '1');
-    await ctx.redis.hdel(ctx.keys.prices(), 'ORCL');
+    await stalePrice('ORCL');
     await startEngine({ priceWaitMsMax: 0 });
     const done = await terminal(order.id);
     expect([done.status, done.rejectReason]).toEqual(['REJECTED', 'PRICE_UNAVAILABLE']);
@@ -276,28 +274,24 @@ describe('delivery guarantees', () => {
   it('dead-letters an entry delivered too many times and rejects its order with the reason', async () => {
     const u = await newUser(ctx, { cash: '10000.00' });
     await setPrice('KO', '60');
+    const crashy = await ctx.infra.pipe.consumer('crashy');
     const { order } = await buy(u.id, 'KO', '1');
-    const stream = ctx.keys.orderStream();
-    await ensureGroup();
-    await ctx.redis.xreadgroup('GROUP', CONSUMER_GROUP, 'crashy', 'COUNT', 100, 'STREAMS', stream, '>');
-    const pendingOfCrashy = (await ctx.redis.xpending(stream, CONSUMER_GROUP, '-', '+', 100, 'crashy')) as [string][];
-    const entryId = pendingOfCrashy.map(([id]) => id).pop();
+    expect((await crashy.read(100, 1_000)).map((e) => e.orderId)).toContain(order.id);
     // Each crash-and-claim cycle counts a delivery; push this entry past the limit.
-    for (let i = 0; i < 6; i++) await ctx.redis.xclaim(stream, CONSUMER_GROUP, 'crashy', 0, entryId!);
+    for (let i = 0; i < 6; i++) await crashy.claimAbandoned(0, 100);
+    await crashy.close();
     await startEngine({ deliveriesMax: 5, reconcileAfterMs: 60_000 });
     const done = await terminal(order.id);
     expect([done.status, done.rejectReason]).toEqual(['REJECTED', 'DELIVERY_ATTEMPTS_EXCEEDED']);
-    const dead = await ctx.redis.xrange(ctx.keys.orderDeadLetterStream(), '-', '+');
-    expect(dead.some(([, fields]) => fields.includes(order.id))).toBe(true);
+    const dead = await ctx.infra.pipe.deadLetters(100);
+    expect(dead.some((d) => d.entry.orderId === order.id && d.reason === 'DELIVERY_ATTEMPTS_EXCEEDED')).toBe(true);
     expect(await balance(u.id)).toEqual({ cash: '10000.00', available: '10000.00' });
   });
 
-  it('dead-letters a malformed entry instead of dropping it', async () => {
+  it('dead-letters a malformed entry instead of dropping it', redisOnly, async () => {
     await startEngine();
-    await ctx.redis.xadd(ctx.keys.orderStream(), '*', 'garbage', 'yes');
-    await eventually(async () =>
-      (await ctx.redis.xrange(ctx.keys.orderDeadLetterStream(), '-', '+')).some(([, f]) => f.includes('MALFORMED_ENTRY')) ? true : undefined,
-    );
+    await ctx.redis!.xadd(ctx.keys.orderStream(), '*', 'garbage', 'yes');
+    await eventually(async () => ((await ctx.infra.pipe.deadLetters(100)).some((d) => d.reason === 'MALFORMED_ENTRY') ? true : undefined));
   });
 });
 
@@ -425,7 +419,13 @@ describe('set-based fills', () => {
     const px = [p('150.1234'), p('61.0001'), p('151.5678'), p('299.9999'), p('60.3333')];
     placed.forEach((o, i) => (prices[o.id] = formatPrice(px[i]!)));
     const sorted = [...placed].sort((a, b) => (a.ticker < b.ticker ? -1 : a.ticker > b.ticker ? 1 : a.id < b.id ? -1 : 1));
-    return { u, items: sorted.map((order) => ({ order, price: p(prices[order.id]!) })) };
+    const items = sorted.map((order) => {
+      const price = p(prices[order.id]!);
+      const execution = order.side === 'buy' ? executeBuy(order.quantity, price, order.reservedAmount) : executeSell(order.quantity, price);
+      if (execution.outcome !== 'fill') throw new Error(`scenario order ${order.id} would not fill`);
+      return { order, price, amount: execution.amount };
+    });
+    return { u, items };
   }
 
   async function state(userId: string) {
@@ -440,13 +440,12 @@ describe('set-based fills', () => {
   }
 
   it('fills a batch in one statement with exactly the result of filling its orders one by one', async () => {
-    const { executeOrder, executeOrders } = await import('../src/services/trading/trading.service.js');
     const batch = await scenario();
     const single = await scenario();
 
-    const outcomes = await ctx.db.transaction().execute((trx) => executeOrders(trx, batch.items));
+    const outcomes = await ctx.db.transaction().execute((trx) => applyDecisions(trx, batch.items, []));
     expect(outcomes.map((o) => [o.applied, o.order.status])).toEqual(batch.items.map(() => [true, 'FILLED']));
-    for (const item of single.items) await ctx.db.transaction().execute((trx) => executeOrder(trx, item.order, item.price));
+    for (const item of single.items) await ctx.db.transaction().execute((trx) => applyDecisions(trx, [item], []));
 
     const a = await state(batch.u.id);
     const b = await state(single.u.id);
@@ -466,7 +465,7 @@ describe('set-based fills', () => {
     ]);
 
     // Executing the batch again changes nothing: every order is past PENDING.
-    const again = await ctx.db.transaction().execute((trx) => executeOrders(trx, batch.items));
+    const again = await ctx.db.transaction().execute((trx) => applyDecisions(trx, batch.items, []));
     expect(again.every((o) => !o.applied)).toBe(true);
     expect(await state(batch.u.id)).toEqual(a);
   });
@@ -477,18 +476,21 @@ describe('two engines on one holding', () => {
     const u = await newUser(ctx, { cash: '0.00' });
     await seedShares(ctx, u.id, 'IBM', '2', '100');
     await setPrice('IBM', '100');
+    const engineB = await ctx.infra.pipe.consumer('engine-b');
     const a = (await sell(u.id, 'IBM', '1')).order;
     const b = (await sell(u.id, 'IBM', '1')).order;
-    const { executeOrder } = await import('../src/services/trading/trading.service.js');
-    // Engine B owns sell b: its entry is not in our engine's stream.
-    for (const [id, fields] of await ctx.redis.xrange(ctx.keys.orderStream(), '-', '+')) {
-      if (fields.includes(b.id)) await ctx.redis.xdel(ctx.keys.orderStream(), id);
-    }
+    // Engine B owns sell b: it takes both entries (and keeps them, never claimed within the test);
+    // sell a is published again for our engine.
+    const taken = await engineB.read(100, 1_000);
+    expect(taken.map((e) => e.orderId)).toEqual(expect.arrayContaining([a.id, b.id]));
+    await ctx.infra.pipe.publish([pipeMessage(a)]);
     // "Engine B" fills sell b and keeps its transaction open until our engine is blocked behind
     // it; the engine's statement for sell a then resumes against a holding changed after its
     // snapshot. A redelivery would take a minute (claimIdleMs), so a quick fill proves the retry.
+    const sold = executeSell(b.quantity, p('100'));
+    if (sold.outcome !== 'fill') throw new Error('a sell of 1 at 100 fills');
     await ctx.db.transaction().execute(async (trx) => {
-      await executeOrder(trx, b, p('100'));
+      await applyDecisions(trx, [{ order: b, price: p('100'), amount: sold.amount }], []);
       await startEngine({ claimIdleMs: 60_000, reconcileAfterMs: 60_000 });
       await eventually(async () => {
         const { rows } = await sql<{ n: number }>`
@@ -501,6 +503,8 @@ describe('two engines on one holding', () => {
     expect(await portfolios.listHoldings(ctx.db, u.id)).toEqual([]);
     expect(await balance(u.id)).toEqual({ cash: '200.00', available: '200.00' });
     expect((await fillsOf(a.id)).length + (await fillsOf(b.id)).length).toBe(2);
+    await engineB.ack(taken.map((e) => e.id));
+    await engineB.close();
   });
 });
 
@@ -508,10 +512,8 @@ describe('order updates', () => {
   it('publishes every status change on the updates channel', async () => {
     const u = await newUser(ctx, { cash: '10000.00' });
     await setPrice('AAPL', '100');
-    const subscriber = ctx.redis.duplicate();
     const seen: { order_id: string; status: string; fill_price: string | null }[] = [];
-    subscriber.on('message', (_channel: string, message: string) => seen.push(JSON.parse(message)));
-    await subscriber.subscribe(ctx.keys.orderUpdatesChannel());
+    const unsubscribe = await ctx.infra.orderUpdates.subscribe((message) => seen.push(JSON.parse(message)));
     try {
       const { order } = await buy(u.id, 'AAPL', '1');
       const canceled = (await buy(u.id, 'AAPL', '1')).order;
@@ -525,7 +527,7 @@ describe('order updates', () => {
       ]);
       expect(seen.filter((m) => m.order_id === canceled.id).map((m) => m.status)).toEqual(['PENDING', 'CANCELED']);
     } finally {
-      subscriber.disconnect();
+      await unsubscribe();
     }
   });
 });
@@ -540,6 +542,6 @@ describe('shutdown', () => {
     for (let i = 0; i < 10; i++) placed.push((await buy(u.id, 'AAPL', '1')).order);
     for (const o of placed) await terminal(o.id);
     await engine.stop();
-    expect((await ctx.redis.xpending(ctx.keys.orderStream(), CONSUMER_GROUP))[0]).toBe(0);
+    expect(await ctx.infra.pipe.pending()).toBe(0);
   });
 });

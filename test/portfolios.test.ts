@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatPrice, formatQty, parsePrice, parseQty, weightedAvgCost } from '../src/core/money.js';
+import { executeSell } from '../src/core/orders.js';
 import * as portfolios from '../src/services/portfolios/portfolios.service.js';
-import { createTestContext, newUser, type TestContext } from './harness.js';
+import { applyDecisions } from '../src/services/trading/trading.service.js';
+import { createTestContext, newUser, seedShares, type TestContext } from './harness.js';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -14,22 +16,32 @@ afterAll(async () => {
 const q = (s: string) => parseQty(s);
 const p = (s: string) => parsePrice(s);
 
+/** Sells through the OMS and fills the order at `price` with the engine's own statement. */
+async function sellNow(userId: string, ticker: string, quantity: string, price: string) {
+  await ctx.quotes.setMany([{ ticker, price: p(price), asOfMs: Date.now() }]);
+  const { order } = await ctx.orders.placeOrder({ userId, ticker, side: 'sell', type: 'market', quantity: q(quantity), clientOrderId: undefined });
+  const sold = executeSell(order.quantity, p(price));
+  if (sold.outcome !== 'fill') throw new Error('the sell fills');
+  await ctx.db.transaction().execute((trx) => applyDecisions(trx, [{ order, price: p(price), amount: sold.amount }], []));
+}
+
 describe('portfolios service', () => {
   it('adds bought shares with a weighted average cost equal to core/money', async () => {
     const u = await newUser(ctx);
-    await portfolios.applyBuy(ctx.db, u.id, 'AAPL', q('10'), p('152.0000'));
-    const h = await portfolios.applyBuy(ctx.db, u.id, 'AAPL', q('3.5'), p('149.3333'));
+    await seedShares(ctx, u.id, 'AAPL', '10', '152.0000');
+    await seedShares(ctx, u.id, 'AAPL', '3.5', '149.3333');
+    const [h] = await portfolios.listHoldings(ctx.db, u.id);
+    if (!h) throw new Error('a holding');
     expect(formatQty(h.quantity)).toBe('13.5');
     expect(formatPrice(h.avgCost)).toBe(formatPrice(weightedAvgCost(q('10'), p('152.0000'), q('3.5'), p('149.3333'))));
   });
 
   it('reserves shares and refuses to reserve more than are unreserved', async () => {
     const u = await newUser(ctx);
-    await portfolios.applyBuy(ctx.db, u.id, 'MSFT', q('10'), p('400.0000'));
+    await seedShares(ctx, u.id, 'MSFT', '10', '400.0000');
     await portfolios.reserveShares(ctx.db, u.id, 'MSFT', q('6'));
     const err = await portfolios.reserveShares(ctx.db, u.id, 'MSFT', q('4.000001')).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'INSUFFICIENT_HOLDINGS', service: 'portfolios', details: { available: '4' } });
-    await expect(portfolios.validateHoldings(ctx.db, u.id, 'MSFT', q('4'))).resolves.toBeUndefined();
     await expect(portfolios.reserveShares(ctx.db, u.id, 'NVDA', q('1'))).rejects.toMatchObject({
       code: 'INSUFFICIENT_HOLDINGS',
     });
@@ -39,7 +51,7 @@ describe('portfolios service', () => {
 
   it('never reserves the same shares twice under concurrent reservations', async () => {
     const u = await newUser(ctx);
-    await portfolios.applyBuy(ctx.db, u.id, 'TSLA', q('10'), p('200.0000'));
+    await seedShares(ctx, u.id, 'TSLA', '10', '200.0000');
     const results = await Promise.allSettled(
       Array.from({ length: 20 }, () => portfolios.reserveShares(ctx.db, u.id, 'TSLA', q('3'))),
     );
@@ -50,17 +62,18 @@ describe('portfolios service', () => {
 
   it('removes sold shares and deletes the row when none are left', async () => {
     const u = await newUser(ctx);
-    await portfolios.applyBuy(ctx.db, u.id, 'AMZN', q('10'), p('180.0000'));
-    await portfolios.reserveShares(ctx.db, u.id, 'AMZN', q('5'));
-    expect(formatQty(await portfolios.applySell(ctx.db, u.id, 'AMZN', q('5')))).toBe('5');
-    await portfolios.reserveShares(ctx.db, u.id, 'AMZN', q('5'));
-    expect(await portfolios.applySell(ctx.db, u.id, 'AMZN', q('5'))).toBe(0n);
+    await seedShares(ctx, u.id, 'AMZN', '10', '180.0000');
+    await sellNow(u.id, 'AMZN', '5', '180');
+    expect((await portfolios.listHoldings(ctx.db, u.id)).map((h) => [h.ticker, formatQty(h.quantity), h.reservedQuantity])).toEqual([
+      ['AMZN', '5', 0n],
+    ]);
+    await sellNow(u.id, 'AMZN', '5', '181');
     expect(await portfolios.listHoldings(ctx.db, u.id)).toEqual([]);
   });
 
   it('releases a reservation', async () => {
     const u = await newUser(ctx);
-    await portfolios.applyBuy(ctx.db, u.id, 'META', q('2'), p('500.0000'));
+    await seedShares(ctx, u.id, 'META', '2', '500.0000');
     await portfolios.reserveShares(ctx.db, u.id, 'META', q('2'));
     await portfolios.releaseShares(ctx.db, u.id, 'META', q('2'));
     const [h] = await portfolios.listHoldings(ctx.db, u.id);

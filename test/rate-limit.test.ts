@@ -1,15 +1,14 @@
 /**
- * Rate limiting per credential, counted in Redis so it holds across api instances; refused with
- * 429 RATE_LIMITED and Retry-After; off by default; failing open when Redis cannot answer.
+ * Rate limiting per credential, counted by the rate counter (in Redis, so it holds across api
+ * instances; in memory for one process); refused with 429 RATE_LIMITED and Retry-After; off by
+ * default; failing open when the counter cannot answer.
  */
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeContext, createContext, type AppContext } from '../src/app.js';
 import { buildServer } from '../src/http/server.js';
-import { RATE_LIMIT_WINDOW_MS, RateLimiter } from '../src/http/rate-limit.js';
+import { MemoryRateCounter, RATE_LIMIT_WINDOW_MS, RateLimiter, type RateCounter } from '../src/http/rate-limit.js';
 import { createLogger } from '../src/infra/logger.js';
-import { createRedis } from '../src/infra/redis.js';
-import { ADMIN_TOKEN, createTestContext, newUser, startTestServer, type TestContext, type TestServer } from './harness.js';
+import { ADMIN_TOKEN, createTestContext, newUser, redisOnly, startTestServer, type TestContext, type TestServer } from './harness.js';
 
 const LIMIT = 5;
 
@@ -33,9 +32,14 @@ async function awayFromWindowEdge(marginMs = 5_000): Promise<void> {
   if (left < marginMs) await new Promise((r) => setTimeout(r, left + 50));
 }
 
-/** Another api instance over the same PostgreSQL and Redis (and key prefix), with its own connections. */
+/**
+ * Another api instance over the same PostgreSQL and Redis (and key prefix), with its own
+ * connections; in memory, another server of the same process.
+ */
 async function secondInstance(overrides: Partial<AppContext['config']> = {}) {
-  const other = createContext({ ...ctx.config, ...overrides }, 'test-b', createLogger('silent', 'test-b'));
+  const config = { ...ctx.config, ...overrides };
+  const logger = createLogger('silent', 'test-b');
+  const other = ctx.infra.kind === 'redis' ? createContext(config, 'test-b', logger) : createContext(config, 'test-b', logger, ctx.infra);
   const started = await startTestServer(other);
   const handle = {
     ctx: other,
@@ -75,12 +79,16 @@ describe('rate limiting (RATE_LIMIT_PER_MINUTE)', () => {
     const refused = await api.request('GET', `/users/${u.id}`, { token: u.apiKey });
     expectRateLimited(refused);
     expect(refused.headers.get('x-content-type-options')).toBe('nosniff');
+  });
 
-    // The counter lives under the key named in src/infra/keys.ts, and expires with its window.
+  it('keeps the Redis count under the key named in src/infra/keys.ts, expiring with its window', redisOnly, async () => {
+    await awayFromWindowEdge();
+    const u = await newUser(ctx, { cash: '100.00' });
+    for (let i = 0; i <= LIMIT; i++) await api.request('GET', `/users/${u.id}`, { token: u.apiKey });
     const windowStart = Math.floor(Date.now() / RATE_LIMIT_WINDOW_MS) * RATE_LIMIT_WINDOW_MS;
     const keyName = ctx.keys.rateLimit(`key:${u.apiKeyId}`, windowStart);
-    expect(await ctx.redis.get(keyName)).toBe(String(LIMIT + 1));
-    const ttl = await ctx.redis.pttl(keyName);
+    expect(await ctx.redis!.get(keyName)).toBe(String(LIMIT + 1));
+    const ttl = await ctx.redis!.pttl(keyName);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(RATE_LIMIT_WINDOW_MS + 5_000);
   });
@@ -130,7 +138,7 @@ describe('rate limiting (RATE_LIMIT_PER_MINUTE)', () => {
     expect(res.headers.get('x-ratelimit-limit')).toBeNull();
   });
 
-  it('holds across api instances: the count is shared through Redis', async () => {
+  it('holds across api instances: the count is shared through Redis', redisOnly, async () => {
     await awayFromWindowEdge();
     const b = await secondInstance();
     const u = await newUser(ctx);
@@ -155,9 +163,9 @@ describe('rate limiting (RATE_LIMIT_PER_MINUTE)', () => {
     }
   });
 
-  it('fails open when Redis is down: requests are served, not refused', async () => {
+  it('fails open when Redis is down: requests are served, not refused', redisOnly, async () => {
     const down = await secondInstance({ rateLimitPerMinute: 1 });
-    down.ctx.redis.disconnect();
+    await down.ctx.infra.close(); // its Redis connection is gone
     const u = await newUser(ctx);
     for (let i = 0; i < 3; i++) {
       const started = Date.now();
@@ -173,7 +181,7 @@ describe('RateLimiter', () => {
 
   it('uses fixed one-minute windows: a new window starts a new count', async () => {
     let now = 1_800_000_000_000; // a window boundary
-    const limiter = new RateLimiter({ redis: ctx.redis, keys: ctx.keys, limit: 3, logger, now: () => now });
+    const limiter = new RateLimiter({ counter: new MemoryRateCounter(() => now), limit: 3, logger, now: () => now });
     const subject = `unit:${Date.now()}`;
     const first = [];
     for (let i = 0; i < 4; i++) first.push(await limiter.hit(subject));
@@ -190,25 +198,22 @@ describe('RateLimiter', () => {
     expect(await limiter.hit(subject)).toMatchObject({ allowed: true, remaining: 2, resetS: 60 });
   });
 
-  it('fails open at once when Redis is not connected, and when it does not answer in time', async () => {
-    const offline = createRedis('redis://127.0.0.1:1', { name: 'offline' });
-    offline.on('error', () => {});
-    try {
-      const limiter = new RateLimiter({ redis: offline, keys: ctx.keys, limit: 1, logger });
-      for (let i = 0; i < 3; i++) expect(await limiter.hit('s')).toMatchObject({ allowed: true, counted: false });
-    } finally {
-      offline.disconnect();
-    }
-    // A connected Redis that never answers: the limiter gives up after its timeout.
-    const hung = { status: 'ready', multi: () => ({ incr: () => ({ pexpire: () => ({ exec: () => new Promise(() => {}) }) }) }) };
-    const limiter = new RateLimiter({ redis: hung as unknown as Redis, keys: ctx.keys, limit: 1, logger, timeoutMs: 50 });
+  it('fails open at once when the counter is not connected, and when it does not answer in time', async () => {
+    let asked = 0;
+    const offline: RateCounter = { isReady: () => false, increment: async () => ++asked };
+    const limiter = new RateLimiter({ counter: offline, limit: 1, logger });
+    for (let i = 0; i < 3; i++) expect(await limiter.hit('s')).toMatchObject({ allowed: true, counted: false });
+    expect(asked).toBe(0); // not even asked: no waiting behind a reconnect
+    // A connected counter that never answers: the limiter gives up after its timeout.
+    const hung: RateCounter = { isReady: () => true, increment: () => new Promise(() => {}) };
+    const slow = new RateLimiter({ counter: hung, limit: 1, logger, timeoutMs: 50 });
     const started = Date.now();
-    expect(await limiter.hit('s')).toMatchObject({ allowed: true, counted: false });
+    expect(await slow.hit('s')).toMatchObject({ allowed: true, counted: false });
     expect(Date.now() - started).toBeLessThan(1_000);
   });
 
   it('refuses a limit that is not a positive integer (0 means: build no limiter)', () => {
-    expect(() => new RateLimiter({ redis: ctx.redis, keys: ctx.keys, limit: 0, logger })).toThrow(RangeError);
+    expect(() => new RateLimiter({ counter: new MemoryRateCounter(), limit: 0, logger })).toThrow(RangeError);
   });
 
   it('is wired from the configuration: no limiter when RATE_LIMIT_PER_MINUTE is 0', async () => {

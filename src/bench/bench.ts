@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Redis } from 'ioredis';
-import { DEFAULT_DATABASE_URL, loadConfig } from '../infra/config.js';
+import { loadConfig } from '../infra/config.js';
 import { createKeys, type Keys } from '../infra/keys.js';
 import { migrateToLatest, quoteIdent, type Db } from '../infra/postgres.js';
 import { createRedis } from '../infra/redis.js';
@@ -42,6 +42,9 @@ import {
 } from './processes.js';
 import { renderMarkdown, saveReport, summarize, type BenchReport, type PgSummary, type ProcessCpu } from './report.js';
 import type { Percentiles } from './stats.js';
+
+/** The server the bench creates its scratch database on when DATABASE_URL is unset. */
+export const BENCH_DATABASE_URL_DEFAULT = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export const DEFAULT_TICKERS = ['AAPL', 'MSFT', 'NVDA', 'AMZN', 'GOOGL', 'META', 'TSLA', 'JPM'];
 /** How long a role may take to become ready. */
@@ -439,7 +442,7 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
   const endStatus = () => tty && process.stderr.write('\n');
 
   const runId = randomBytes(4).toString('hex');
-  const baseUrl = process.env.DATABASE_URL || DEFAULT_DATABASE_URL;
+  const baseUrl = process.env.DATABASE_URL || BENCH_DATABASE_URL_DEFAULT;
   const dbUrl = withDatabase(baseUrl, o.dbName);
   const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
   const prefix = `ptbench:${runId}:`;

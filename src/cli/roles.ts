@@ -1,13 +1,29 @@
 /**
  * The roles papertrade can run. Each returns a stop function; `start` runs them all in one
- * process. Later roles (engine, feed) plug in here without restructuring the CLI.
+ * process.
  */
-import { createEngine, type AppContext } from '../app.js';
+import { createEngine, createFeedRunner, type AppContext } from '../app.js';
 import { buildServer } from '../http/server.js';
+import { loadReplay, replayFactory, simulatorFactory, type FeedFactory } from '../services/market-data/feeds.js';
 
 export type StopFn = () => Promise<void>;
 
-export { runFeed } from '../services/market-data/feed.role.js';
+/** Starts the feed role; resolves once it runs (as leader or standby) with its stop function. */
+export async function runFeed(ctx: AppContext): Promise<StopFn> {
+  const { config } = ctx;
+  let createFeed: FeedFactory;
+  if (config.feed === 'replay') {
+    // loadConfig guarantees the file is set when FEED=replay.
+    const batches = await loadReplay(config.feedReplayFile ?? '', await ctx.market.listInstruments(), ctx.logger);
+    createFeed = replayFactory(batches, config);
+  } else {
+    createFeed = simulatorFactory(config);
+  }
+  const runner = createFeedRunner(ctx, createFeed);
+  runner.start();
+  ctx.logger.info({ feed: config.feed, feed_id: runner.feedId, tick_ms: config.feedTickMs }, 'feed role started');
+  return () => runner.stop();
+}
 
 export async function runApi(ctx: AppContext): Promise<StopFn> {
   const { server } = await buildServer(ctx);
@@ -21,6 +37,6 @@ export async function runApi(ctx: AppContext): Promise<StopFn> {
 export async function runEngine(ctx: AppContext): Promise<StopFn> {
   const engine = createEngine(ctx);
   await engine.start();
-  ctx.logger.info({ consumer: engine.engine.consumer }, 'trading engine consuming the order stream');
+  ctx.logger.info({ consumer: engine.loop.consumerName }, 'trading engine consuming the order stream');
   return () => engine.stop();
 }

@@ -3,6 +3,7 @@
  *
  *   PENDING -> FILLED | REJECTED | CANCELED      (terminal states never change)
  */
+import { quoteFreshness } from './market.js';
 import { buyCost, notionalAtLeast, reservationFor, sellProceeds, type Cash, type Price, type Qty } from './money.js';
 
 export const ORDER_STATUSES = ['PENDING', 'FILLED', 'REJECTED', 'CANCELED'] as const;
@@ -73,4 +74,37 @@ export function meetsMinimumNotional(
 ): boolean {
   if (notionalAtLeast(order.quantity, quote, minimum)) return true;
   return order.side === 'sell' && heldQuantity === order.quantity && sellProceeds(order.quantity, quote) > 0n;
+}
+
+/** What the engine does with a PENDING order now. */
+export type Decision =
+  | { kind: 'fill'; price: Price; amount: Cash }
+  | { kind: 'reject'; reason: RejectReason }
+  /** No fresh price yet: the order stays PENDING and is looked at again later. */
+  | { kind: 'wait' };
+
+export interface DecisionLimits {
+  /** A quote older than this is no price. */
+  priceAgeMsMax: number;
+  /** An order that found no fresh price for this long after it was placed is rejected. */
+  priceWaitMsMax: number;
+}
+
+/**
+ * The engine's decision for a market order, given the quote it can see (or none) and the time:
+ * fill at the quote (the buy's final check included), reject, or wait for a price. Pure: the
+ * same order, quote and time always give the same decision.
+ */
+export function decideMarketOrder(
+  order: { side: OrderSide; quantity: Qty; reservedAmount: Cash; createdAtMs: number },
+  quote: { price: Price; asOfMs: number } | undefined,
+  nowMs: number,
+  limits: DecisionLimits,
+): Decision {
+  if (quoteFreshness(quote?.asOfMs, nowMs, limits.priceAgeMsMax) !== 'fresh') {
+    return nowMs - order.createdAtMs > limits.priceWaitMsMax ? { kind: 'reject', reason: REJECT_REASONS.priceUnavailable } : { kind: 'wait' };
+  }
+  const price = quote!.price;
+  const execution = order.side === 'buy' ? executeBuy(order.quantity, price, order.reservedAmount) : executeSell(order.quantity, price);
+  return execution.outcome === 'fill' ? { kind: 'fill', price, amount: execution.amount } : { kind: 'reject', reason: execution.reason };
 }

@@ -1,17 +1,70 @@
 /**
- * Rate limiting per credential (an API key, or the admin token), shared by every api instance
- * through Redis: a fixed one-minute window per subject, counted with one `MULTI INCR PEXPIRE`
- * round trip on the key `keys.rateLimit(subject, windowStartMs)`. A request over the limit is
- * refused with `429 RATE_LIMITED` and `Retry-After` before anything else happens.
+ * Rate limiting per credential (an API key, or the admin token): a fixed one-minute window per
+ * subject, counted by a RateCounter — in Redis (one `MULTI INCR PEXPIRE` round trip on
+ * `keys.rateLimit(subject, windowStartMs)`), so the limit holds across api instances, or in
+ * memory when one process serves everything. A request over the limit is refused with
+ * `429 RATE_LIMITED` and `Retry-After` before anything else happens.
  *
- * The limiter fails open: when Redis is down or slow, requests are served (and a warning is
- * logged at most every few seconds) rather than every request being refused.
+ * The limiter fails open: when the counter is down or slow, requests are served (and a warning
+ * is logged at most every few seconds) rather than every request being refused.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../infra/keys.js';
 import type { Logger } from '../infra/logger.js';
 import { HttpError } from './errors.js';
+
+/** Counts requests per subject and window: the rate limiter's port. */
+export interface RateCounter {
+  /** False while the counter cannot be asked at all (the limiter then lets requests through). */
+  isReady(): boolean;
+  /** Adds one to (subject, window) and returns the count; the count lives `ttlMs`. */
+  increment(subject: string, windowStartMs: number, ttlMs: number): Promise<number>;
+}
+
+export class RedisRateCounter implements RateCounter {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
+
+  isReady(): boolean {
+    return this.redis.status === 'ready';
+  }
+
+  async increment(subject: string, windowStartMs: number, ttlMs: number): Promise<number> {
+    const key = this.keys.rateLimit(subject, windowStartMs);
+    const results = await this.redis.multi().incr(key).pexpire(key, ttlMs).exec();
+    const incr = results?.[0];
+    if (!incr || incr[0] || typeof incr[1] !== 'number') throw incr?.[0] ?? new Error('rate limit counter failed');
+    return incr[1];
+  }
+}
+
+/** Counts in memory (one process); expired windows are swept as new ones begin, so it stays bounded. */
+export class MemoryRateCounter implements RateCounter {
+  private readonly counts = new Map<string, { count: number; expiresAtMs: number }>();
+  private lastSweepMs = 0;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  isReady(): boolean {
+    return true;
+  }
+
+  async increment(subject: string, windowStartMs: number, ttlMs: number): Promise<number> {
+    const now = this.now();
+    if (now - this.lastSweepMs >= ttlMs) {
+      this.lastSweepMs = now;
+      for (const [key, c] of this.counts) if (c.expiresAtMs <= now) this.counts.delete(key);
+    }
+    const key = `${subject}:${windowStartMs}`;
+    const current = this.counts.get(key);
+    const count = current && current.expiresAtMs > now ? current.count + 1 : 1;
+    this.counts.set(key, { count, expiresAtMs: now + ttlMs });
+    return count;
+  }
+}
 
 export const RATE_LIMIT_WINDOW_MS = 60_000;
 /** How long a request waits for the counter before it is let through uncounted. */
@@ -25,13 +78,12 @@ export interface RateDecision {
   remaining: number;
   /** Seconds until the window ends (at least 1). */
   resetS: number;
-  /** False when Redis could not be asked and the request was let through uncounted. */
+  /** False when the counter could not be asked and the request was let through uncounted. */
   counted: boolean;
 }
 
 export interface RateLimiterOptions {
-  redis: Redis;
-  keys: Keys;
+  counter: RateCounter;
   /** Requests per window per subject; must be positive (0 means "off": build no limiter). */
   limit: number;
   logger: Logger;
@@ -61,17 +113,12 @@ export class RateLimiter {
     const windowStart = Math.floor(now / this.windowMs) * this.windowMs;
     const resetS = Math.max(1, Math.ceil((windowStart + this.windowMs - now) / 1000));
     const open: RateDecision = { allowed: true, limit: this.limit, remaining: this.limit, resetS, counted: false };
-    const { redis, keys } = this.opts;
-    // Not connected: do not queue behind ioredis' reconnects, let the request through now.
-    if (redis.status !== 'ready') return this.failOpen(open, new Error(`redis is ${redis.status}`));
-    const key = keys.rateLimit(subject, windowStart);
+    const { counter } = this.opts;
+    // Not connected: do not queue behind reconnects, let the request through now.
+    if (!counter.isReady()) return this.failOpen(open, new Error('the rate counter is not connected'));
     try {
-      // The key outlives its window a little, so a clock a bit behind still finds its count.
-      const pending = redis.multi().incr(key).pexpire(key, this.windowMs + 5_000).exec();
-      const results = await withTimeout(pending, this.timeoutMs);
-      const incr = results?.[0];
-      if (!incr || incr[0] || typeof incr[1] !== 'number') throw incr?.[0] ?? new Error('rate limit counter failed');
-      const count = incr[1];
+      // The count outlives its window a little, so a clock a bit behind still finds it.
+      const count = await withTimeout(counter.increment(subject, windowStart, this.windowMs + 5_000), this.timeoutMs);
       return { allowed: count <= this.limit, limit: this.limit, remaining: Math.max(0, this.limit - count), resetS, counted: true };
     } catch (err) {
       return this.failOpen(open, err);
@@ -82,7 +129,7 @@ export class RateLimiter {
     const now = Date.now();
     if (now - this.lastFailOpenLogMs >= FAIL_OPEN_LOG_INTERVAL_MS) {
       this.lastFailOpenLogMs = now;
-      this.opts.logger.warn({ err }, 'rate limiter cannot reach Redis; letting requests through uncounted');
+      this.opts.logger.warn({ err }, 'rate limiter cannot reach its counter; letting requests through uncounted');
     }
     return decision;
   }

@@ -10,7 +10,7 @@ import cors from '@fastify/cors';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { histogram } from '../infra/metrics.js';
 import { sql } from 'kysely';
-import { createOrdersService, type AppContext } from '../app.js';
+import type { AppContext } from '../app.js';
 import { registerOrderRoutes } from '../services/orders/orders.routes.js';
 import * as users from '../services/users/users.service.js';
 import { createAuthenticator, type RouteAuth } from './auth.js';
@@ -127,7 +127,7 @@ export async function buildServer(ctx: AppContext): Promise<{ server: Server; ro
   // Per credential, shared by every api instance through Redis; off when the limit is 0.
   const rateLimiter =
     ctx.config.rateLimitPerMinute > 0
-      ? new RateLimiter({ redis: ctx.redis, keys: ctx.keys, limit: ctx.config.rateLimitPerMinute, logger: ctx.logger })
+      ? new RateLimiter({ counter: ctx.infra.rateCounter, limit: ctx.config.rateLimitPerMinute, logger: ctx.logger })
       : undefined;
   server.decorateRequest('principal', undefined);
   server.addHook('onRequest', async (request, reply) => {
@@ -169,9 +169,19 @@ export async function buildServer(ctx: AppContext): Promise<{ server: Server; ro
   server.get('/ready', { config: publicRoute, schema: { hide: true } }, async (_request, reply) => {
     const [pgOk, redisOk] = await Promise.all([
       withTimeout(sql`SELECT 1`.execute(ctx.db), READY_TIMEOUT_MS),
-      withTimeout(ctx.redis.ping(), READY_TIMEOUT_MS),
+      withTimeout(
+        ctx.infra.ping().then((ok) => {
+          if (!ok) throw new Error('infrastructure did not answer');
+        }),
+        READY_TIMEOUT_MS,
+      ),
     ]);
-    const body = { status: pgOk && redisOk ? 'ready' : 'unavailable', postgres: pgOk, redis: redisOk };
+    // `redis` is null when the parts Redis serves run in memory (every role in this process).
+    const body = {
+      status: pgOk && redisOk ? 'ready' : 'unavailable',
+      postgres: pgOk,
+      redis: ctx.infra.kind === 'redis' ? redisOk : null,
+    };
     return reply.status(pgOk && redisOk ? 200 : 503).send(body);
   });
   server.get('/metrics', { config: publicRoute, schema: { hide: true } }, async (_request, reply) => {
@@ -183,7 +193,7 @@ export async function buildServer(ctx: AppContext): Promise<{ server: Server; ro
   registerAccountRoutes(server, ctx);
   registerPortfolioRoutes(server, ctx);
   registerMarketDataRoutes(server, ctx);
-  registerOrderRoutes(server, createOrdersService(ctx));
+  registerOrderRoutes(server, ctx.orders);
   registerAuditRoutes(server, ctx);
 
   await server.ready();

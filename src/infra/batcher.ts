@@ -4,8 +4,16 @@
  * the next one (up to `sizeMax`). Under load a batch grows to what arrived during one round
  * trip, so the per-batch costs — a statement, a commit, a socket write — are paid once for many
  * items. `run` answers one result per item, in order; if it throws, every item of the batch
- * gets the error.
+ * gets the error. The queue is bounded: past `queueMax` waiting items, `submit` refuses at once
+ * (BatcherFullError) instead of letting latency and memory grow without limit.
  */
+export class BatcherFullError extends Error {
+  constructor(readonly queueMax: number) {
+    super(`more than ${queueMax} items are waiting for a batch`);
+    this.name = 'BatcherFullError';
+  }
+}
+
 export class Batcher<I, O> {
   private readonly queue: { item: I; resolve: (o: O) => void; reject: (e: unknown) => void }[] = [];
   private running = 0;
@@ -13,12 +21,15 @@ export class Batcher<I, O> {
 
   constructor(
     private readonly run: (items: I[]) => Promise<O[]>,
-    private readonly options: { sizeMax: number; concurrencyMax: number },
+    private readonly options: { sizeMax: number; concurrencyMax: number; queueMax: number },
   ) {
-    if (!(options.sizeMax >= 1 && options.concurrencyMax >= 1)) throw new RangeError('sizeMax and concurrencyMax are at least 1');
+    if (!(options.sizeMax >= 1 && options.concurrencyMax >= 1 && options.queueMax >= 1)) {
+      throw new RangeError('sizeMax, concurrencyMax and queueMax are at least 1');
+    }
   }
 
   submit(item: I): Promise<O> {
+    if (this.queue.length >= this.options.queueMax) return Promise.reject(new BatcherFullError(this.options.queueMax));
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       this.schedule();

@@ -1,12 +1,13 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULT_DATABASE_URL, loadConfig } from './config.js';
+import { ConfigError, loadConfig } from './config.js';
 
 describe('loadConfig', () => {
   it('uses documented defaults and leaves the admin token to the data directory when none is set', () => {
     const c = loadConfig({});
-    expect(c.databaseUrl).toBe(DEFAULT_DATABASE_URL);
-    expect(c.redisUrl).toBe('redis://127.0.0.1:6379');
+    // Unset: an embedded PostgreSQL in the data directory and in-memory stand-ins for Redis.
+    expect(c.databaseUrl).toBeUndefined();
+    expect(c.redisUrl).toBeUndefined();
     expect(c.port).toBe(3000);
     expect(c.adminTokenSource).toBe('file');
     expect(c.dataDir).toBe(path.resolve('.papertrade'));

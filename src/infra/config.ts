@@ -10,8 +10,10 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 export type FeedKind = 'simulator' | 'replay';
 
 export interface Config {
-  databaseUrl: string;
-  redisUrl: string;
+  /** Unset: papertrade runs its own PostgreSQL (embedded) in the data directory. */
+  databaseUrl: string | undefined;
+  /** Unset: the parts Redis serves live in memory, and every role must run in one process. */
+  redisUrl: string | undefined;
   /** Prefix for every Redis key, so several deployments (or test files) can share one Redis. */
   redisPrefix: string;
   host: string;
@@ -90,6 +92,13 @@ class Reader {
     const problem = check?.(value);
     if (problem) this.problems.push(`${name}: ${problem} (got ${JSON.stringify(value)})`);
     return value;
+  }
+
+  optionalUrl(name: string, protocols: string[]): string | undefined {
+    const value = this.optional(name);
+    const problem = value === undefined ? undefined : urlCheck(protocols)(value);
+    if (problem) this.problems.push(`${name}: ${problem} (got ${JSON.stringify(value)})`);
+    return problem ? undefined : value;
   }
 
   optional(name: string): string | undefined {
@@ -189,7 +198,6 @@ function urlCheck(protocols: string[]) {
  */
 export const PG_POOL_MAX_DEFAULT = Math.min(20, Math.max(4, 2 * availableParallelism()));
 
-export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/papertrade';
 
 export function loadConfig(env: Env = process.env): Config {
   const r = new Reader(env);
@@ -199,8 +207,8 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const bufferBps = r.int('PAPERTRADE_RESERVATION_BUFFER_BPS', 500, 0, 10_000);
   const config: Config = {
-    databaseUrl: r.string('DATABASE_URL', DEFAULT_DATABASE_URL, urlCheck(['postgres:', 'postgresql:'])),
-    redisUrl: r.string('REDIS_URL', 'redis://127.0.0.1:6379', urlCheck(['redis:', 'rediss:'])),
+    databaseUrl: r.optionalUrl('DATABASE_URL', ['postgres:', 'postgresql:']),
+    redisUrl: r.optionalUrl('REDIS_URL', ['redis:', 'rediss:']),
     redisPrefix: r.string('PAPERTRADE_REDIS_PREFIX', 'pt:', (v) =>
       /^[A-Za-z0-9:_.-]{1,64}$/.test(v) ? undefined : 'must be 1-64 characters of A-Z a-z 0-9 : _ . -',
     ),

@@ -2,8 +2,8 @@
  * Composing several services' statements into one SQL statement of data-modifying CTEs. Each
  * leaf service keeps its rule in its own repository and exports it as a step; an orchestrator
  * (the OMS, the trading engine) chains steps so the whole unit is atomic on its own and costs
- * one round trip. A step may take a `guard` — a condition, usually `EXISTS (SELECT 1 FROM <an
- * earlier step>)` — so nothing happens unless the step it depends on did.
+ * one round trip. A step depends on an earlier one by reading it (`WHERE id IN (SELECT id FROM
+ * <earlier step>)`), so nothing happens to rows the step it depends on did not touch.
  *
  * PostgreSQL runs every data-modifying CTE of a statement exactly once against the same
  * snapshot, so two steps must never update the same row (each step here touches its own table).
@@ -14,12 +14,6 @@ import type { Executor } from './postgres.js';
 export interface Step {
   name: string;
   statement: RawBuilder<unknown>;
-}
-
-export const always: RawBuilder<unknown> = sql`TRUE`;
-
-export function exists(stepName: string): RawBuilder<unknown> {
-  return sql`EXISTS (SELECT 1 FROM ${sql.id(stepName)})`;
 }
 
 /** Runs `final` (a SELECT over the steps) with the steps as its CTEs, in one round trip. */

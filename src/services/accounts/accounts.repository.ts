@@ -5,7 +5,7 @@
  * (`WHERE available_cash >= $amount`) make each check-and-move atomic: no read-then-write race.
  */
 import { sql, type RawBuilder } from 'kysely';
-import { always, runSteps, type Step } from '../../infra/statements.js';
+import { runSteps, type Step } from '../../infra/statements.js';
 import type { Executor } from '../../infra/postgres.js';
 import type { LedgerKind } from '../../infra/schema.js';
 
@@ -57,10 +57,10 @@ export interface CashMovement {
 
 /**
  * Steps that move cash and write the ledger row with the balance after, in one statement. The
- * move applies only while available cash stays non-negative and the guard holds; `<name>_cash`
+ * move applies only while available cash stays non-negative; `<name>_cash`
  * returns the new balance row.
  */
-export function cashMovementSteps(name: string, m: CashMovement, guard: RawBuilder<unknown> = always): Step[] {
+export function cashMovementSteps(name: string, m: CashMovement): Step[] {
   const cash = `${name}_cash`;
   return [
     {
@@ -70,7 +70,7 @@ export function cashMovementSteps(name: string, m: CashMovement, guard: RawBuild
            SET cash_balance = cash_balance + ${m.balanceDelta}::numeric,
                available_cash = available_cash + ${m.availableDelta}::numeric,
                updated_at = now()
-         WHERE user_id = ${m.userId} AND available_cash + ${m.availableDelta}::numeric >= 0 AND ${guard}
+         WHERE user_id = ${m.userId} AND available_cash + ${m.availableDelta}::numeric >= 0
         RETURNING user_id, cash_balance::text AS cash_balance, available_cash::text AS available_cash`,
     },
     {
@@ -181,6 +181,12 @@ export function lockBalancesStep(name: string, userIds: RawBuilder<unknown>): St
     statement: sql`
       SELECT user_id FROM cash_balances WHERE user_id IN (${userIds}) ORDER BY user_id FOR UPDATE`,
   };
+}
+
+/** Locks the balance rows of `userIds` in user_id order (see lockBalancesStep for why the order). */
+export async function lockBalances(db: Executor, userIds: readonly string[]): Promise<void> {
+  if (userIds.length === 0) return;
+  await sql`SELECT user_id FROM cash_balances WHERE user_id = ANY(${[...new Set(userIds)]}::uuid[]) ORDER BY user_id FOR UPDATE`.execute(db);
 }
 
 /**

@@ -1,11 +1,10 @@
 import { Type } from 'typebox';
 import type { AppContext } from '../../app.js';
-import { formatCash, parseCash, sum } from '../../core/money.js';
+import { formatCash, parseCash } from '../../core/money.js';
 import { ValidationError } from '../../core/errors.js';
 import { actOn } from '../../http/auth.js';
 import { CashString, Cursor, DecimalInput, IdempotencyKey, iso, LimitQuery, parseLimit, UserIdParams } from '../../http/schemas.js';
 import type { Server } from '../../http/server.js';
-import * as portfolios from '../portfolios/portfolios.service.js';
 import { assertUserExists } from '../users/users.service.js';
 import * as accounts from './accounts.service.js';
 
@@ -21,22 +20,16 @@ const AccountBody = Type.Object({
 const AmountBody = Type.Object({ amount: DecimalInput }, { additionalProperties: false });
 const IdempotencyHeaders = Type.Object({ 'idempotency-key': Type.Optional(IdempotencyKey) });
 
-/** The account as clients see it: cash, holds, and positions valued at the latest prices. */
+/** The account as its summary says, in the API's decimal strings. */
 async function accountView(ctx: AppContext, userId: string, balance?: accounts.Balance) {
-  const [b, holdings] = await Promise.all([
-    balance ?? accounts.getBalance(ctx.db, userId),
-    portfolios.listHoldings(ctx.db, userId),
-  ]);
-  const quotes = await ctx.prices.getMany(holdings.map((h) => h.ticker));
-  const prices = new Map([...quotes].map(([t, q]) => [t, q.price]));
-  const positionsValue = sum(portfolios.valuePositions(holdings, prices).map((p) => p.marketValue));
+  const a = await accounts.accountSummary(ctx.db, ctx.quotes, userId, balance);
   return {
-    user_id: userId,
-    cash_balance: formatCash(b.cashBalance),
-    available_cash: formatCash(b.availableCash),
-    reserved_cash: formatCash(b.cashBalance - b.availableCash),
-    positions_value: formatCash(positionsValue),
-    equity: formatCash(b.cashBalance + positionsValue),
+    user_id: a.userId,
+    cash_balance: formatCash(a.cashBalance),
+    available_cash: formatCash(a.availableCash),
+    reserved_cash: formatCash(a.reservedCash),
+    positions_value: formatCash(a.positionsValue),
+    equity: formatCash(a.equity),
   };
 }
 

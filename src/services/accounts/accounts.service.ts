@@ -3,14 +3,14 @@
  * what its rules forbid (INSUFFICIENT_FUNDS); deciding *when* to move cash is the OMS's and the
  * trading engine's job, which call the `trx`-first functions inside the transaction they own.
  */
-import { cashFromDb, cashToSql, formatCash, type Cash } from '../../core/money.js';
+import { cashFromDb, cashToSql, formatCash, sum, type Cash } from '../../core/money.js';
+import * as portfolios from '../portfolios/portfolios.service.js';
 import { assert } from '../../core/errors.js';
 import { hash } from 'node:crypto';
 import { pgConstraint, pgErrorCode, type Db, type Executor } from '../../infra/postgres.js';
 import type { LedgerKind } from '../../infra/schema.js';
 import { AccountNotFoundError, IdempotencyKeyReusedError, InsufficientFundsError } from './accounts.errors.js';
 import * as repo from './accounts.repository.js';
-import type { RawBuilder } from 'kysely';
 
 export interface Balance {
   userId: string;
@@ -28,6 +28,38 @@ export interface Activity {
 }
 
 export const ACTIVITIES_LIMIT_MAX = 500;
+
+/** The account as clients see it: cash, holds, and the positions valued at the latest prices. */
+export interface AccountSummary {
+  userId: string;
+  cashBalance: Cash;
+  availableCash: Cash;
+  reservedCash: Cash;
+  positionsValue: Cash;
+  equity: Cash;
+}
+
+/**
+ * Sums up an account: its balance (read now, or the one a movement just returned) and its
+ * positions valued by portfolios. Values are for display: nothing moves cash from them.
+ */
+export async function accountSummary(
+  db: Executor,
+  prices: portfolios.PriceReader,
+  userId: string,
+  balance?: Balance,
+): Promise<AccountSummary> {
+  const [b, positions] = await Promise.all([balance ?? getBalance(db, userId), portfolios.valuePortfolio(db, prices, userId)]);
+  const positionsValue = sum(positions.map((p) => p.marketValue));
+  return {
+    userId,
+    cashBalance: b.cashBalance,
+    availableCash: b.availableCash,
+    reservedCash: b.cashBalance - b.availableCash,
+    positionsValue,
+    equity: b.cashBalance + positionsValue,
+  };
+}
 
 function toBalance(row: repo.BalanceRow): Balance {
   return {
@@ -136,11 +168,6 @@ export function sellSettlement(userId: string, proceeds: Cash, orderId: string):
   return movement(userId, 'sell', proceeds, proceeds, orderId);
 }
 
-/** Steps (see infra/statements.ts) applying a settlement inside a larger statement. */
-export function settlementSteps(name: string, settlement: repo.CashMovement, guard?: RawBuilder<unknown>) {
-  return repo.cashMovementSteps(name, settlement, guard);
-}
-
 /**
  * Steps applying many settlements (several per user allowed) inside a larger statement, for
  * the orders `appliedStep` returned; the ledger rows follow the order of `settlements`.
@@ -161,6 +188,11 @@ export function reserveFundsStatement(userId: string, amount: Cash) {
   return repo.reserveFundsStatement(userId, cashToSql(amount));
 }
 
+/** Locks users' balance rows in the global lock order, for a transaction that will change several. */
+export async function lockBalances(trx: Executor, userIds: readonly string[]): Promise<void> {
+  await repo.lockBalances(trx, userIds);
+}
+
 /** Holds cash for a pending buy. One conditional UPDATE: two racing holds cannot both pass. */
 export async function reserveFunds(trx: Executor, userId: string, amount: Cash): Promise<Balance> {
   assert(amount > 0n, 'reservation is positive');
@@ -172,20 +204,6 @@ export async function reserveFunds(trx: Executor, userId: string, amount: Cash):
 export async function releaseFunds(trx: Executor, userId: string, amount: Cash): Promise<Balance> {
   assert(amount >= 0n, 'released amount is not negative');
   const row = await repo.releaseFunds(trx, userId, cashToSql(amount));
-  if (!row) throw new AccountNotFoundError(userId);
-  return toBalance(row);
-}
-
-/** A buy filled: debit `cost`, release the `reserved` hold (cost <= reserved, checked by the caller). */
-export async function settleBuy(trx: Executor, userId: string, reserved: Cash, cost: Cash, orderId: string): Promise<Balance> {
-  const row = await repo.moveCash(trx, buySettlement(userId, reserved, cost, orderId));
-  if (!row) throw new AccountNotFoundError(userId);
-  return toBalance(row);
-}
-
-/** A sell filled: credit the proceeds to the balance and to available cash. */
-export async function settleSell(trx: Executor, userId: string, proceeds: Cash, orderId: string): Promise<Balance> {
-  const row = await repo.moveCash(trx, sellSettlement(userId, proceeds, orderId));
   if (!row) throw new AccountNotFoundError(userId);
   return toBalance(row);
 }

@@ -1,26 +1,24 @@
 /**
  * Runs a price feed as the single active producer of prices: takes the leader lock (or waits
- * as a standby), starts the feed where prices stand, publishes each tick batch into the price
- * cache and the ticks channel (one MULTI), aggregates 1-minute bars and writes them in the
- * background. A leader whose lease lapses or whose renewal is refused stops emitting at once and
+ * as a standby), starts the feed where prices stand, publishes each tick batch into the quote
+ * store (which announces it to tick subscribers), aggregates 1-minute bars and writes them in
+ * the background. A leader whose lease lapses or whose renewal is refused stops emitting at once and
  * goes back to standby; a graceful stop writes the last bars and releases the lock, so a standby
  * takes over within one polling period instead of one TTL.
  *
- * Failures of Redis or PostgreSQL never stop the feed: a tick that cannot be published is
+ * Failures of the quote store or PostgreSQL never stop the feed: a tick that cannot be published is
  * dropped (the next one supersedes it), bars that cannot be written are kept and retried.
  */
-import type { Redis } from 'ioredis';
 import { Gauge, type Counter, type Registry } from 'prom-client';
 import type { Price } from '../../core/money.js';
-import type { Keys } from '../../infra/keys.js';
 import { counter } from '../../infra/metrics.js';
 import type { Logger } from '../../infra/logger.js';
 import { BarAggregator } from './bars.js';
 import { sleep, TICK_BATCH_SIZE_MAX, type EmitFn, type PriceFeed, type Tick } from './feed.js';
 import type { Instrument } from './instruments.js';
-import { LeaderLock } from './leader-lock.js';
+import { LeaseLock, type LeaseStore } from '../../infra/lease.js';
 import type { MarketDataService } from './market-data.service.js';
-import type { PriceCache, TickSource } from './price-cache.js';
+import type { QuoteStore, TickSource } from './quote-store.js';
 
 /** How often the current bars are written while ticks flow (and at every minute rollover). */
 export const BAR_FLUSH_MS = 2_000;
@@ -32,11 +30,12 @@ export const FEED_RESTART_DELAY_MS = 1_000;
 export const FAILURE_LOG_INTERVAL_MS = 10_000;
 
 export interface FeedRunnerDeps {
-  redis: Redis;
-  keys: Keys;
+  /** Where the leader lease lives, and its key: one feed leads the whole deployment. */
+  leases: LeaseStore;
+  leaderKey: string;
   logger: Logger;
   market: MarketDataService;
-  cache: PriceCache;
+  quotes: QuoteStore;
   metrics?: Registry;
 }
 
@@ -72,7 +71,7 @@ function feedMetrics(registry: Registry | undefined): FeedMetrics | undefined {
 }
 
 export class FeedRunner {
-  readonly lock: LeaderLock;
+  readonly lock: LeaseLock;
   readonly renewMs: number;
   private readonly stopping = new AbortController();
   private readonly metrics: FeedMetrics | undefined;
@@ -84,7 +83,7 @@ export class FeedRunner {
     private readonly deps: FeedRunnerDeps,
     private readonly options: FeedRunnerOptions,
   ) {
-    this.lock = new LeaderLock(deps.redis, deps.keys.feedLeader(), options.leaderTtlMs, options.token);
+    this.lock = new LeaseLock(deps.leases, deps.leaderKey, options.leaderTtlMs, options.token);
     this.renewMs = options.renewMs ?? Math.max(1, Math.floor(options.leaderTtlMs / 3));
     this.metrics = feedMetrics(deps.metrics);
   }
@@ -204,7 +203,7 @@ export class FeedRunner {
    * age), else the close of the latest stored bar, else the instrument's reference price.
    */
   private async startPrices(instruments: readonly Instrument[]): Promise<Map<string, Price>> {
-    const cached = await this.deps.cache.getMany(instruments.map((i) => i.ticker));
+    const cached = await this.deps.quotes.getMany(instruments.map((i) => i.ticker));
     const needBars = instruments.some((i) => !cached.has(i.ticker));
     const closes = needBars ? await this.deps.market.lastCloses() : new Map<string, Price>();
     const counts = { cache: 0, bars: 0, reference: 0 };
@@ -230,7 +229,7 @@ export class FeedRunner {
 
 interface TermContext {
   deps: FeedRunnerDeps;
-  lock: LeaderLock;
+  lock: LeaseLock;
   metrics: FeedMetrics | undefined;
   source: TickSource;
   barFlushMs: number;
@@ -301,7 +300,7 @@ class LeaderTerm {
       return;
     }
     try {
-      await deps.cache.setManyAndPublish(ticks, source);
+      await deps.quotes.publish(ticks, source);
     } catch (err) {
       metrics?.publishErrors.inc();
       this.ctx.logFailure('publish', err, 'cannot publish price ticks');

@@ -26,6 +26,3 @@ export function normalizeTicker(raw: string): string | undefined {
   return TICKER_PATTERN.test(ticker) ? ticker : undefined;
 }
 
-export function isWellFormedTicker(ticker: string): boolean {
-  return TICKER_PATTERN.test(ticker);
-}

@@ -8,7 +8,7 @@ import { formatPrice } from '../../core/money.js';
 import { LimitQuery, parseLimit, PriceString, Timestamp } from '../../http/schemas.js';
 import type { Server } from '../../http/server.js';
 import { normalizeTicker, TICKER_INPUT_LENGTH_MAX } from './instruments.js';
-import type { Quote } from './price-cache.js';
+import type { Quote } from './quote-store.js';
 
 const TAGS = ['market-data'];
 

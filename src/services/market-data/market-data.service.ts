@@ -19,14 +19,13 @@ import { TICK_BATCH_SIZE_MAX } from './feed.js';
 import type { Instrument } from './instruments.js';
 import { PriceUnavailableError, UnknownTickerError } from './market-data.errors.js';
 import * as repo from './market-data.repository.js';
-import type { PriceCache, Quote } from './price-cache.js';
+import type { Quote, QuoteStore } from './quote-store.js';
+import { quoteFreshness } from '../../core/market.js';
 
 /** How long the in-memory instrument list is used before a background reload. */
 export const INSTRUMENTS_REFRESH_MS = 60_000;
 /** Most instruments listed: every tick batch carries them all (see TICK_BATCH_SIZE_MAX). */
 export const INSTRUMENTS_MAX = TICK_BATCH_SIZE_MAX;
-/** A quote dated further in the future than this (clock skew between hosts) is refused too. */
-export const PRICE_CLOCK_SKEW_MS_MAX = 2_000;
 export const BARS_LIMIT_DEFAULT = 50;
 export const BARS_LIMIT_MAX = 500;
 /** Most bars written by one statement. */
@@ -53,11 +52,10 @@ interface InstrumentSet {
  * old and is not dated beyond the clock-skew allowance in the future.
  */
 export function requireFresh(ticker: string, quote: Quote | undefined, priceAgeMsMax: number, nowMs: number): Quote {
-  if (quote === undefined) throw new PriceUnavailableError(ticker, 'no_price');
-  const ageMs = nowMs - quote.asOfMs;
-  if (ageMs > priceAgeMsMax) throw new PriceUnavailableError(ticker, 'stale', ageMs);
-  if (ageMs < -PRICE_CLOCK_SKEW_MS_MAX) throw new PriceUnavailableError(ticker, 'future', ageMs);
-  return quote;
+  const freshness = quoteFreshness(quote?.asOfMs, nowMs, priceAgeMsMax);
+  if (freshness === 'fresh') return quote!;
+  if (freshness === 'missing') throw new PriceUnavailableError(ticker, 'no_price');
+  throw new PriceUnavailableError(ticker, freshness, nowMs - quote!.asOfMs);
 }
 
 export function toInstrument(row: repo.InstrumentRow): Instrument {
@@ -89,7 +87,7 @@ export class MarketDataService {
 
   constructor(
     private readonly db: Db,
-    private readonly cache: PriceCache,
+    private readonly cache: QuoteStore,
     private readonly options: MarketDataOptions,
   ) {
     this.refreshMs = options.instrumentsRefreshMs ?? INSTRUMENTS_REFRESH_MS;

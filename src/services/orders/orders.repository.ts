@@ -120,17 +120,14 @@ export async function insertPendingOrdersWithHolds(
   );
 }
 
-/** Inserts a PENDING order; a repeated (user_id, client_order_id) raises the unique violation. */
-export async function insertPendingOrder(db: Executor, order: NewOrderRow): Promise<OrderRow> {
-  return (await db
-    .insertInto('orders')
-    .values({ ...order, status: 'PENDING' })
-    .returning(COLUMNS)
-    .executeTakeFirstOrThrow()) as OrderRow;
-}
-
 export async function getOrder(db: Executor, id: string): Promise<OrderRow | undefined> {
   return (await db.selectFrom('orders').select(COLUMNS).where('id', '=', id).executeTakeFirst()) as OrderRow | undefined;
+}
+
+/** The orders among `ids` that exist (any status), in no particular order. */
+export async function getOrders(db: Executor, ids: readonly string[]): Promise<OrderRow[]> {
+  if (ids.length === 0) return [];
+  return (await db.selectFrom('orders').select(COLUMNS).where('id', 'in', [...ids]).execute()) as OrderRow[];
 }
 
 export async function getOrderByClientId(db: Executor, userId: string, clientOrderId: string): Promise<OrderRow | undefined> {
@@ -181,10 +178,6 @@ export async function markRejected(db: Executor, id: string, reason: string): Pr
   return finish(db, id, sql`status = 'REJECTED', reject_reason = ${reason}`);
 }
 
-export async function markFilled(db: Executor, id: string, price: string): Promise<OrderRow | undefined> {
-  return finish(db, id, sql`status = 'FILLED', fill_price = ${price}::numeric, filled_at = now()`);
-}
-
 async function finish(
   db: Executor,
   id: string,
@@ -197,17 +190,6 @@ async function finish(
      WHERE id = ${id} AND status = 'PENDING'${owner}
     RETURNING ${sql.join(COLUMNS.map((c) => sql.ref(c)))}`.execute(db);
   return rows[0];
-}
-
-/** Step: the PENDING guard and the FILLED transition; returns the order row when it applied. */
-export function markFilledStep(name: string, id: string, price: string): Step {
-  return {
-    name,
-    statement: sql`
-      UPDATE orders SET status = 'FILLED', fill_price = ${price}::numeric, filled_at = now(), updated_at = now()
-       WHERE id = ${id} AND status = 'PENDING'
-      RETURNING ${sql.join(COLUMNS.map((c) => sql.ref(c)))}`,
-  };
 }
 
 /**
@@ -243,31 +225,6 @@ export function insertFillsStep(
        WHERE x.order_id IN (SELECT id FROM ${sql.id(filledStep)})
       RETURNING order_id`,
   };
-}
-
-/** Step: the fill row (applies only while the guard holds). */
-export function insertFillStep(
-  name: string,
-  fill: { orderId: string; price: string; quantity: string; amount: string },
-  guard: RawBuilder<unknown>,
-): Step {
-  return {
-    name,
-    statement: sql`
-      INSERT INTO fills (order_id, price, quantity, amount)
-      SELECT ${fill.orderId}::uuid, ${fill.price}::numeric, ${fill.quantity}::numeric, ${fill.amount}::numeric
-       WHERE ${guard}`,
-  };
-}
-
-export async function insertFill(
-  db: Executor,
-  fill: { orderId: string; price: string; quantity: string; amount: string },
-): Promise<void> {
-  await db
-    .insertInto('fills')
-    .values({ order_id: fill.orderId, price: fill.price, quantity: fill.quantity, amount: fill.amount })
-    .execute();
 }
 
 /** Pending orders created before `olderThan`, oldest first: what the reconciler re-publishes. */

@@ -7,7 +7,6 @@
  * PostgreSQL and the reconciler publishes it later.
  */
 import { hash } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { Histogram, Registry } from 'prom-client';
 import { AppError, ValidationError } from '../../core/errors.js';
 import {
@@ -26,26 +25,28 @@ import {
   type Qty,
 } from '../../core/money.js';
 import { buyReservation, meetsMinimumNotional, type OrderSide, type OrderStatus, type OrderType } from '../../core/orders.js';
-import { Batcher } from '../../infra/batcher.js';
+import { Batcher, BatcherFullError } from '../../infra/batcher.js';
 import { uuidv7 } from '../../infra/ids.js';
 import { histogram } from '../../infra/metrics.js';
-import type { Keys } from '../../infra/keys.js';
+import type { Channel } from '../../infra/channel.js';
 import type { Logger } from '../../infra/logger.js';
 import { pgConstraint, pgErrorCode, type Db, type Executor } from '../../infra/postgres.js';
 import * as accounts from '../accounts/accounts.service.js';
 import { AccountNotFoundError } from '../accounts/accounts.errors.js';
 import * as portfolios from '../portfolios/portfolios.service.js';
-import type { Quote } from '../market-data/price-cache.js';
+import type { Quote } from '../market-data/quote-store.js';
 import { UserNotFoundError } from '../users/users.errors.js';
 import { assertUserExists } from '../users/users.service.js';
 import {
+  AcceptQueueFullError,
   IdempotencyKeyReusedError,
   NotionalTooSmallError,
   OrderNotCancelableError,
   OrderNotFoundError,
   OrderRejectedError,
 } from './orders.errors.js';
-import { publishOrders, publishUpdates, toUpdate } from './order-stream.js';
+import type { OrderPipe, PipeMessage } from './order-pipe.js';
+import { announce } from './order-updates.js';
 import * as repo from './orders.repository.js';
 
 export interface Order {
@@ -87,8 +88,10 @@ export interface MarketPrices {
 
 export interface OrdersDeps {
   db: Db;
-  redis: Redis;
-  keys: Keys;
+  /** Where accepted orders go to the engine. */
+  pipe: OrderPipe;
+  /** Where status changes are announced. */
+  orderUpdates: Channel;
   logger: Logger;
   market: MarketPrices;
   reservationBufferBps: bigint;
@@ -98,8 +101,13 @@ export interface OrdersDeps {
   acceptBatchMax?: number;
   /** Accept statements in flight at once (keep below the pool size: reads need connections too). */
   acceptConcurrencyMax?: number;
+  /** Orders waiting for an accept statement at most; past it an order is refused with 503 at once. */
+  acceptQueueMax?: number;
   metrics?: Registry;
 }
+
+/** Orders that may wait for an accept statement in one api process before new ones get 503. */
+export const ACCEPT_QUEUE_MAX_DEFAULT = 10_000;
 
 /** What a batched accept answers for one order. */
 type AcceptResult =
@@ -150,7 +158,11 @@ export class OrdersService {
     const sizeMax = deps.acceptBatchMax ?? 1;
     this.accepts =
       sizeMax > 1
-        ? new Batcher((items) => this.acceptMany(items), { sizeMax, concurrencyMax: deps.acceptConcurrencyMax ?? 2 })
+        ? new Batcher((items) => this.acceptMany(items), {
+            sizeMax,
+            concurrencyMax: deps.acceptConcurrencyMax ?? 2,
+            queueMax: deps.acceptQueueMax ?? ACCEPT_QUEUE_MAX_DEFAULT,
+          })
         : undefined;
   }
 
@@ -183,7 +195,9 @@ export class OrdersService {
     };
 
     if (this.accepts) {
-      const result = await this.accepts.submit({ row });
+      const result = await this.accepts.submit({ row }).catch((err: unknown) => {
+        throw err instanceof BatcherFullError ? new AcceptQueueFullError(err.queueMax) : err;
+      });
       if (result.kind === 'accepted') return { order: result.order, created: true };
       // Refused or failed in the batch: the order alone gets the exact refusal (and its error
       // mapping) from the one-order path; a hold that has meanwhile become possible is taken.
@@ -245,12 +259,7 @@ export class OrdersService {
       throw err;
     }
 
-    try {
-      await publishOrders(this.deps.redis, this.deps.keys, [order], { announce: true });
-    } catch (err) {
-      // The order is committed; the reconciler will publish it. The client still gets its 201.
-      this.deps.logger.warn({ err, order_id: order.id }, 'order stream publish failed; left to the reconciler');
-    }
+    await this.publishAccepted([order]);
     return { order, created: true };
   }
 
@@ -298,13 +307,21 @@ export class OrdersService {
         if (order) accepted.push(order);
       }
     }
-    if (accepted.length) {
-      await publishOrders(this.deps.redis, this.deps.keys, accepted, { announce: true }).catch((err: unknown) =>
-        // The orders are committed; the reconciler will publish them. The clients still get 201.
-        this.deps.logger.warn({ err, orders: accepted.length }, 'order stream publish failed; left to the reconciler'),
-      );
-    }
+    await this.publishAccepted(accepted);
     return results;
+  }
+
+  /**
+   * Sends committed orders down the pipe (one round trip) and announces them. A failure loses
+   * nothing: the orders are PENDING in PostgreSQL and the reconciler publishes them again; the
+   * clients still get their 201.
+   */
+  private async publishAccepted(orders: readonly Order[]): Promise<void> {
+    if (orders.length === 0) return;
+    await announce(this.deps.orderUpdates, orders, (err) => this.deps.logger.warn({ err }, 'order update announcement failed'));
+    await this.deps.pipe.publish(orders.map(pipeMessage)).catch((err: unknown) =>
+      this.deps.logger.warn({ err, orders: orders.length }, 'order pipe publish failed; left to the reconciler'),
+    );
   }
 
   private async replay(userId: string, clientOrderId: string, hash: Buffer): Promise<Order | undefined> {
@@ -344,11 +361,14 @@ export class OrdersService {
       if (!current || (ownerId !== undefined && current.user_id !== ownerId)) throw new OrderNotFoundError(id);
       throw new OrderNotCancelableError(id, current.status);
     }
-    await publishUpdates(this.deps.redis, this.deps.keys, [toUpdate(result, null)]).catch((err: unknown) =>
-      this.deps.logger.warn({ err }, 'order update publish failed'),
-    );
+    await announce(this.deps.orderUpdates, [result], (err) => this.deps.logger.warn({ err }, 'order update announcement failed'));
     return result;
   }
+}
+
+/** What the pipe carries for an order: its id, and a few fields for people reading the stream. */
+export function pipeMessage(o: Order): PipeMessage {
+  return { orderId: o.id, userId: o.userId, ticker: o.ticker, side: o.side, type: o.type, quantity: formatQty(o.quantity) };
 }
 
 /** Returns what a pending order holds: its cash for a buy, its shares for a sell. */

@@ -3,7 +3,7 @@
  * two concurrent sells cannot both take the same shares.
  */
 import { sql, type RawBuilder } from 'kysely';
-import { always, runSteps, type Step } from '../../infra/statements.js';
+import type { Step } from '../../infra/statements.js';
 import type { Executor } from '../../infra/postgres.js';
 
 export interface HoldingRow {
@@ -83,6 +83,16 @@ export function lockHoldingsStep(name: string, keys: RawBuilder<unknown>, lockAf
   };
 }
 
+/** Locks holdings rows of (user, ticker) pairs in (user_id, ticker) order: the global lock order. */
+export async function lockHoldings(db: Executor, keys: readonly { userId: string; ticker: string }[]): Promise<void> {
+  if (keys.length === 0) return;
+  await sql`
+    SELECT h.user_id, h.ticker FROM holdings h
+      JOIN unnest(${keys.map((k) => k.userId)}::uuid[], ${keys.map((k) => k.ticker)}::text[]) AS k (user_id, ticker)
+        ON h.user_id = k.user_id AND h.ticker = k.ticker
+     ORDER BY h.user_id, h.ticker FOR UPDATE OF h`.execute(db);
+}
+
 /** Reserves shares for a pending sell; no row when fewer than `quantity` are unreserved. */
 export async function reserveShares(
   db: Executor,
@@ -108,76 +118,6 @@ export async function releaseShares(
      WHERE user_id = ${userId} AND ticker = ${ticker} AND reserved_quantity >= ${quantity}::numeric
     RETURNING ticker, quantity::text, reserved_quantity::text, avg_cost::text`.execute(db);
   return rows[0];
-}
-
-/**
- * Step adding bought shares (applies only while the guard holds). The new average cost is the
- * quantity-weighted mean of the old position and the fill, rounded half-up to 4 decimals by
- * NUMERIC round() (half away from zero, identical to core/money weightedAvgCost for positive
- * values); doing it in the statement avoids a read-modify-write of the row.
- */
-export function addSharesStep(
-  name: string,
-  h: { userId: string; ticker: string; quantity: string; price: string },
-  guard: RawBuilder<unknown> = always,
-): Step {
-  return {
-    name,
-    statement: sql`
-      INSERT INTO holdings AS h (user_id, ticker, quantity, reserved_quantity, avg_cost)
-      SELECT ${h.userId}::uuid, ${h.ticker}, ${h.quantity}::numeric, 0, ${h.price}::numeric WHERE ${guard}
-      ON CONFLICT (user_id, ticker) DO UPDATE
-         SET avg_cost = round((h.quantity * h.avg_cost + excluded.quantity * excluded.avg_cost)
-                              / (h.quantity + excluded.quantity), 4),
-             quantity = h.quantity + excluded.quantity,
-             updated_at = now()
-      RETURNING ticker, quantity::text, reserved_quantity::text, avg_cost::text`,
-  };
-}
-
-export async function addShares(
-  db: Executor,
-  userId: string,
-  ticker: string,
-  quantity: string,
-  price: string,
-): Promise<HoldingRow> {
-  const rows = await runSteps<HoldingRow>(db, [addSharesStep('added', { userId, ticker, quantity, price })], sql`SELECT * FROM added`);
-  return rows[0]!;
-}
-
-/**
- * Steps removing sold shares together with their reservation (applies only while the guard
- * holds); the row is deleted when nothing is left (the seed: "or deletes row if zero").
- * `<name>_deleted` and `<name>_reduced` return the remaining quantity; neither returns a row
- * when the shares were not reserved.
- */
-export function removeReservedSharesSteps(
-  name: string,
-  h: { userId: string; ticker: string; quantity: string },
-  guard: RawBuilder<unknown> = always,
-): Step[] {
-  return [
-    {
-      name: `${name}_deleted`,
-      statement: sql`
-        DELETE FROM holdings
-         WHERE user_id = ${h.userId} AND ticker = ${h.ticker} AND ${guard}
-           AND quantity = ${h.quantity}::numeric AND reserved_quantity = ${h.quantity}::numeric
-        RETURNING 0::numeric AS remaining`,
-    },
-    {
-      name: `${name}_reduced`,
-      statement: sql`
-        UPDATE holdings
-           SET quantity = quantity - ${h.quantity}::numeric,
-               reserved_quantity = reserved_quantity - ${h.quantity}::numeric,
-               updated_at = now()
-         WHERE user_id = ${h.userId} AND ticker = ${h.ticker} AND ${guard}
-           AND quantity > ${h.quantity}::numeric AND reserved_quantity >= ${h.quantity}::numeric
-        RETURNING quantity AS remaining`,
-    },
-  ];
 }
 
 /**
@@ -246,17 +186,3 @@ export function moveSharesManySteps(
   ];
 }
 
-/** Removes reserved sold shares; returns the remaining quantity, undefined if they were not reserved. */
-export async function removeReservedShares(
-  db: Executor,
-  userId: string,
-  ticker: string,
-  quantity: string,
-): Promise<string | undefined> {
-  const rows = await runSteps<{ remaining: string }>(
-    db,
-    removeReservedSharesSteps('sold', { userId, ticker, quantity }),
-    sql`SELECT remaining::text FROM sold_deleted UNION ALL SELECT remaining::text FROM sold_reduced`,
-  );
-  return rows[0]?.remaining;
-}

@@ -37,9 +37,7 @@ export function registerPortfolioRoutes(server: Server, ctx: AppContext): void {
       const userId = request.params.id;
       actOn(request, userId);
       await assertUserExists(ctx.db, userId);
-      const holdings = await portfolios.listHoldings(ctx.db, userId);
-      const quotes = await ctx.prices.getMany(holdings.map((h) => h.ticker));
-      const positions = portfolios.valuePositions(holdings, new Map([...quotes].map(([t, q]) => [t, q.price])));
+      const positions = await portfolios.valuePortfolio(ctx.db, ctx.quotes, userId);
       return {
         user_id: userId,
         positions: positions.map((p) => ({

@@ -17,7 +17,6 @@ import {
 import type { Executor } from '../../infra/postgres.js';
 import { InsufficientHoldingsError } from './portfolios.errors.js';
 import * as repo from './portfolios.repository.js';
-import type { RawBuilder } from 'kysely';
 
 export interface Holding {
   ticker: string;
@@ -67,13 +66,16 @@ export function valuePositions(holdings: Holding[], prices: ReadonlyMap<string, 
   });
 }
 
-/** Checks (without reserving) that `quantity` unreserved shares are held. */
-export async function validateHoldings(trx: Executor, userId: string, ticker: string, quantity: Qty): Promise<void> {
-  const row = await repo.getHolding(trx, userId, ticker);
-  const available = row ? toHolding(row).availableQuantity : 0n;
-  if (available < quantity) {
-    throw new InsufficientHoldingsError(userId, ticker, formatQty(quantity), formatQty(available));
-  }
+/** What valuing positions needs of market data: the latest prices of some tickers, in one read. */
+export interface PriceReader {
+  getMany(tickers: readonly string[]): Promise<Map<string, { price: Price }>>;
+}
+
+/** The user's positions valued at the latest prices (see valuePositions). */
+export async function valuePortfolio(db: Executor, prices: PriceReader, userId: string): Promise<ValuedPosition[]> {
+  const holdings = await listHoldings(db, userId);
+  const quotes = await prices.getMany(holdings.map((h) => h.ticker));
+  return valuePositions(holdings, new Map([...quotes].map(([t, q]) => [t, q.price])));
 }
 
 /** The share hold as a statement to compose (see portfolios.repository); refusal via sharesRefusal. */
@@ -85,6 +87,11 @@ export function reserveSharesManySteps(name: string, inputStep: string, lockAfte
 export function reserveSharesStatement(userId: string, ticker: string, quantity: Qty) {
   assert(quantity > 0n, 'reserved quantity is positive');
   return repo.reserveSharesStatement(userId, ticker, qtyToSql(quantity));
+}
+
+/** Locks holdings rows in the global lock order, for a transaction that will change several. */
+export async function lockHoldings(trx: Executor, keys: readonly { userId: string; ticker: string }[]): Promise<void> {
+  await repo.lockHoldings(trx, keys);
 }
 
 /** Reserves shares for a pending sell in one conditional statement. */
@@ -105,18 +112,6 @@ export async function sharesRefusal(db: Executor, userId: string, ticker: string
 export async function releaseShares(trx: Executor, userId: string, ticker: string, quantity: Qty): Promise<void> {
   const row = await repo.releaseShares(trx, userId, ticker, qtyToSql(quantity));
   assert(row, `release of ${formatQty(quantity)} ${ticker} matches a reservation of user ${userId}`);
-}
-
-/** A buy filled: add the shares and move the average cost. */
-export async function applyBuy(trx: Executor, userId: string, ticker: string, quantity: Qty, price: Price): Promise<Holding> {
-  assert(quantity > 0n && price > 0n, 'a buy fill has positive quantity and price');
-  return toHolding(await repo.addShares(trx, userId, ticker, qtyToSql(quantity), priceToSql(price)));
-}
-
-/** Steps (see infra/statements.ts) adding bought shares inside a larger statement. */
-export function buySteps(name: string, userId: string, ticker: string, quantity: Qty, price: Price, guard?: RawBuilder<unknown>) {
-  assert(quantity > 0n && price > 0n, 'a buy fill has positive quantity and price');
-  return [repo.addSharesStep(name, { userId, ticker, quantity: qtyToSql(quantity), price: priceToSql(price) }, guard)];
 }
 
 /**
@@ -140,14 +135,3 @@ export function fillManySteps(
   return repo.moveSharesManySteps(name, moves, appliedStep, lockAfter);
 }
 
-/** Steps removing reserved sold shares inside a larger statement. */
-export function sellSteps(name: string, userId: string, ticker: string, quantity: Qty, guard?: RawBuilder<unknown>) {
-  return repo.removeReservedSharesSteps(name, { userId, ticker, quantity: qtyToSql(quantity) }, guard);
-}
-
-/** A sell filled: remove the reserved shares; the row goes when none are left. Returns what remains. */
-export async function applySell(trx: Executor, userId: string, ticker: string, quantity: Qty): Promise<Qty> {
-  const remaining = await repo.removeReservedShares(trx, userId, ticker, qtyToSql(quantity));
-  assert(remaining !== undefined, `sell of ${formatQty(quantity)} ${ticker} matches a reservation of user ${userId}`);
-  return qtyFromDb(remaining);
-}

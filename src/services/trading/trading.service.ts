@@ -1,90 +1,62 @@
 /**
- * Trade execution: moves a PENDING order to its terminal status together with every effect —
- * cash, holds, holdings, the fill and the ledger rows — inside the caller's transaction. The
- * first statement of each order is the `status = 'PENDING'` guard, so an order executed twice
- * (a redelivered stream entry, a cancel that won the race) has its effects applied once.
+ * Trade execution: applies the engine's decisions — fills and rejections of PENDING orders —
+ * with every effect (cash, holds, holdings, the fill and the ledger rows) inside the caller's
+ * transaction. Every change is guarded by `status = 'PENDING'`, so an order executed twice (a
+ * redelivered pipe entry, a cancel that won the race) has its effects applied once.
  */
-import { assert } from '../../core/errors.js';
-import { cashToSql, priceToSql, qtyToSql, type Price } from '../../core/money.js';
-import { executeBuy, executeSell, type Execution, type RejectReason } from '../../core/orders.js';
-import type { Executor } from '../../infra/postgres.js';
-import { exists, runSteps, type Step } from '../../infra/statements.js';
 import { sql } from 'kysely';
+import { assert } from '../../core/errors.js';
+import { cashToSql, priceToSql, qtyToSql, type Cash, type Price } from '../../core/money.js';
+import type { RejectReason } from '../../core/orders.js';
+import type { Executor } from '../../infra/postgres.js';
+import { runSteps, type Step } from '../../infra/statements.js';
 import * as accounts from '../accounts/accounts.service.js';
-import { ExecutionConflictError } from './trading.errors.js';
 import * as portfolios from '../portfolios/portfolios.service.js';
 import * as ordersRepo from '../orders/orders.repository.js';
 import { releaseHold, toOrder, type Order } from '../orders/orders.service.js';
+import { ExecutionConflictError } from './trading.errors.js';
 
 export type Outcome = { order: Order; applied: true } | { order: Order; applied: false };
 
-/**
- * Decides and applies the execution of one order at `price`. A fill is one statement composed
- * of each service's step — the PENDING guard and FILLED transition (orders), the settlement
- * with its ledger row (accounts), the shares (portfolios), the fill row — every step guarded by
- * the first, so a redelivered order changes nothing. One round trip per order.
- */
-export async function executeOrder(trx: Executor, order: Order, price: Price): Promise<Outcome> {
-  const execution: Execution =
-    order.side === 'buy' ? executeBuy(order.quantity, price, order.reservedAmount) : executeSell(order.quantity, price);
-  if (execution.outcome === 'reject') return rejectOrder(trx, order, execution.reason);
+export interface FillDecision {
+  order: Order;
+  price: Price;
+  /** The cash the fill moves (core/orders decided it: a buy's cost, a sell's proceeds). */
+  amount: Cash;
+}
 
-  const amount = execution.amount;
-  const guard = exists('filled_order');
-  const steps: Step[] = [ordersRepo.markFilledStep('filled_order', order.id, priceToSql(price))];
-  let sharesMoved;
-  if (order.side === 'buy') {
-    steps.push(...accounts.settlementSteps('settle', accounts.buySettlement(order.userId, order.reservedAmount, amount, order.id), guard));
-    steps.push(...portfolios.buySteps('shares', order.userId, order.ticker, order.quantity, price, guard));
-    sharesMoved = sql`(SELECT count(*) FROM shares)`;
-  } else {
-    steps.push(...portfolios.sellSteps('shares', order.userId, order.ticker, order.quantity, guard));
-    steps.push(...accounts.settlementSteps('settle', accounts.sellSettlement(order.userId, amount, order.id), guard));
-    sharesMoved = sql`(SELECT count(*) FROM shares_deleted) + (SELECT count(*) FROM shares_reduced)`;
-  }
-  steps.push(
-    ordersRepo.insertFillStep('fill', { orderId: order.id, price: priceToSql(price), quantity: qtyToSql(order.quantity), amount: cashToSql(amount) }, guard),
-  );
-  const rows = await runSteps<ordersRepo.OrderRow & { cash_moved: number; shares_moved: number }>(
-    trx,
-    steps,
-    sql`SELECT f.*, (SELECT count(*) FROM settle_cash)::int AS cash_moved, (${sharesMoved})::int AS shares_moved FROM filled_order f`,
-  );
-  const row = rows[0];
-  if (!row) return { order, applied: false };
-  // The sell steps (delete the row at zero, else reduce it) test the holding as of the
-  // statement's snapshot; a concurrent fill of the same holding committed after that snapshot
-  // makes both miss. Not a refusal: retried with a fresh snapshot (see the engine).
-  if (row.shares_moved === 0 && order.side === 'sell') throw new ExecutionConflictError(order.id);
-  // A fill that moved no cash or no shares otherwise means an account is missing: a bug, not an
-  // outcome. Throwing aborts the transaction; the order stays for redelivery.
-  assert(row.cash_moved === 1 && row.shares_moved === 1, `fill of order ${order.id} settled cash and shares`);
-  const filled = toOrder(row);
-  assert(filled.status === 'FILLED', 'a filled order reads FILLED');
-  return { order: filled, applied: true };
+export interface RejectDecision {
+  order: Order;
+  reason: RejectReason;
 }
 
 /**
- * Executes many orders, each at its own price, inside the caller's transaction: the rules of
- * core/orders decide each one (fill or reject), rejections are applied one by one (rare), and
- * the fills go set-based — ONE statement for a whole batch, composed of each service's batch
- * step: the PENDING guard and FILLED transition (orders), the settlements and ledger rows
- * (accounts), the shares (portfolios) and the fill rows. That is the SQL floor's shape: a
- * batch of 200 costs one round trip and holds its row locks for one statement, not 200.
+ * Applies a batch's decisions inside the caller's transaction. The fills go set-based — ONE
+ * statement per round, composed of each service's batch step: the PENDING guard and FILLED
+ * transition (orders), the settlements and ledger rows (accounts), the shares (portfolios) and
+ * the fill rows. A holding may be touched once per statement, so the fills are split into rounds
+ * with at most one order per (user, ticker), kept in the given order (the engine sorts by user,
+ * ticker, id); the result is the same as executing the orders one by one, ledger ids and
+ * balances included.
  *
- * A holding must be touched once per statement, so the fills are split into rounds with at most
- * one order per (user, ticker), kept in the given order (the engine sorts by user, ticker, id);
- * the result is the same as executing the orders one by one, ledger ids and balances included.
+ * Rejections are applied one by one (they are rare). Because they touch rows outside the fill
+ * statements' own lock order, a batch with rejections first locks all of its rows in the one
+ * global order — orders, then balances by user, then holdings by (user, ticker) — so it can
+ * never deadlock with an accept batch or a cancel.
  */
-export async function executeOrders(trx: Executor, items: readonly { order: Order; price: Price }[]): Promise<Outcome[]> {
-  const outcomes: Outcome[] = [];
-  const fills: { order: Order; price: Price; amount: bigint }[] = [];
-  for (const { order, price } of items) {
-    const execution: Execution =
-      order.side === 'buy' ? executeBuy(order.quantity, price, order.reservedAmount) : executeSell(order.quantity, price);
-    if (execution.outcome === 'reject') outcomes.push(await rejectOrder(trx, order, execution.reason));
-    else fills.push({ order, price, amount: execution.amount });
+export async function applyDecisions(
+  trx: Executor,
+  fills: readonly FillDecision[],
+  rejects: readonly RejectDecision[],
+): Promise<Outcome[]> {
+  if (rejects.length > 0) {
+    const orders = [...fills, ...rejects].map((d) => d.order);
+    await ordersRepo.lockPendingOrders(trx, orders.map((o) => o.id));
+    await accounts.lockBalances(trx, orders.map((o) => o.userId));
+    await portfolios.lockHoldings(trx, orders.map((o) => ({ userId: o.userId, ticker: o.ticker })));
   }
+  const outcomes: Outcome[] = [];
+  for (const r of rejects) outcomes.push(await rejectOrder(trx, r.order, r.reason));
   for (const round of rounds(fills)) outcomes.push(...(await fillRound(trx, round)));
   return outcomes;
 }
@@ -102,7 +74,7 @@ function rounds<T extends { order: Order }>(fills: readonly T[]): T[][] {
   return out;
 }
 
-async function fillRound(trx: Executor, round: readonly { order: Order; price: Price; amount: bigint }[]): Promise<Outcome[]> {
+async function fillRound(trx: Executor, round: readonly FillDecision[]): Promise<Outcome[]> {
   const steps: Step[] = [
     ordersRepo.markFilledManyStep('filled', round.map((f) => ({ id: f.order.id, price: priceToSql(f.price) }))),
     ...accounts.settlementManySteps(
@@ -145,9 +117,12 @@ async function fillRound(trx: Executor, round: readonly { order: Order; price: P
   const filled = rows.map(toOrder);
   const counts = rows[0]!;
   const sells = filled.filter((o) => o.side === 'sell');
-  // As in executeOrder: a concurrent fill of the same holding, committed after this statement's
-  // snapshot, makes the sell steps miss. Not a refusal: the caller retries with a fresh snapshot.
+  // The sell steps (delete the row at zero, else reduce it) test the holding as of the
+  // statement's snapshot; a concurrent fill of the same holding committed after that snapshot
+  // makes both miss. Not a refusal: the caller retries with a fresh snapshot.
   if (counts.sells_moved < sells.length) throw new ExecutionConflictError(sells[0]!.id);
+  // A fill that moved no cash or no shares otherwise means an account is missing: a bug, not an
+  // outcome. Throwing aborts the transaction; the orders stay for redelivery.
   assert(
     counts.cash_moved === new Set(filled.map((o) => o.userId)).size &&
       counts.buys_moved === filled.length - sells.length &&

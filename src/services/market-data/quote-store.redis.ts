@@ -1,23 +1,13 @@
 /**
- * The price cache in Redis: one hash, ticker -> "<price>|<as_of epoch ms>". Pricing an order is
- * one HGET (one round trip); a valuation of many tickers is one HMGET. Nothing here decides
- * whether a quote is fresh enough: that rule lives in the market data service.
+ * The quote store in Redis: one hash, ticker -> "<price>|<as_of epoch ms>". Pricing an order is
+ * one HGET (one round trip); a valuation of many tickers is one HMGET. A tick batch is written
+ * and PUBLISHed on the ticks channel in one MULTI. Nothing here decides whether a quote is
+ * fresh enough.
  */
 import type { Redis } from 'ioredis';
 import { formatPrice, fromDb, PRICE_SCALE, type Price } from '../../core/money.js';
 import type { Keys } from '../../infra/keys.js';
-
-export interface Quote {
-  ticker: string;
-  price: Price;
-  asOfMs: number;
-}
-
-/** Who published a tick batch: the feed kind and the instance (its leader token). */
-export interface TickSource {
-  feed: string;
-  feedId: string;
-}
+import type { Quote, QuoteStore, TickBatch, TickSource, Unsubscribe } from './quote-store.js';
 
 /**
  * The JSON published on the ticks channel, one message per tick batch:
@@ -40,7 +30,7 @@ export function encodeTickMessage(quotes: readonly Quote[], source: TickSource):
 }
 
 /** Reads a ticks-channel message back into quotes (for subscribers); undefined if malformed. */
-export function decodeTickMessage(text: string): { source: TickSource; quotes: Quote[] } | undefined {
+export function decodeTickMessage(text: string): TickBatch | undefined {
   let message: TickMessage;
   try {
     message = JSON.parse(text) as TickMessage;
@@ -75,10 +65,15 @@ export function decodeQuote(ticker: string, raw: string | null | undefined): Quo
   return { ticker, price: fromDb(price, PRICE_SCALE), asOfMs };
 }
 
-export class PriceCache {
+export class RedisQuoteStore implements QuoteStore {
+  /**
+   * @param redis the shared command connection
+   * @param subscriberFor a new connection for a subscription (pub/sub takes a connection over)
+   */
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
+    private readonly subscriberFor: () => Redis = () => redis.duplicate(),
   ) {}
 
   async get(ticker: string): Promise<Quote | undefined> {
@@ -106,9 +101,9 @@ export class PriceCache {
 
   /**
    * Writes a batch of quotes and publishes it on the ticks channel in one MULTI: one round trip,
-   * and a subscriber never hears of a price the cache does not hold yet.
+   * and a subscriber never hears of a price the store does not hold yet.
    */
-  async setManyAndPublish(quotes: readonly Quote[], source: TickSource): Promise<void> {
+  async publish(quotes: readonly Quote[], source: TickSource): Promise<void> {
     if (quotes.length === 0) return;
     const fields: string[] = [];
     for (const q of quotes) fields.push(q.ticker, encodeQuote(q.price, q.asOfMs));
@@ -128,5 +123,23 @@ export class PriceCache {
     const fields: string[] = [];
     for (const q of quotes) fields.push(q.ticker, encodeQuote(q.price, q.asOfMs));
     await this.redis.hset(this.keys.prices(), ...fields);
+  }
+
+  async subscribe(onBatch: (batch: TickBatch) => void): Promise<Unsubscribe> {
+    const subscriber = this.subscriberFor();
+    // A lost connection is reconnected by ioredis; what was published meanwhile is missed
+    // (pub/sub is best effort by contract).
+    subscriber.on('error', () => {});
+    const channel = this.keys.ticksChannel();
+    subscriber.on('message', (from: string, text: string) => {
+      if (from !== channel) return;
+      const batch = decodeTickMessage(text);
+      if (batch) onBatch(batch);
+    });
+    await subscriber.subscribe(channel);
+    return async () => {
+      await subscriber.unsubscribe(channel).catch(() => undefined);
+      subscriber.disconnect();
+    };
   }
 }

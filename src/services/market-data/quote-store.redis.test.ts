@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { decodeQuote, encodeQuote } from './price-cache.js';
+import { decodeQuote, encodeQuote } from './quote-store.redis.js';
 
-describe('price cache encoding', () => {
+describe('the Redis quote store encoding', () => {
   it('round-trips a quote exactly', () => {
     expect(decodeQuote('AAPL', encodeQuote(1520000n, 1_700_000_000_000))).toEqual({ ticker: 'AAPL', price: 1520000n, asOfMs: 1_700_000_000_000 });
   });

@@ -1,14 +1,14 @@
 /**
- * The `feed` role: builds the configured feed (FEED=simulator|replay) and runs it under the
- * leader lock. A replay file is read and checked before anything starts, so a bad file stops
- * the role at once with the line at fault instead of failing on every leadership attempt.
+ * The feeds the `feed` role can run (FEED=simulator|replay), as factories the feed runner calls
+ * when it takes the lead. A replay file is read and checked before anything starts, so a bad
+ * file stops the role at once with the line at fault instead of failing on every leadership
+ * attempt. The role itself is wired in src/cli/roles.ts.
  */
-import type { AppContext } from '../../app.js';
 import type { Config } from '../../infra/config.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Price } from '../../core/money.js';
 import type { PriceFeed } from './feed.js';
-import { FeedRunner, type FeedRunnerOptions } from './feed.runner.js';
+import type { FeedRunnerOptions } from './feed.runner.js';
 import type { Instrument } from './instruments.js';
 import { ReplayFileInvalidError } from './market-data.errors.js';
 import { loadReplayFile, ReplayFeed, toReplayBatches, type ReplayBatch } from './replay.js';
@@ -48,28 +48,4 @@ export async function loadReplay(path: string, listed: readonly Instrument[], lo
 
 export function replayFactory(batches: readonly ReplayBatch[], config: Pick<Config, 'feedReplaySpeed' | 'feedReplayLoop'>): FeedFactory {
   return () => new ReplayFeed(batches, { speed: config.feedReplaySpeed, loop: config.feedReplayLoop });
-}
-
-export function createFeedRunner(ctx: AppContext, createFeed: FeedFactory, overrides: Partial<FeedRunnerOptions> = {}): FeedRunner {
-  return new FeedRunner(
-    { redis: ctx.redis, keys: ctx.keys, logger: ctx.logger, market: ctx.market, cache: ctx.prices, metrics: ctx.metrics },
-    { leaderTtlMs: ctx.config.feedLeaderTtlMs, createFeed, ...overrides },
-  );
-}
-
-/** Starts the feed role; resolves once it runs (as leader or standby) with its stop function. */
-export async function runFeed(ctx: AppContext): Promise<() => Promise<void>> {
-  const { config } = ctx;
-  let createFeed: FeedFactory;
-  if (config.feed === 'replay') {
-    // loadConfig guarantees the file is set when FEED=replay.
-    const batches = await loadReplay(config.feedReplayFile ?? '', await ctx.market.listInstruments(), ctx.logger);
-    createFeed = replayFactory(batches, config);
-  } else {
-    createFeed = simulatorFactory(config);
-  }
-  const runner = createFeedRunner(ctx, createFeed);
-  runner.start();
-  ctx.logger.info({ feed: config.feed, feed_id: runner.feedId, tick_ms: config.feedTickMs }, 'feed role started');
-  return () => runner.stop();
 }

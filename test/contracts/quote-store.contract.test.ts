@@ -1,0 +1,216 @@
+/**
+ * The QuoteStore contract (src/services/market-data/quote-store.ts), run with the same test
+ * bodies against RedisQuoteStore and MemoryQuoteStore. Redis entries are skipped when the run
+ * has no Redis (test/global-setup.ts); each Redis test owns a fresh key prefix, deleted after it.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parsePrice, PRICE_MAX } from '../../src/core/money.js';
+import { createKeys } from '../../src/infra/keys.js';
+import { createRedis } from '../../src/infra/redis.js';
+import type { Quote, QuoteStore, TickBatch, TickSource } from '../../src/services/market-data/quote-store.js';
+import { MemoryQuoteStore } from '../../src/services/market-data/quote-store.memory.js';
+import { RedisQuoteStore } from '../../src/services/market-data/quote-store.redis.js';
+import { testRedisUrl } from '../db-names.js';
+import { eventually, hasRedis } from '../harness.js';
+
+interface Fixture {
+  impl: QuoteStore;
+  cleanup(): Promise<void>;
+}
+
+interface Factory {
+  name: string;
+  needsRedis: boolean;
+  create(): Promise<Fixture>;
+}
+
+const factories: Factory[] = [
+  {
+    name: 'memory',
+    needsRedis: false,
+    async create() {
+      return { impl: new MemoryQuoteStore(), cleanup: async () => {} };
+    },
+  },
+  {
+    name: 'redis',
+    needsRedis: true,
+    async create() {
+      const url = testRedisUrl()!;
+      const keys = createKeys(`test:contract:${randomBytes(4).toString('hex')}:`);
+      const connections: Redis[] = [];
+      const connect = (name: string): Redis => {
+        const r = createRedis(url, { name });
+        r.on('error', () => {});
+        connections.push(r);
+        return r;
+      };
+      const redis = connect('contract-quotes');
+      return {
+        impl: new RedisQuoteStore(redis, keys, () => connect('contract-quotes-sub')),
+        async cleanup() {
+          const left = await redis.keys(`${keys.prefix}*`);
+          if (left.length) await redis.del(...left);
+          for (const c of connections) c.disconnect();
+        },
+      };
+    },
+  },
+];
+
+const p = (s: string) => parsePrice(s);
+const T0 = Date.UTC(2024, 0, 2, 14, 30);
+const SOURCE: TickSource = { feed: 'simulator', feedId: 'contract-feed' };
+
+/** A subscriber that records what it hears. */
+async function listen(store: QuoteStore, onEach?: (batch: TickBatch) => void) {
+  const batches: TickBatch[] = [];
+  const unsubscribe = await store.subscribe((batch) => {
+    batches.push(batch);
+    onEach?.(batch);
+  });
+  return { batches, unsubscribe };
+}
+
+/** Waits until a batch holding a quote of `ticker` arrives in `batches`. */
+function heard(batches: TickBatch[], ticker: string, timeoutMs = 5_000) {
+  return eventually(async () => (batches.some((b) => b.quotes.some((q) => q.ticker === ticker)) ? true : undefined), timeoutMs, 10);
+}
+
+describe.each(factories)('QuoteStore contract: $name', (factory) => {
+  describe.skipIf(factory.needsRedis && !hasRedis())(factory.name, () => {
+    let fx: Fixture;
+    let store: QuoteStore;
+    beforeEach(async () => {
+      fx = await factory.create();
+      store = fx.impl;
+    });
+    afterEach(async () => {
+      await fx?.cleanup();
+    });
+
+    it('gets undefined for a ticker without a quote, and empty results from an empty store', async () => {
+      expect(await store.get('NOPE')).toBeUndefined();
+      expect(await store.getMany(['NOPE', 'ALSO'])).toEqual(new Map());
+      expect(await store.getMany([])).toEqual(new Map());
+      expect(await store.getAll()).toEqual([]);
+    });
+
+    it('returns what setMany stored: exact prices and times, getMany only for quoted tickers, getAll in ticker order', async () => {
+      const quotes: Quote[] = [
+        { ticker: 'MSFT', price: p('410.0001'), asOfMs: T0 + 2 },
+        { ticker: 'AAPL', price: p('189.9999'), asOfMs: T0 + 1 },
+        { ticker: 'GOOGL', price: p('0.0001'), asOfMs: T0 },
+        { ticker: 'BRK.B', price: PRICE_MAX, asOfMs: T0 + 3 },
+      ];
+      await store.setMany(quotes);
+
+      const aapl = await store.get('AAPL');
+      expect(aapl).toEqual({ ticker: 'AAPL', price: p('189.9999'), asOfMs: T0 + 1 });
+      expect(typeof aapl!.price).toBe('bigint');
+      expect(aapl!.price).toBe(1_899_999n);
+      expect((await store.get('BRK.B'))?.price).toBe(10_000_000_000n); // PRICE_MAX, 1000000.0000
+
+      const many = await store.getMany(['GOOGL', 'NOPE', 'MSFT']);
+      expect([...many.keys()].sort()).toEqual(['GOOGL', 'MSFT']);
+      expect(many.get('GOOGL')).toEqual({ ticker: 'GOOGL', price: 1n, asOfMs: T0 });
+      expect(many.get('MSFT')).toEqual({ ticker: 'MSFT', price: p('410.0001'), asOfMs: T0 + 2 });
+      expect(many.has('NOPE')).toBe(false);
+
+      expect(await store.getAll()).toEqual([
+        { ticker: 'AAPL', price: p('189.9999'), asOfMs: T0 + 1 },
+        { ticker: 'BRK.B', price: PRICE_MAX, asOfMs: T0 + 3 },
+        { ticker: 'GOOGL', price: p('0.0001'), asOfMs: T0 },
+        { ticker: 'MSFT', price: p('410.0001'), asOfMs: T0 + 2 },
+      ]);
+    });
+
+    it('replaces an earlier quote with a later one (setMany and publish alike)', async () => {
+      await store.setMany([{ ticker: 'AAPL', price: p('100.0000'), asOfMs: T0 }]);
+      await store.setMany([{ ticker: 'AAPL', price: p('101.5000'), asOfMs: T0 + 1_000 }]);
+      expect(await store.get('AAPL')).toEqual({ ticker: 'AAPL', price: p('101.5000'), asOfMs: T0 + 1_000 });
+      await store.publish([{ ticker: 'AAPL', price: p('102.2500'), asOfMs: T0 + 2_000 }], SOURCE);
+      expect(await store.get('AAPL')).toEqual({ ticker: 'AAPL', price: p('102.2500'), asOfMs: T0 + 2_000 });
+      expect(await store.getAll()).toHaveLength(1);
+    });
+
+    it('publish stores the batch and announces it: source and quotes exact, the price already stored when the subscriber hears it', async () => {
+      await store.setMany([{ ticker: 'AMZN', price: p('150.0000'), asOfMs: T0 - 1_000 }]);
+      // Read the store from inside the callback: it must already hold the announced price.
+      const readsInCallback: Promise<Quote | undefined>[] = [];
+      const sub = await listen(store, (batch) => readsInCallback.push(store.get(batch.quotes[0]!.ticker)));
+      try {
+        const quotes: Quote[] = [
+          { ticker: 'AMZN', price: p('200.1234'), asOfMs: T0 },
+          { ticker: 'GOOGL', price: p('175.0001'), asOfMs: T0 + 1 },
+        ];
+        await store.publish(quotes, SOURCE);
+        expect(await store.get('GOOGL')).toEqual({ ticker: 'GOOGL', price: p('175.0001'), asOfMs: T0 + 1 });
+        await heard(sub.batches, 'AMZN');
+        expect(sub.batches).toEqual([{ source: SOURCE, quotes }]);
+        expect(typeof sub.batches[0]!.quotes[0]!.price).toBe('bigint');
+        expect(readsInCallback).toHaveLength(1);
+        expect(await readsInCallback[0]).toEqual({ ticker: 'AMZN', price: p('200.1234'), asOfMs: T0 });
+      } finally {
+        await sub.unsubscribe();
+      }
+    });
+
+    it('delivers every batch once, in publication order, to every subscriber', async () => {
+      const one = await listen(store);
+      const two = await listen(store);
+      try {
+        const published: TickBatch[] = [];
+        for (let i = 0; i < 8; i++) {
+          const quotes: Quote[] = [{ ticker: i === 7 ? 'LAST' : 'AAPL', price: p(`${100 + i}.0001`), asOfMs: T0 + i }];
+          const source = { feed: 'simulator', feedId: `feed-${i}` };
+          published.push({ source, quotes });
+          await store.publish(quotes, source);
+        }
+        await heard(one.batches, 'LAST');
+        await heard(two.batches, 'LAST');
+        expect(one.batches).toEqual(published);
+        expect(two.batches).toEqual(published);
+      } finally {
+        await one.unsubscribe();
+        await two.unsubscribe();
+      }
+    });
+
+    it('delivers nothing more after unsubscribe', async () => {
+      const gone = await listen(store);
+      const stays = await listen(store);
+      try {
+        await store.publish([{ ticker: 'FIRST', price: p('1.0000'), asOfMs: T0 }], SOURCE);
+        await heard(gone.batches, 'FIRST');
+        await heard(stays.batches, 'FIRST');
+        await gone.unsubscribe();
+
+        await store.publish([{ ticker: 'AFTER', price: p('2.0000'), asOfMs: T0 + 1 }], SOURCE);
+        await store.publish([{ ticker: 'MARKER', price: p('3.0000'), asOfMs: T0 + 2 }], SOURCE);
+        await heard(stays.batches, 'MARKER');
+        expect(stays.batches.map((b) => b.quotes[0]!.ticker)).toEqual(['FIRST', 'AFTER', 'MARKER']);
+        expect(gone.batches.map((b) => b.quotes[0]!.ticker)).toEqual(['FIRST']);
+        // The store itself was written all the same.
+        expect((await store.get('AFTER'))?.price).toBe(p('2.0000'));
+      } finally {
+        await stays.unsubscribe();
+      }
+    });
+
+    it('announces nothing for an empty batch', async () => {
+      const sub = await listen(store);
+      try {
+        await store.publish([], SOURCE);
+        await store.publish([{ ticker: 'MARKER', price: p('3.0000'), asOfMs: T0 }], SOURCE);
+        await heard(sub.batches, 'MARKER');
+        expect(sub.batches).toEqual([{ source: SOURCE, quotes: [{ ticker: 'MARKER', price: p('3.0000'), asOfMs: T0 }] }]);
+        expect(await store.getAll()).toEqual([{ ticker: 'MARKER', price: p('3.0000'), asOfMs: T0 }]);
+      } finally {
+        await sub.unsubscribe();
+      }
+    });
+  });
+});
