@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveAdminToken, AdminTokenFileError } from '../src/cli/admin-token.js';
 import { loadConfig } from '../src/infra/config.js';
-import { createTestContext, type TestContext } from './harness.js';
-import { redisUrl, urlFor } from './db-names.js';
+import { createTestContext, redisOnly, type TestContext } from './harness.js';
+import { testRedisUrl, urlFor } from './db-names.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 let ctx: TestContext;
@@ -63,18 +63,23 @@ function cli(args: string[], env: Record<string, string>, until?: RegExp): Promi
   });
 }
 
-const reachableEnv = () => ({
+/** This run's PostgreSQL database, and its Redis when it has one (without: every role in memory). */
+const reachableEnv = (): Record<string, string> => ({
   DATABASE_URL: urlFor(ctx.dbName),
-  REDIS_URL: redisUrl(),
+  ...(testRedisUrl() ? { REDIS_URL: testRedisUrl()! } : {}),
   PAPERTRADE_REDIS_PREFIX: `test:cli:${ctx.dbName}:`,
   PAPERTRADE_DATA_DIR: dataDir,
 });
 
 describe('start-up with a server missing', () => {
   it('names PostgreSQL, its address and what to do, and exits 2 without a stack trace', { timeout: 60_000 }, async () => {
-    for (const command of [['start'], ['engine'], ['migrate'], ['user', 'create', '--name', 'A', '--email', 'a@example.com']]) {
+    const commands = [['start'], ['migrate'], ['user', 'create', '--name', 'A', '--email', 'a@example.com'], ['audit']];
+    // A role alone needs Redis before anything else: it is tried only where the run has one.
+    if (testRedisUrl()) commands.push(['engine']);
+    for (const command of commands) {
       const run = await cli(command, { ...reachableEnv(), DATABASE_URL: 'postgres://postgres@127.0.0.1:1/papertrade' });
-      expect(run.code, command.join(' ')).toBe(2);
+      // The audit keeps its own exit code for "could not run" (3); every other command says 2.
+      expect(run.code, command.join(' ')).toBe(command[0] === 'audit' ? 3 : 2);
       expect(run.stderr).toContain(
         'papertrade: cannot reach PostgreSQL at 127.0.0.1:1 (ECONNREFUSED); set DATABASE_URL to a PostgreSQL server that is running, or start one',
       );
@@ -136,18 +141,36 @@ describe('the admin token', () => {
     }
   });
 
-  it('is printed by the api with where it is kept, and never by the engine or the feed', { timeout: 60_000 }, async () => {
-    const api = await cli(['api'], { ...reachableEnv(), PORT: '0' }, /api listening/);
+  it('is printed at start with where it is kept, and the same token on the next start', { timeout: 60_000 }, async () => {
+    const { REDIS_URL: _redis, ...memory } = reachableEnv();
+    const first = await cli(['start'], { ...memory, PORT: '0', FEED_TICK_MS: '1000' }, /api listening/);
     const token = (await readFile(path.join(dataDir, 'admin-token'), 'utf8')).trim();
-    expect(api.stderr).toContain(`admin token (generated now): ${token}`);
-    expect(api.stderr).toContain(`kept in ${path.join(dataDir, 'admin-token')}`);
-    const again = await cli(['api'], { ...reachableEnv(), PORT: '0' }, /api listening/);
+    expect(first.stderr).toContain(`admin token (generated now): ${token}`);
+    expect(first.stderr).toContain(`kept in ${path.join(dataDir, 'admin-token')}`);
+    const again = await cli(['start'], { ...memory, PORT: '0', FEED_TICK_MS: '1000' }, /api listening/);
     expect(again.stderr).toContain(`admin token: ${token}`);
+    expect(again.code, again.stderr).toBe(0);
+  });
+
+  it('is printed by the api alone, and never by the engine or the feed', { ...redisOnly, timeout: 60_000 }, async () => {
+    const token = await resolveAdminToken(loadConfig({ PAPERTRADE_DATA_DIR: dataDir })).then((r) => r.config.adminToken);
+    const api = await cli(['api'], { ...reachableEnv(), PORT: '0' }, /api listening/);
+    expect(api.stderr).toContain(`admin token: ${token}`);
     const engine = await cli(['engine'], reachableEnv(), /trading engine consuming/);
     const feed = await cli(['feed'], reachableEnv(), /feed role started/);
     for (const run of [engine, feed]) {
       expect(run.code, run.stdout + run.stderr).toBe(0);
       expect(run.stdout + run.stderr).not.toMatch(/admin token|pta_/);
+    }
+  });
+
+  it('refuses to run a role alone without Redis, and says why', async () => {
+    const { REDIS_URL: _redis, ...memory } = reachableEnv();
+    for (const role of ['api', 'engine', 'feed']) {
+      const run = await cli([role], memory);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain(`papertrade ${role} alone needs Redis`);
+      expect(run.stderr).toContain('`papertrade start`');
     }
   });
 });

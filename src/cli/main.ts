@@ -10,8 +10,9 @@ import { parseCash } from '../core/money.js';
 import { createUser } from '../services/users/users.service.js';
 import { runApi, runEngine, runFeed, type StopFn } from './roles.js';
 import { AdminTokenFileError, resolveAdminToken } from './admin-token.js';
-import { preflight, UnreachableError } from './preflight.js';
-import { auditCommand, nonNegativeInt, positiveInt } from './audit.js';
+import { CannotStartError, resolveServers, type CommandKind, type Servers } from './servers.js';
+import { createLogger } from '../infra/logger.js';
+import { AUDIT_EXIT_FAILED, auditCommand, nonNegativeInt, positiveInt } from './audit.js';
 
 /** How long a graceful shutdown may take before the process exits anyway. */
 export const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -19,9 +20,9 @@ export const SHUTDOWN_TIMEOUT_MS = 10_000;
 /** Exit code of a command that cannot start: bad configuration or a server it needs is unreachable. */
 export const EXIT_CANNOT_START = 2;
 
-function fail(message: string): never {
+function fail(message: string, exitCode = EXIT_CANNOT_START): never {
   process.stderr.write(`papertrade: ${message}\n`);
-  process.exit(EXIT_CANNOT_START);
+  process.exit(exitCode);
 }
 
 function config(): Config {
@@ -33,18 +34,39 @@ function config(): Config {
   }
 }
 
-/** Checks the servers a command needs; exits 2 with one line per unreachable one. */
-async function reachable(cfg: Config, needs: { postgres: boolean; redis: boolean }): Promise<void> {
+/**
+ * The servers a command uses (embedded PostgreSQL when DATABASE_URL is unset, Redis or memory);
+ * exits 2 with one line per problem. With `banner`, says on stderr which servers are used.
+ */
+async function servers(cfg: Config, kind: CommandKind, role: string, banner: boolean, exitCode = EXIT_CANNOT_START): Promise<Servers> {
+  let resolved: Servers;
   try {
-    await preflight(cfg, needs);
+    resolved = await resolveServers(cfg, kind, role, createLogger(cfg.logLevel, role));
   } catch (err) {
-    if (err instanceof UnreachableError) fail(err.message);
+    if (err instanceof CannotStartError) fail(err.message, exitCode);
     throw err;
+  }
+  if (banner) process.stderr.write(`\n${resolved.lines.map((l) => `  ${l}`).join('\n')}\n`);
+  return resolved;
+}
+
+/**
+ * Runs a tool against PostgreSQL (attaching to the embedded server, or starting it for the
+ * command); `unreachableExit` is its exit code when PostgreSQL cannot be reached.
+ */
+async function withTool<T>(role: string, run: (ctx: AppContext) => Promise<T>, unreachableExit = EXIT_CANNOT_START): Promise<T> {
+  const { config: cfg, embedded } = await servers(config(), 'tool', role, false, unreachableExit);
+  const ctx = createContext(cfg, role);
+  try {
+    return await run(ctx);
+  } finally {
+    await closeContext(ctx);
+    await embedded?.stop();
   }
 }
 
 async function prepareDatabase(ctx: AppContext): Promise<void> {
-  if (await ensureDatabase(ctx.config.databaseUrl)) ctx.logger.info('created database');
+  if (await ensureDatabase(ctx.config.databaseUrl!)) ctx.logger.info('created database');
   const applied = await migrateToLatest(ctx.db);
   if (applied.length) ctx.logger.info({ applied }, 'applied migrations');
 }
@@ -73,8 +95,9 @@ async function runRoles(
   starters: ((ctx: AppContext) => Promise<StopFn>)[],
   opts: { migrate: boolean; adminToken: boolean },
 ): Promise<void> {
-  let cfg = config();
-  await reachable(cfg, { postgres: true, redis: true });
+  const resolved = await servers(config(), role === 'all' ? 'all-roles' : 'one-role', role, true);
+  let cfg = resolved.config;
+  const embedded = resolved.embedded;
   if (opts.adminToken) cfg = await withAdminToken(cfg);
   const ctx = createContext(cfg, role);
   if (opts.migrate) await prepareDatabase(ctx);
@@ -95,6 +118,8 @@ async function runRoles(
     // Stop in reverse start order: stop taking requests before the workers behind them.
     for (const stop of stops.reverse()) await stop().catch((err) => ctx.logger.error({ err }, 'stop failed'));
     await closeContext(ctx);
+    // PostgreSQL goes last, once nothing uses it any more.
+    await embedded?.stop().catch((err: unknown) => ctx.logger.error({ err }, 'embedded PostgreSQL stop failed'));
     process.exit(0);
   };
   // Installed before anything starts, so a signal at any moment is a graceful stop.
@@ -138,17 +163,12 @@ export function buildCli(): Command {
   program
     .command('migrate')
     .description('create the database if it does not exist and apply pending migrations')
-    .action(async () => {
-      const cfg = config();
-      await reachable(cfg, { postgres: true, redis: false });
-      const ctx = createContext(cfg, 'migrate');
-      try {
+    .action(() =>
+      withTool('migrate', async (ctx) => {
         await prepareDatabase(ctx);
         process.stdout.write('migrations up to date\n');
-      } finally {
-        await closeContext(ctx);
-      }
-    });
+      }),
+    );
 
   const user = program.command('user').description('manage users');
   user
@@ -157,11 +177,10 @@ export function buildCli(): Command {
     .requiredOption('--name <name>', 'display name')
     .requiredOption('--email <email>', 'unique email')
     .addOption(new Option('--cash <amount>', 'initial cash, e.g. 10000.00').default('0.00'))
-    .action(async (opts: { name: string; email: string; cash: string }) => {
-      const cfg = config();
-      await reachable(cfg, { postgres: true, redis: false });
-      const ctx = createContext(cfg, 'cli');
-      try {
+    .action((opts: { name: string; email: string; cash: string }) =>
+      withTool('cli', async (ctx) => {
+        // A fresh embedded server has no tables yet: migrating is a no-op when they exist.
+        await prepareDatabase(ctx);
         const created = await createUser(ctx.db, {
           name: opts.name,
           email: opts.email,
@@ -180,10 +199,8 @@ export function buildCli(): Command {
             2,
           )}\n`,
         );
-      } finally {
-        await closeContext(ctx);
-      }
-    });
+      }),
+    );
 
   program
     .command('audit')
@@ -194,14 +211,15 @@ export function buildCli(): Command {
     .option('--json', 'print the report as JSON (the same as GET /admin/audit)', false)
     .option('--pending-max-age-ms <ms>', 'a PENDING order older than this is a violation', nonNegativeInt, 60_000)
     .option('--limit <n>', 'violations listed per invariant (all are counted)', positiveInt, 1_000)
-    .action(async (opts: { json: boolean; pendingMaxAgeMs: number; limit: number }) => {
-      const ctx = createContext(config(), 'audit');
-      try {
-        process.exitCode = await auditCommand(ctx, opts);
-      } finally {
-        await closeContext(ctx);
-      }
-    });
+    .action((opts: { json: boolean; pendingMaxAgeMs: number; limit: number }) =>
+      withTool(
+        'audit',
+        async (ctx) => {
+          process.exitCode = await auditCommand(ctx, opts);
+        },
+        AUDIT_EXIT_FAILED,
+      ),
+    );
 
   program
     .command('bench')

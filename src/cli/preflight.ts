@@ -85,11 +85,11 @@ export async function checkRedis(redisUrl: string): Promise<void> {
   }
 }
 
-/** Checks what a command needs, both servers at once. */
+/** Checks the configured servers a command needs, both at once. */
 export async function preflight(config: Config, needs: { postgres: boolean; redis: boolean }): Promise<void> {
   const checks: Promise<void>[] = [];
-  if (needs.postgres) checks.push(checkPostgres(config.databaseUrl));
-  if (needs.redis) checks.push(checkRedis(config.redisUrl));
+  if (needs.postgres && config.databaseUrl !== undefined) checks.push(checkPostgres(config.databaseUrl));
+  if (needs.redis && config.redisUrl !== undefined) checks.push(checkRedis(config.redisUrl));
   const results = await Promise.allSettled(checks);
   const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
   if (failed.length > 0) throw new UnreachableError(failed.map((e) => e.message).join('\npapertrade: '));
