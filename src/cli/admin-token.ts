@@ -6,7 +6,7 @@
  * never need it and never print one.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../infra/config.js';
 
@@ -37,14 +37,20 @@ export async function resolveAdminToken(config: Config): Promise<ResolvedAdminTo
   if (token === undefined) {
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
     const fresh = `pta_${randomBytes(24).toString('base64url')}`;
+    // Written whole to a file of our own, then linked into place: link() creates the name
+    // only if it does not exist, atomically, so two processes starting together agree on one
+    // token, and none ever reads a file that is still being written.
+    const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    await writeFile(draft, `${fresh}\n`, { flag: 'wx', mode: 0o600 });
     try {
-      // 'wx': two processes starting together cannot both write; the loser reads the winner's.
-      await writeFile(file, `${fresh}\n`, { flag: 'wx', mode: 0o600 });
+      await link(draft, file);
       token = fresh;
       created = true;
     } catch (err) {
       if ((err as { code?: string }).code !== 'EEXIST') throw err;
       token = await readToken(file);
+    } finally {
+      await unlink(draft).catch(() => undefined);
     }
   }
   if (token === undefined || token.length < ADMIN_TOKEN_LENGTH_MIN || !/^[\x21-\x7e]+$/.test(token)) {
