@@ -10,7 +10,7 @@ import { cashFromDb, formatCash, formatPrice, formatQty, parsePrice, parseQty } 
 import * as accounts from '../src/services/accounts/accounts.service.js';
 import * as portfolios from '../src/services/portfolios/portfolios.service.js';
 import { executeBuy, executeSell } from '../src/core/orders.js';
-import { pipeMessage, type OrdersService, type PlaceOrder } from '../src/services/orders/orders.service.js';
+import { OrdersService, pipeMessage, type PlaceOrder } from '../src/services/orders/orders.service.js';
 import { applyDecisions } from '../src/services/trading/trading.service.js';
 import { createTestContext, eventually, newUser, redisOnly, seedShares, type TestContext } from './harness.js';
 
@@ -292,6 +292,37 @@ describe('delivery guarantees', () => {
     await startEngine();
     await ctx.redis!.xadd(ctx.keys.orderStream(), '*', 'garbage', 'yes');
     await eventually(async () => ((await ctx.infra.pipe.deadLetters(100)).some((d) => d.reason === 'MALFORMED_ENTRY') ? true : undefined));
+  });
+});
+
+describe('bounded accept queue', () => {
+  it('refuses at once with SERVICE_UNAVAILABLE past the queue bound, and every other order is accepted', async () => {
+    const u = await newUser(ctx, { cash: '100000.00' });
+    await setPrice('CSCO', '50');
+    // One statement at a time, two orders a statement, at most three waiting.
+    const small = new OrdersService({
+      db: ctx.db,
+      pipe: ctx.infra.pipe,
+      orderUpdates: ctx.infra.orderUpdates,
+      logger: ctx.logger,
+      market: ctx.market,
+      reservationBufferBps: 500n,
+      orderNotionalMin: 100n,
+      acceptBatchMax: 2,
+      acceptConcurrencyMax: 1,
+      acceptQueueMax: 3,
+    });
+    const results = await Promise.allSettled(
+      Array.from({ length: 30 }, () => small.placeOrder({ userId: u.id, ticker: 'CSCO', side: 'buy', type: 'market', quantity: q('1'), clientOrderId: undefined })),
+    );
+    const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const err of refused) expect(err).toMatchObject({ code: 'SERVICE_UNAVAILABLE', service: 'orders', details: { retry_after_s: 1 } });
+    const accepted = results.length - refused.length;
+    const rows = await ctx.db.selectFrom('orders').select('id').where('user_id', '=', u.id).execute();
+    expect(rows).toHaveLength(accepted);
+    // What was refused held nothing: the cash held is exactly that of the accepted orders.
+    expect(await balance(u.id)).toEqual({ cash: '100000.00', available: formatCash(10_000_000n - BigInt(accepted) * 5_250n) });
   });
 });
 
