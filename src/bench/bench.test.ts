@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BenchUsageError, parseBenchOptions, type RawBenchOptions } from './bench.js';
 import { errorCode } from './load.js';
+import { RssSampler } from './processes.js';
 import { LatencyRecorder } from './stats.js';
 
 const defaults: RawBenchOptions = {
@@ -13,6 +14,8 @@ const defaults: RawBenchOptions = {
   quantity: '1',
   seedShares: '100',
   allInOne: false,
+  embedded: false,
+  startup: false,
   feed: true,
   floor: true,
   floorDuration: '20',
@@ -60,5 +63,38 @@ describe('parseBenchOptions', () => {
     expect(() => parseBenchOptions({ ...defaults, users: '1000000' })).toThrow(BenchUsageError);
     expect(() => parseBenchOptions({ ...defaults, sellRatio: '1.5' })).toThrow(BenchUsageError);
     expect(() => parseBenchOptions({ ...defaults, dbName: 'drop table' })).toThrow(BenchUsageError);
+  });
+
+  it('makes --embedded all-in-one and refuses --no-feed with it', () => {
+    expect(parseBenchOptions({ ...defaults, embedded: true })).toMatchObject({ embedded: true, allInOne: true, feed: true });
+    expect(() => parseBenchOptions({ ...defaults, embedded: true, feed: false })).toThrow(/--no-feed cannot be used with --embedded/);
+  });
+
+  it('takes --runs with --startup only, 3 by default', () => {
+    expect(parseBenchOptions({ ...defaults, startup: true })).toMatchObject({ startup: true, runs: 3 });
+    expect(parseBenchOptions({ ...defaults, startup: true, runs: '5' }).runs).toBe(5);
+    expect(() => parseBenchOptions({ ...defaults, runs: '5' })).toThrow(/--runs goes with --startup/);
+    expect(() => parseBenchOptions({ ...defaults, startup: true, runs: '0' })).toThrow(BenchUsageError);
+    expect(() => parseBenchOptions({ ...defaults, startup: true, embedded: true })).toThrow(BenchUsageError);
+  });
+});
+
+describe('RssSampler', () => {
+  it('keeps the peak of a sum from the same samples', () => {
+    const sampler = new RssSampler(
+      () =>
+        new Map([
+          ['a', [process.pid]],
+          ['b', [process.pid]],
+        ]),
+      1_000,
+      new Set(),
+      new Map([['a + b', ['a', 'b']]]),
+    );
+    sampler.sample();
+    const a = sampler.peakKb.get('a')!;
+    expect(a).toBeGreaterThan(0);
+    // One sample: the sum is exactly the two of it.
+    expect(sampler.peakKb.get('a + b')).toBe(a + sampler.peakKb.get('b')!);
   });
 });

@@ -11,7 +11,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,17 +19,21 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Redis } from 'ioredis';
+import { ADMIN_TOKEN_FILE } from '../cli/admin-token.js';
 import { loadConfig } from '../infra/config.js';
+import { DEFAULT_DATABASE, LOG_FILE, startEmbeddedPostgres, type EmbeddedServer } from '../infra/embedded-postgres.js';
 import { createKeys, type Keys } from '../infra/keys.js';
 import { migrateToLatest, quoteIdent, type Db } from '../infra/postgres.js';
 import { createRedis } from '../infra/redis.js';
 import type { Database } from '../infra/schema.js';
 import { createUser } from '../services/users/users.service.js';
+import { embeddedCluster, stopCluster } from './cluster.js';
 import { runFloor } from './floor.js';
 import { runLoad, sendAll, type LoadSnapshot, type OrderRequest } from './load.js';
 import {
   clkTck,
   freePort,
+  installCleanup,
   killAllSync,
   readMachineBusyMs,
   readStat,
@@ -42,9 +46,16 @@ import {
 } from './processes.js';
 import { renderMarkdown, saveReport, summarize, type BenchReport, type PgSummary, type ProcessCpu } from './report.js';
 import type { Percentiles } from './stats.js';
+import { runStartup } from './startup.js';
+import { zeroConfigEnv } from './zero-config.js';
 
 /** The server the bench creates its scratch database on when DATABASE_URL is unset. */
 export const BENCH_DATABASE_URL_DEFAULT = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** Start-time runs of --startup when --runs is not given. */
+export const DEFAULT_STARTUP_RUNS = 3;
+/** How long the embedded start may take to answer /ready: initdb and the migrations come first. */
+export const EMBEDDED_START_WAIT_MS = 180_000;
 
 export const DEFAULT_TICKERS = ['AAPL', 'MSFT', 'NVDA', 'AMZN', 'GOOGL', 'META', 'TSLA', 'JPM'];
 /** How long a role may take to become ready. */
@@ -56,6 +67,9 @@ export const INFLIGHT_MAX = 20_000;
 /** Cash every bench user starts with. */
 export const USER_CASH_CENTS = 100_000_000_00n;
 const BENCH_APP = 'papertrade-bench';
+/** The one process of --embedded, and what its memory and CPU add up to with its PostgreSQL. */
+const EMBEDDED_PROCESS = 'papertrade (embedded: start, nothing configured)';
+const EMBEDDED_TOTAL_LABEL = 'total: papertrade + its PostgreSQL';
 const MACHINE = 'whole machine';
 const PRICE_REFRESH_MS = 250;
 
@@ -70,6 +84,12 @@ export interface RawBenchOptions {
   quantity: string;
   seedShares: string;
   allInOne: boolean;
+  /** --embedded: one `start` with nothing configured (its own PostgreSQL, Redis parts in memory). */
+  embedded?: boolean;
+  /** --startup: measure start times instead (startup.ts). */
+  startup?: boolean;
+  /** --runs: start-time runs (with --startup). */
+  runs?: string;
   /** false with --no-feed: the bench writes the prices instead of a feed role. */
   feed: boolean;
   floor: boolean;
@@ -92,6 +112,9 @@ export interface BenchOptions {
   quantity: number;
   seedShares: number;
   allInOne: boolean;
+  embedded: boolean;
+  startup: boolean;
+  runs: number;
   feed: boolean;
   floor: boolean;
   floorDurationS: number;
@@ -117,6 +140,18 @@ export function parseBenchOptions(raw: RawBenchOptions): BenchOptions {
   const sellRatio = Number(raw.sellRatio);
   if (!/^(0(\.\d+)?|1(\.0+)?)$/.test(raw.sellRatio)) throw new BenchUsageError(`--sell-ratio must be from 0 to 1 (got ${raw.sellRatio})`);
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(raw.dbName)) throw new BenchUsageError('--db-name must be a lower-case identifier');
+  const embedded = raw.embedded === true;
+  const startup = raw.startup === true;
+  if (embedded && raw.feed === false) {
+    throw new BenchUsageError(
+      '--no-feed cannot be used with --embedded: with REDIS_URL unset the price cache lives inside the `papertrade start` ' +
+        'process, where the bench cannot write; the feed running in that process provides the prices',
+    );
+  }
+  if (startup && (embedded || raw.allInOne)) {
+    throw new BenchUsageError('--startup measures start times on its own (always one `papertrade start`, nothing configured): drop --embedded / --all-in-one');
+  }
+  if (raw.runs !== undefined && !startup) throw new BenchUsageError('--runs goes with --startup');
   const quantity = intIn('quantity', raw.quantity, 1, 1_000);
   const seedShares = intIn('seed-shares', raw.seedShares, quantity, 1_000_000);
   return {
@@ -128,7 +163,10 @@ export function parseBenchOptions(raw: RawBenchOptions): BenchOptions {
     sellRatio,
     quantity,
     seedShares,
-    allInOne: raw.allInOne,
+    allInOne: raw.allInOne || embedded,
+    embedded,
+    startup,
+    runs: raw.runs === undefined ? DEFAULT_STARTUP_RUNS : intIn('runs', raw.runs, 1, 100),
     feed: raw.feed !== false,
     floor: raw.floor,
     floorDurationS: intIn('floor-duration', raw.floorDuration, 1, 3_600),
@@ -275,6 +313,14 @@ async function postgresPids(pool: pg.Pool, dbName: string, excludeApps = `${BENC
   return pids;
 }
 
+/** The backends of the bench's own pool (embedded: set apart from the cluster's processes). */
+async function benchBackendPids(pool: pg.Pool): Promise<number[]> {
+  const { rows } = await pool.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = $1`, [BENCH_APP]);
+  return rows.map((r) => r.pid);
+}
+
+const fmtMs = (v: number) => Math.round(v).toLocaleString('en-US');
+
 /** Cluster-wide PostgreSQL counters: WAL position (bytes), checkpoints and deadlocks so far. */
 interface PgCounters {
   walBytes: bigint;
@@ -284,15 +330,20 @@ interface PgCounters {
 }
 
 async function pgCounters(pool: pg.Pool): Promise<PgCounters> {
-  const { rows } = await pool.query<{ lsn: string; checkpoints: string; deadlocks: string }>(
-    `SELECT pg_current_wal_lsn()::text AS lsn, (checkpoints_timed + checkpoints_req)::text AS checkpoints,
-            (SELECT sum(deadlocks) FROM pg_stat_database)::text AS deadlocks
-       FROM pg_stat_bgwriter`,
+  const { rows } = await pool.query<{ lsn: string; deadlocks: string; version: number }>(
+    `SELECT pg_current_wal_lsn()::text AS lsn, (SELECT sum(deadlocks) FROM pg_stat_database)::text AS deadlocks,
+            current_setting('server_version_num')::int AS version`,
+  );
+  // PostgreSQL 17 moved the checkpoint counters from pg_stat_bgwriter to pg_stat_checkpointer.
+  const cp = await pool.query<{ checkpoints: string }>(
+    rows[0]!.version >= 170000
+      ? 'SELECT (num_timed + num_requested)::text AS checkpoints FROM pg_stat_checkpointer'
+      : 'SELECT (checkpoints_timed + checkpoints_req)::text AS checkpoints FROM pg_stat_bgwriter',
   );
   const [hi, lo] = rows[0]!.lsn.split('/');
   return {
     walBytes: (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`),
-    checkpoints: Number(rows[0]!.checkpoints),
+    checkpoints: Number(cp.rows[0]!.checkpoints),
     deadlocks: Number(rows[0]!.deadlocks ?? 0),
   };
 }
@@ -330,14 +381,34 @@ function sampleCpu(groups: [string, number[]][], self: string): CpuSnapshot {
 }
 
 const POSTGRES_LABEL = 'postgres (this database’s backends + background)';
+const EMBEDDED_POSTGRES_LABEL = 'its PostgreSQL (embedded: the postmaster and every process of the cluster, the bench’s connections excepted)';
+const BENCH_PG_LABEL = 'the bench’s own connections to that PostgreSQL (not counted above)';
 const OTHERS_LABEL = 'everything else on the machine';
+/** Group names (CPU samples, memory peaks) of the PostgreSQL processes that work for papertrade and of the bench's own backends. */
+const PG_GROUP = 'postgres';
+const BENCH_PG_GROUP = 'bench-pg';
+
+/** A row that adds up other groups: its CPU is their sum, its memory the peak of their simultaneous sum. */
+export interface TotalSpec {
+  label: string;
+  members: string[];
+}
 
 /**
  * CPU per group between two snapshots: a pid seen only at the end counts whole (it started in
  * the window), one seen only at the start is left out. The machine's busy time less ours is
- * what else ran on the machine.
+ * what else ran on the machine. `labels` renames groups in the rows; `totals` adds rows (just
+ * before "everything else") whose peak memory is looked up under their label.
  */
-function cpuRows(a: CpuSnapshot | undefined, b: CpuSnapshot | undefined, orders: number, fallbackMs: number, peakKb: Map<string, number>): ProcessCpu[] {
+function cpuRows(
+  a: CpuSnapshot | undefined,
+  b: CpuSnapshot | undefined,
+  orders: number,
+  fallbackMs: number,
+  peakKb: Map<string, number>,
+  labels: ReadonlyMap<string, string> = new Map([[PG_GROUP, POSTGRES_LABEL]]),
+  totals: readonly TotalSpec[] = [],
+): ProcessCpu[] {
   const rows: ProcessCpu[] = [];
   if (!b) return rows;
   const windowMs = a ? b.at - a.at : fallbackMs;
@@ -349,15 +420,20 @@ function cpuRows(a: CpuSnapshot | undefined, b: CpuSnapshot | undefined, orders:
     peakMb: kb === undefined ? null : Math.round(kb / 1024),
   });
   let ours = 0;
+  const groupMs = new Map<string, number>();
   for (const [name, end] of b.procs) {
     let cpuMs = 0;
     for (const [pid, ms] of end) cpuMs += ms - (a?.procs.get(name)?.get(pid) ?? 0);
     if (name === MACHINE) {
+      for (const t of totals) {
+        rows.push(row(t.label, t.members.reduce((sum, m) => sum + (groupMs.get(m) ?? 0), 0), peakKb.get(t.label)));
+      }
       rows.push(row(OTHERS_LABEL, Math.max(0, cpuMs - ours), undefined));
       rows.push(row(`${MACHINE} (${os.cpus().length} cores)`, cpuMs, undefined));
     } else {
       ours += cpuMs;
-      rows.push(row(name === 'postgres' ? POSTGRES_LABEL : name, cpuMs, peakKb.get(name)));
+      groupMs.set(name, cpuMs);
+      rows.push(row(labels.get(name) ?? name, cpuMs, peakKb.get(name)));
     }
   }
   return rows;
@@ -408,30 +484,13 @@ function startPriceSeeder(redis: Redis, keys: Keys, prices: { ticker: string; pr
   return () => clearInterval(timer);
 }
 
-let cleanupInstalled = false;
-function installCleanup(onSignal: () => Promise<void>): void {
-  if (cleanupInstalled) return;
-  cleanupInstalled = true;
-  process.on('exit', killAllSync);
-  const handler = (signal: NodeJS.Signals) => {
-    process.stderr.write(`\nbench: ${signal}: stopping every child process\n`);
-    killAllSync();
-    const timer = setTimeout(() => process.exit(130), 3_000);
-    void onSignal().finally(() => {
-      clearTimeout(timer);
-      process.exit(130);
-    });
-  };
-  process.once('SIGINT', handler);
-  process.once('SIGTERM', handler);
-}
-
 /** Runs the benchmark; resolves with the exit code (0, or 1 when the audit found violations). */
 export async function runBench(raw: RawBenchOptions): Promise<number> {
   const o = parseBenchOptions(raw);
   const root = fileURLToPath(new URL('../../', import.meta.url));
   const mainJs = path.join(root, 'dist', 'cli', 'main.js');
   if (!existsSync(mainJs)) throw new Error(`${mainJs} is missing: build first (npm run build; npm run bench builds)`);
+  if (o.startup) return runStartup({ runs: o.runs, jsonOnly: o.jsonOnly, root, mainJs, commit: gitCommit(root), cpu: cpuModel() });
   const say = o.jsonOnly ? () => undefined : (s: string) => void process.stderr.write(`${s}\n`);
   const tty = process.stderr.isTTY && !o.jsonOnly;
   const status = (line: string, force = false) => {
@@ -442,54 +501,102 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
   const endStatus = () => tty && process.stderr.write('\n');
 
   const runId = randomBytes(4).toString('hex');
+  const embedded = o.embedded;
+  // --embedded: a fresh data directory of its own, where `start` runs initdb; removed at the end.
+  const dataDir = embedded ? mkdtempSync(path.join(os.tmpdir(), `papertrade-bench-${runId}-data-`)) : undefined;
   const baseUrl = process.env.DATABASE_URL || BENCH_DATABASE_URL_DEFAULT;
-  const dbUrl = withDatabase(baseUrl, o.dbName);
-  const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+  const dbName = embedded ? DEFAULT_DATABASE : o.dbName;
+  // Embedded: known once `start` runs its server (and again when the bench restarts it for the audit).
+  let dbUrl = embedded ? '' : withDatabase(baseUrl, dbName);
+  const redisUrl = embedded ? undefined : process.env.REDIS_URL || 'redis://127.0.0.1:6379';
   const prefix = `ptbench:${runId}:`;
   const keys = createKeys(prefix);
   const logDir = path.join(os.tmpdir(), `papertrade-bench-${runId}`);
   mkdirSync(logDir, { recursive: true });
   const notes: string[] = [];
 
-  say(`papertrade bench ${runId}: database ${o.dbName}, redis prefix ${prefix}, logs in ${logDir}`);
-  await recreateDatabase(withDatabase(baseUrl, 'postgres'), o.dbName);
-  const pool = new pg.Pool({ connectionString: dbUrl, max: 8, application_name: BENCH_APP, statement_timeout: 120_000 });
-  pool.on('error', () => undefined);
-  const db: Db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  const redis = createRedis(redisUrl, { name: BENCH_APP });
-  redis.on('error', () => undefined);
+  say(
+    embedded
+      ? `papertrade bench ${runId}: embedded — papertrade start with nothing configured, data in ${dataDir}, logs in ${logDir}`
+      : `papertrade bench ${runId}: database ${dbName}, redis prefix ${prefix}, logs in ${logDir}`,
+  );
+  let pool!: pg.Pool;
+  let db!: Db;
+  const connect = (url: string) => {
+    pool = new pg.Pool({ connectionString: url, max: 8, application_name: BENCH_APP, statement_timeout: 120_000 });
+    pool.on('error', () => undefined);
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  };
+  if (!embedded) {
+    await recreateDatabase(withDatabase(baseUrl, 'postgres'), dbName);
+    connect(dbUrl);
+  }
+  const redis = redisUrl === undefined ? undefined : createRedis(redisUrl, { name: BENCH_APP });
+  redis?.on('error', () => undefined);
   const children: ManagedProcess[] = [];
   let stopPrices: (() => void) | undefined;
-  const rss = new RssSampler(() => rssTargets(), 250, new Set(['postgres']));
+  /** Embedded: the server the bench starts itself once papertrade has stopped (audit, floor). */
+  let ownServer: EmbeddedServer | undefined;
+  const rssSums = new Map<string, string[]>();
+  const rss = new RssSampler(() => rssTargets(), 250, new Set([PG_GROUP, BENCH_PG_GROUP]), rssSums);
   let pgPidsCache: number[] = [];
+  let benchPgPids: number[] = [];
   let redisPid: number | undefined;
   const rssTargets = () => {
     const m = new Map<string, number[]>();
     for (const c of children) if (!c.exited) m.set(c.name, [c.pid]);
-    m.set('postgres', pgPidsCache);
+    m.set(PG_GROUP, pgPidsCache);
+    if (embedded) m.set(BENCH_PG_GROUP, benchPgPids);
     if (redisPid) m.set('redis-server', [redisPid]);
     return m;
   };
+  /** The PostgreSQL processes that work for papertrade now (and, embedded, the bench's own backends). */
+  const refreshPgPids = async () => {
+    if (dataDir) {
+      benchPgPids = await benchBackendPids(pool);
+      const bench = new Set(benchPgPids);
+      pgPidsCache = embeddedCluster(dataDir).pids.filter((pid) => !bench.has(pid));
+    } else {
+      pgPidsCache = await postgresPids(pool, dbName);
+    }
+  };
+  const removeDataDir = async () => {
+    if (!dataDir || !existsSync(dataDir)) return;
+    if (!(await stopCluster(dataDir, 2_000))) {
+      say(`warning: processes of the embedded PostgreSQL in ${dataDir} are still running; the directory is kept`);
+      return;
+    }
+    try {
+      copyFileSync(path.join(dataDir, LOG_FILE), path.join(logDir, LOG_FILE));
+    } catch {
+      // No log (it never started).
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  };
   installCleanup(async () => {
     stopPrices?.();
-    await deleteKeys(redis, prefix).catch(() => undefined);
+    if (redis) await deleteKeys(redis, prefix).catch(() => undefined);
+    await removeDataDir().catch(() => undefined);
   });
 
   try {
-    await migrateToLatest(db);
+    if (!embedded) await migrateToLatest(db);
     const port = await freePort();
     const origin = `http://127.0.0.1:${port}`;
-    const adminToken = `bench-admin-${randomBytes(12).toString('hex')}`;
-    const childEnv: NodeJS.ProcessEnv = {
-      ...process.env,
-      DATABASE_URL: dbUrl,
-      REDIS_URL: redisUrl,
-      PAPERTRADE_REDIS_PREFIX: prefix,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      PAPERTRADE_ADMIN_TOKEN: adminToken,
-      LOG_LEVEL: 'warn',
-    };
+    let adminToken = `bench-admin-${randomBytes(12).toString('hex')}`;
+    const childEnv: NodeJS.ProcessEnv = dataDir
+      ? // Nothing configured: no DATABASE_URL, no REDIS_URL, no admin token (start writes one into the data directory).
+        zeroConfigEnv(process.env, { dataDir, port })
+      : {
+          ...process.env,
+          DATABASE_URL: dbUrl,
+          REDIS_URL: redisUrl,
+          PAPERTRADE_REDIS_PREFIX: prefix,
+          HOST: '127.0.0.1',
+          PORT: String(port),
+          PAPERTRADE_ADMIN_TOKEN: adminToken,
+          LOG_LEVEL: 'warn',
+        };
     const cfg = loadConfig(childEnv);
     const tunables = Object.fromEntries(
       Object.entries(process.env).filter(
@@ -502,33 +609,46 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
     // The feed role may not exist in this build: ask the CLI.
     const help = execFileSync(process.execPath, [mainJs, '--help'], { env: childEnv, encoding: 'utf8', timeout: 15_000 });
     const feedRole = /^\s+feed\b/m.test(help);
+    if (embedded && !feedRole) throw new Error('--embedded needs a build with the feed: nothing else can give `start` its prices');
     // All-in-one always runs the feed it has; --no-feed only leaves the separate role out.
     const hasFeed = feedRole && (o.feed || o.allInOne);
-    const info = await redis.info('server');
-    redisPid = Number(/process_id:(\d+)/.exec(info)?.[1]) || undefined;
-    const redisVersion = /redis_version:([^\r\n]+)/.exec(info)?.[1] ?? 'unknown';
-    const pgVersion = (await pool.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
-    const pgSettings = Object.fromEntries(
-      (
-        await pool.query<{ name: string; setting: string }>(
-          `SELECT name, current_setting(name) AS setting FROM pg_settings
-            WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'wal_sync_method', 'max_connections', 'commit_delay')`,
-        )
-      ).rows.map((r) => [r.name, r.setting]),
-    );
-
-    const instruments = (
-      await pool.query<{ ticker: string; price: string }>('SELECT ticker, reference_price::text AS price FROM instruments ORDER BY ticker')
-    ).rows;
-    if (!hasFeed) {
-      notes.push(
-        `${feedRole ? 'With --no-feed' : 'No feed role in this build'}: the bench kept the price cache fresh itself (reference prices, every 250 ms).`,
-      );
-      stopPrices = startPriceSeeder(redis, keys, instruments);
+    let redisVersion = 'none (the Redis parts in papertrade’s memory)';
+    if (redis) {
+      const info = await redis.info('server');
+      redisPid = Number(/process_id:(\d+)/.exec(info)?.[1]) || undefined;
+      redisVersion = /redis_version:([^\r\n]+)/.exec(info)?.[1] ?? 'unknown';
     }
 
-    say(`creating ${o.users} users...`);
-    const users = await createUsers(db, o.users, runId, say);
+    let pgVersion = '';
+    let pgSettings: Record<string, string> = {};
+    let instruments: { ticker: string; price: string }[] = [];
+    const readPgInfo = async () => {
+      pgVersion = (await pool.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
+      pgSettings = Object.fromEntries(
+        (
+          await pool.query<{ name: string; setting: string }>(
+            `SELECT name, current_setting(name) AS setting FROM pg_settings
+              WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'wal_sync_method', 'max_connections', 'commit_delay')`,
+          )
+        ).rows.map((r) => [r.name, r.setting]),
+      );
+      instruments = (
+        await pool.query<{ ticker: string; price: string }>('SELECT ticker, reference_price::text AS price FROM instruments ORDER BY ticker')
+      ).rows;
+    };
+
+    let users: BenchUser[] = [];
+    if (!embedded) {
+      await readPgInfo();
+      if (!hasFeed) {
+        notes.push(
+          `${feedRole ? 'With --no-feed' : 'No feed role in this build'}: the bench kept the price cache fresh itself (reference prices, every 250 ms).`,
+        );
+        stopPrices = startPriceSeeder(redis!, keys, instruments);
+      }
+      say(`creating ${o.users} users...`);
+      users = await createUsers(db, o.users, runId, say);
+    }
 
     // Start the roles.
     const spawnRole = (name: string, args: string[]) => {
@@ -540,7 +660,9 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
       children.push(p);
       return p;
     };
-    if (o.allInOne) spawnRole('papertrade (all-in-one)', ['start']);
+    const spawnedAt = performance.now();
+    if (embedded) spawnRole(EMBEDDED_PROCESS, ['start']);
+    else if (o.allInOne) spawnRole('papertrade (all-in-one)', ['start']);
     else {
       spawnRole('api', ['api']);
       spawnRole('engine', ['engine']);
@@ -551,14 +673,40 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
       return dead ? `${dead.name} exited (code ${dead.exitCode}, signal ${dead.exitSignal}); log tail:\n${tailFile(dead.logFile)}` : undefined;
     };
     say(`starting ${children.map((c) => c.name).join(', ')} on ${origin}...`);
-    await waitFor('the api to answer /ready', async () => (await fetch(`${origin}/ready`)).status === 200, START_WAIT_MS, died);
     await waitFor(
-      'the engine to create its order stream group',
-      // (Redis 7.0 lists a consumer only once it was handed an entry: the group is the signal.)
-      async () => ((await redis.xinfo('GROUPS', keys.orderStream())) as unknown[][]).some((g) => g.includes('engine')),
-      START_WAIT_MS,
+      'the api to answer /ready',
+      async () => (await fetch(`${origin}/ready`)).status === 200,
+      embedded ? EMBEDDED_START_WAIT_MS : START_WAIT_MS,
       died,
     );
+    const readyMs = Math.round(performance.now() - spawnedAt);
+
+    let firstStartMs: number | null = null;
+    if (dataDir) {
+      firstStartMs = readyMs;
+      say(`  ready ${readyMs} ms after the spawn (initdb, the server's start and the migrations included)`);
+      // Attach to the server that `start` owns, exactly as the CLI tools do.
+      const server = await startEmbeddedPostgres({ dataDir, mode: 'attach-or-start' });
+      if (server.owned) {
+        await server.stop();
+        throw new Error(`the embedded PostgreSQL of ${dataDir} is not run by papertrade (pid ${children[0]!.pid}): the bench had to start it`);
+      }
+      dbUrl = server.url;
+      connect(dbUrl);
+      adminToken = readFileSync(path.join(dataDir, ADMIN_TOKEN_FILE), 'utf8').trim();
+      await readPgInfo();
+      say(`  attached to the embedded PostgreSQL ${server.version} on 127.0.0.1:${server.port} (run by papertrade pid ${server.ownerPid})`);
+      say(`creating ${o.users} users...`);
+      users = await createUsers(db, o.users, runId, say);
+    } else {
+      await waitFor(
+        'the engine to create its order stream group',
+        // (Redis 7.0 lists a consumer only once it was handed an entry: the group is the signal.)
+        async () => ((await redis!.xinfo('GROUPS', keys.orderStream())) as unknown[][]).some((g) => g.includes('engine')),
+        START_WAIT_MS,
+        died,
+      );
+    }
     const listed = (
       (await (await fetch(`${origin}/instruments`, { headers: { authorization: `Bearer ${adminToken}` } })).json()) as {
         instruments: { ticker: string }[];
@@ -567,12 +715,21 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
     let tickers = DEFAULT_TICKERS.filter((t) => listed.includes(t));
     if (tickers.length === 0) tickers = listed.slice(0, DEFAULT_TICKERS.length);
     if (tickers.length === 0) throw new Error('GET /instruments lists no instrument');
+    const fresh = (asOfMs: number) => Date.now() - asOfMs < cfg.priceAgeMsMax / 2;
     await waitFor(
       'fresh prices for every ticker',
-      async () => {
-        const raws = await redis.hmget(keys.prices(), ...tickers);
-        return raws.every((r) => r !== null && Date.now() - Number(r.split('|')[1]) < cfg.priceAgeMsMax / 2);
-      },
+      redis
+        ? async () => {
+            const raws = await redis.hmget(keys.prices(), ...tickers);
+            return raws.every((r) => r !== null && fresh(Number(r.split('|')[1])));
+          }
+        : // The price cache is inside the papertrade process: ask it.
+          async () => {
+            const res = await fetch(`${origin}/prices`, { headers: { authorization: `Bearer ${adminToken}` } });
+            const body = (await res.json()) as { prices?: { ticker: string; as_of: string }[] };
+            const asOf = new Map((body.prices ?? []).map((p) => [p.ticker, Date.parse(p.as_of)]));
+            return tickers.every((t) => asOf.has(t) && fresh(asOf.get(t)!));
+          },
       START_WAIT_MS,
       died,
     );
@@ -633,10 +790,29 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
       };
     };
 
+    // What the report adds up: papertrade and the PostgreSQL that works for it (and Redis, when used).
+    const papertradeGroups = children.map((c) => c.name);
+    const totals: TotalSpec[] = embedded
+      ? [{ label: EMBEDDED_TOTAL_LABEL, members: [...papertradeGroups, PG_GROUP] }]
+      : [
+          { label: 'total: papertrade + PostgreSQL', members: [...papertradeGroups, PG_GROUP] },
+          ...(redisPid ? [{ label: 'total: papertrade + PostgreSQL + Redis', members: [...papertradeGroups, PG_GROUP, 'redis-server'] }] : []),
+        ];
+    for (const t of totals) rssSums.set(t.label, t.members);
+    const labels = new Map(
+      embedded
+        ? [
+            [PG_GROUP, EMBEDDED_POSTGRES_LABEL],
+            [BENCH_PG_GROUP, BENCH_PG_LABEL],
+          ]
+        : [[PG_GROUP, POSTGRES_LABEL]],
+    );
+
     const sampleRun = async (): Promise<CpuSnapshot> => {
-      pgPidsCache = await postgresPids(pool, o.dbName);
+      await refreshPgPids();
       const groups: [string, number[]][] = children.map((c) => [c.name, [c.pid]]);
-      groups.push(['postgres', pgPidsCache]);
+      groups.push([PG_GROUP, pgPidsCache]);
+      if (embedded) groups.push([BENCH_PG_GROUP, benchPgPids]);
       if (redisPid) groups.push(['redis-server', [redisPid]]);
       return sampleCpu(groups, 'bench (load generator)');
     };
@@ -645,12 +821,8 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
     let cpuStart: CpuSnapshot | undefined;
     let cpuEnd: CpuSnapshot | undefined;
 
-    pgPidsCache = await postgresPids(pool, o.dbName);
-    const pidRefresh = setInterval(() => {
-      void postgresPids(pool, o.dbName)
-        .then((p) => (pgPidsCache = p))
-        .catch(() => undefined);
-    }, 1_000);
+    await refreshPgPids();
+    const pidRefresh = setInterval(() => void refreshPgPids().catch(() => undefined), 1_000);
     rss.start();
 
     let pendingNow = 0;
@@ -714,11 +886,20 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
     }
     rss.sample();
     rss.stop();
+    const clusterSize = pgPidsCache.length;
 
     say('stopping papertrade...');
     await Promise.all(children.map((c) => stopProcess(c)));
     stopPrices?.();
     stopPrices = undefined;
+    if (dataDir) {
+      // papertrade stopped its PostgreSQL on the way out: the bench starts it again, for itself,
+      // for the audit and the floor (the port changes at every start: a new pool).
+      await db.destroy().catch(() => undefined);
+      ownServer = await startEmbeddedPostgres({ dataDir, mode: 'attach-or-start' });
+      dbUrl = ownServer.url;
+      connect(dbUrl);
+    }
 
     // Audit (if this build has it).
     let audit: BenchReport['papertrade']['audit'] = { ran: false, ok: null, violations: {}, note: null };
@@ -749,8 +930,8 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
       const fillConnections = Math.min(total - 1, o.floorFillConnections ?? Math.max(1, Math.round(total / 5)));
       const acceptConnections = total - fillConnections;
       say(
-        `SQL floor: ${acceptConnections} accepting + ${fillConnections} filling connections, ` +
-          `${o.floorWarmupS}s warm-up + ${o.floorDurationS}s measured...`,
+        `SQL floor${embedded ? ' (on the embedded PostgreSQL, started by the bench)' : ''}: ${acceptConnections} accepting + ` +
+          `${fillConnections} filling connections, ${o.floorWarmupS}s warm-up + ${o.floorDurationS}s measured...`,
       );
       await sleep(2_000);
       const prices = tickers.map((t) => ({ ticker: t, price: instruments.find((i) => i.ticker === t)!.price }));
@@ -772,11 +953,11 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
         durationMs: o.floorDurationS * 1000,
         onSecond: (s) => status(`[floor ${s.elapsedS}s] accepted ${s.accepted}  filled ${s.filled}  backlog ${s.backlog}`, s.elapsedS % 5 === 0),
         onSteadyStart: async () => {
-          floorCpuStart = sampleCpu([['postgres', await postgresPids(pool, o.dbName, BENCH_APP)]], 'bench (floor driver)');
+          floorCpuStart = sampleCpu([[PG_GROUP, await postgresPids(pool, dbName, BENCH_APP)]], 'bench (floor driver)');
           floorPgStart = await pgCounters(pool).catch(() => undefined);
         },
         onSteadyEnd: async () => {
-          floorCpuEnd = sampleCpu([['postgres', await postgresPids(pool, o.dbName, BENCH_APP)]], 'bench (floor driver)');
+          floorCpuEnd = sampleCpu([[PG_GROUP, await postgresPids(pool, dbName, BENCH_APP)]], 'bench (floor driver)');
           floorPgEnd = await pgCounters(pool).catch(() => undefined);
         },
       });
@@ -803,11 +984,18 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
     }
 
     // CPU and memory per process over the steady window.
-    const processes = cpuRows(cpuStart, cpuEnd, stats.accepted, o.durationS * 1000, rss.peakKb);
+    const processes = cpuRows(cpuStart, cpuEnd, stats.accepted, o.durationS * 1000, rss.peakKb, labels, totals);
     const checkpoints = (pgEnd?.checkpoints ?? 0) - (pgStart?.checkpoints ?? 0);
     if (checkpoints > 0) {
       notes.push(
         `${checkpoints} PostgreSQL checkpoint(s) during papertrade's window (a CREATE DATABASE anywhere in the cluster forces one): expect stalls in the tail.`,
+      );
+    }
+    if (floor && floor.filled === 0 && Object.keys(floor.errors).length > 0) {
+      notes.push(
+        `The SQL floor filled nothing: its statements failed (${Object.entries(floor.errors)
+          .map(([k, v]) => `${k} ×${v}`)
+          .join(', ')}; 23514 is a CHECK violation): bench/sql/ does not match this build's schema, so there is no ratio to the floor.`,
       );
     }
     const others = processes.find((p) => p.process === OTHERS_LABEL);
@@ -816,13 +1004,34 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
         `Other processes on this machine kept ${others.cores.toFixed(2)} cores busy during the window: the numbers are low by an unknown amount; re-run on a quiet machine.`,
       );
     }
+    if (embedded) {
+      notes.push(
+        `Embedded: one \`papertrade start\` with DATABASE_URL, REDIS_URL and PAPERTRADE_ADMIN_TOKEN unset and PAPERTRADE_DATA_DIR a fresh ` +
+          `temporary directory (removed at the end): it ran initdb and its own PostgreSQL ${pgVersion}, and keeps the order pipe, the ` +
+          `price cache, channels and locks in its memory; its feed provides the prices. It answered /ready ${fmtMs(firstStartMs ?? 0)} ms ` +
+          'after the spawn (initdb, the server start and the migrations included). The bench attached to that server as the CLI ' +
+          'tools do (database papertrade) to create the users, seed and measure, and read the admin token from the data directory.',
+      );
+      notes.push(
+        `"${EMBEDDED_TOTAL_LABEL}": papertrade's RSS plus the PSS of every process of its PostgreSQL cluster, found in /proc ` +
+          `(the postmaster \`postgres -D <dataDir>/pg\` and all its children: ${clusterSize} at the end of the window), less the bench's ` +
+          'own connections (shown apart; their pids from pg_stat_activity). PSS splits shared memory (shared buffers) among the ' +
+          'processes mapping it, so it is counted once. The peak is the highest simultaneous sum, sampled every 250 ms; CPU likewise summed.',
+      );
+      notes.push(
+        o.floor
+          ? 'The SQL floor ran on the embedded PostgreSQL, which the bench started again itself (as a CLI tool does) once papertrade had stopped.'
+          : 'SQL floor: not run (--no-floor).',
+      );
+    } else {
+      notes.push(
+        'PostgreSQL and Redis are shared with anything else running here: Redis CPU includes other clients; for PostgreSQL only this ' +
+          'database’s backends and the background processes are counted.',
+      );
+    }
     notes.push(
       `CPU from /proc/<pid>/stat (utime+stime, CLK_TCK ${clkTck()}) between the start and the end of the steady window; ` +
         'per order = per order accepted in the window. The load generator shares the machine.',
-    );
-    notes.push(
-      'PostgreSQL and Redis are shared with anything else running here: Redis CPU includes other clients; for PostgreSQL only this ' +
-        'database’s backends and the background processes are counted.',
     );
     notes.push(
       'created_at and filled_at are transaction-start times (now()): accept → FILLED runs from the start of the OMS transaction ' +
@@ -831,14 +1040,18 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
     if (o.rate !== 'max' && stats.accepted < 0.95 * o.rate * o.durationS) {
       notes.push(`The offered ${o.rate} orders/s were not all accepted: papertrade is saturated (or failing) at this rate.`);
     }
-    notes.push(`Process logs: ${logDir}. The database ${o.dbName} is kept for inspection (dropped at the next run).`);
+    notes.push(
+      embedded
+        ? `Process logs: ${logDir} (with the embedded server's ${LOG_FILE}).`
+        : `Process logs: ${logDir}. The database ${dbName} is kept for inspection (dropped at the next run).`,
+    );
 
     const report: BenchReport = {
       timestamp: new Date().toISOString(),
       machine: { cpu: cpuModel(), cores: os.cpus().length, ramGb: os.totalmem() / 1024 ** 3 },
       versions: { node: process.version, postgres: pgVersion, redis: redisVersion, papertrade: gitCommit(root) },
       settings: {
-        mode: o.allInOne ? 'all-in-one' : 'roles',
+        mode: embedded ? 'embedded' : o.allInOne ? 'all-in-one' : 'roles',
         roles: children.map((c) => c.name),
         loop: o.rate === 'max' ? 'closed' : 'open',
         rate: o.rate,
@@ -852,10 +1065,10 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
         tickers,
         pgPoolMax: cfg.pgPoolMax,
         engineBatchSizeMax: cfg.engine.batchSizeMax,
-        feed: hasFeed ? 'role' : 'seeded by the bench',
-        database: o.dbName,
+        feed: embedded ? 'in the start process' : hasFeed ? 'role' : 'seeded by the bench',
+        database: embedded ? `${dbName} (embedded, in a temporary data directory)` : dbName,
         postgresSettings: pgSettings,
-        redisPrefix: prefix,
+        redisPrefix: embedded ? 'none' : prefix,
         env: tunables,
       },
       papertrade: {
@@ -882,6 +1095,7 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
         audit,
         logs: logDir,
       },
+      embedded: dataDir ? { firstStartMs: firstStartMs ?? 0, clusterProcesses: clusterSize } : null,
       floor,
       ratioToFloor: floor && floor.filledPerS > 0 ? stats.filled / o.durationS / floor.filledPerS : null,
       notes,
@@ -899,9 +1113,12 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
     stopPrices?.();
     await Promise.all(children.map((c) => stopProcess(c, 5_000)));
     killAllSync();
-    await deleteKeys(redis, prefix).catch(() => undefined);
-    redis.disconnect();
-    await db.destroy().catch(() => undefined);
+    if (redis) {
+      await deleteKeys(redis, prefix).catch(() => undefined);
+      redis.disconnect();
+    }
+    await db?.destroy().catch(() => undefined);
+    await ownServer?.stop().catch(() => undefined);
+    await removeDataDir().catch(() => undefined);
   }
 }
-

@@ -25,11 +25,18 @@ export interface ManagedProcess {
 }
 
 /** Starts `command args` in a new process group with its stdout and stderr appended to `logFile`. */
-export function startProcess(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, logFile: string): ManagedProcess {
+export function startProcess(
+  name: string,
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+  cwd?: string,
+): ManagedProcess {
   const fd = openSync(logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(command, args, { env, detached: true, stdio: ['ignore', fd, fd] });
+    child = spawn(command, args, { env, detached: true, stdio: ['ignore', fd, fd], ...(cwd ? { cwd } : {}) });
   } finally {
     closeSync(fd);
   }
@@ -90,6 +97,28 @@ export async function stopProcess(p: ManagedProcess, graceMs = 10_000): Promise<
 export function killAllSync(): void {
   for (const p of children) signalGroup(p.pid, 'SIGKILL');
   children.clear();
+}
+
+let cleanupInstalled = false;
+/**
+ * Once per process: SIGKILL every registered child at exit; on SIGINT or SIGTERM, SIGKILL them,
+ * run `onSignal` (bounded to 3 s) and exit 130.
+ */
+export function installCleanup(onSignal: () => Promise<void>): void {
+  if (cleanupInstalled) return;
+  cleanupInstalled = true;
+  process.on('exit', killAllSync);
+  const handler = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\nbench: ${signal}: stopping every child process\n`);
+    killAllSync();
+    const timer = setTimeout(() => process.exit(130), 3_000);
+    void onSignal().finally(() => {
+      clearTimeout(timer);
+      process.exit(130);
+    });
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
 }
 
 export function runningChildren(): ManagedProcess[] {
@@ -208,6 +237,11 @@ export class RssSampler {
     private readonly intervalMs = 250,
     /** Use PSS (for PostgreSQL, whose backends share memory) instead of RSS for these names. */
     private readonly pssFor: ReadonlySet<string> = new Set(),
+    /**
+     * Sums kept as peaks of their own (name → the names it adds up), from the same sample: the
+     * peak of a sum is the highest simultaneous total, not the sum of the separate peaks.
+     */
+    private readonly sums: ReadonlyMap<string, readonly string[]> = new Map(),
   ) {}
 
   start(): void {
@@ -222,9 +256,16 @@ export class RssSampler {
   }
 
   sample(): void {
+    const now = new Map<string, number>();
     for (const [name, pids] of this.targets()) {
       let total = 0;
       for (const pid of pids) total += (this.pssFor.has(name) ? readPssKb(pid) : readStatusKb(pid, 'VmRSS')) ?? 0;
+      now.set(name, total);
+      if (total > (this.peakKb.get(name) ?? 0)) this.peakKb.set(name, total);
+    }
+    for (const [name, members] of this.sums) {
+      let total = 0;
+      for (const m of members) total += now.get(m) ?? 0;
       if (total > (this.peakKb.get(name) ?? 0)) this.peakKb.set(name, total);
     }
   }

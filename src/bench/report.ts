@@ -39,7 +39,8 @@ export interface BenchReport {
   machine: { cpu: string; cores: number; ramGb: number };
   versions: { node: string; postgres: string; redis: string; papertrade: string };
   settings: {
-    mode: 'roles' | 'all-in-one';
+    /** embedded: one `start` with nothing configured (its own PostgreSQL, the Redis parts in memory). */
+    mode: 'roles' | 'all-in-one' | 'embedded';
     /** The papertrade processes started. */
     roles: string[];
     loop: 'open' | 'closed';
@@ -54,7 +55,7 @@ export interface BenchReport {
     tickers: string[];
     pgPoolMax: number;
     engineBatchSizeMax: number;
-    feed: 'role' | 'seeded by the bench';
+    feed: 'role' | 'seeded by the bench' | 'in the start process';
     database: string;
     postgresSettings: Record<string, string>;
     redisPrefix: string;
@@ -98,6 +99,8 @@ export interface BenchReport {
     processes: ProcessCpu[];
     postgres: PgSummary;
   };
+  /** --embedded only: how long `start` took to answer /ready (initdb included) and its cluster's size. */
+  embedded?: null | { firstStartMs: number; clusterProcesses: number };
   /** papertrade filled/s ÷ floor filled/s. */
   ratioToFloor: number | null;
   notes: string[];
@@ -132,7 +135,13 @@ export function renderMarkdown(r: BenchReport): string {
   );
   lines.push('');
   lines.push(
-    `Settings: ${s.mode === 'all-in-one' ? 'all-in-one (`papertrade start`)' : `separate roles (${s.roles.join(', ')})`}, ` +
+    `Settings: ${
+      s.mode === 'embedded'
+        ? 'embedded (one `papertrade start` with nothing configured: its own PostgreSQL, the Redis parts in its memory)'
+        : s.mode === 'all-in-one'
+          ? 'all-in-one (`papertrade start`)'
+          : `separate roles (${s.roles.join(', ')})`
+    }, ` +
       `${s.loop === 'open' ? `open loop at ${fmt(s.rate as number)} orders/s over ${s.concurrency} connections` : `closed loop, ${s.concurrency} requests in flight`}, ` +
       `${s.durationS} s measured after ${s.warmupS} s warm-up, ${fmt(s.users)} users, sell ratio ${s.sellRatio}, ` +
       `${s.quantity} share(s) per order, tickers ${s.tickers.join(' ')}, PG_POOL_MAX ${s.pgPoolMax}, ` +
@@ -161,11 +170,13 @@ export function renderMarkdown(r: BenchReport): string {
     lines.push(latencyRow('floor accept → FILLED', r.floor.acceptToFillMs));
   }
   lines.push('');
-  lines.push('| process | CPU ms / order | cores busy | peak memory (MB) |');
+  lines.push('| process | CPU ms / order | cores busy | peak memory (MB; RSS, PostgreSQL PSS) |');
   lines.push('|---|---:|---:|---:|');
   for (const c of p.processes) {
+    // "total: …" rows add up the rows above them: bold, so the sum a reader looks for stands out.
+    const b = c.process.startsWith('total:') ? '**' : '';
     lines.push(
-      `| ${c.process} | ${c.msPerOrder === null ? 'n/a' : fmt(c.msPerOrder, 3)} | ${fmt(c.cores, 2)} | ${c.peakMb === null ? '' : fmt(c.peakMb, 0)} |`,
+      `| ${b}${c.process}${b} | ${b}${c.msPerOrder === null ? 'n/a' : fmt(c.msPerOrder, 3)}${b} | ${fmt(c.cores, 2)} | ${c.peakMb === null ? '' : `${b}${fmt(c.peakMb, 0)}${b}`} |`,
     );
   }
   if (r.floor && r.floor.processes.length) {
@@ -199,10 +210,10 @@ export function renderMarkdown(r: BenchReport): string {
   return lines.join('\n');
 }
 
-/** Writes <timestamp>.json and .md under bench/results/; returns their paths. */
-export function saveReport(r: BenchReport, markdown: string): { json: string; md: string } {
+/** Writes <timestamp><suffix>.json and .md under bench/results/; returns their paths. */
+export function saveReport(r: { timestamp: string }, markdown: string, suffix = ''): { json: string; md: string } {
   mkdirSync(RESULTS_DIR, { recursive: true });
-  const base = r.timestamp.replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
+  const base = r.timestamp.replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z') + suffix;
   const json = `${RESULTS_DIR}${base}.json`;
   const md = `${RESULTS_DIR}${base}.md`;
   writeFileSync(json, `${JSON.stringify(r, null, 2)}\n`);

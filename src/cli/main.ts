@@ -236,7 +236,15 @@ export function buildCli(): Command {
     .option('--quantity <shares>', 'shares per order', '1')
     .option('--seed-shares <n>', 'shares of each ticker every user buys before the run', '100')
     .option('--all-in-one', 'run one `papertrade start` process instead of separate roles', false)
-    .option('--no-feed', 'do not start the feed role: the bench writes the prices itself (ignored with --all-in-one)')
+    .option(
+      '--embedded',
+      'one `papertrade start` with nothing configured (DATABASE_URL and REDIS_URL unset, a temporary data directory): ' +
+        'its own embedded PostgreSQL, the Redis parts in memory (implies --all-in-one)',
+      false,
+    )
+    .option('--startup', 'measure start times instead: first start, restart, start after SIGKILL, npm start overhead, idle memory', false)
+    .option('--runs <n>', 'runs of --startup, each in a fresh data directory (default 3)')
+    .option('--no-feed', 'do not start the feed role: the bench writes the prices itself (ignored with --all-in-one, refused with --embedded)')
     .option('--no-floor', 'skip the SQL floor')
     .option('--floor-duration <s>', 'measured seconds of the SQL floor', '20')
     .option('--floor-warmup <s>', 'warm-up seconds of the SQL floor', '3')
