@@ -6,7 +6,6 @@
  *
  * Feeds know nothing about Redis, PostgreSQL or leadership: the feed runner owns those.
  */
-import { setTimeout as sleepFor } from 'node:timers/promises';
 import type { Price } from '../../core/money.js';
 
 /** Most ticks in one batch (one Redis round trip); a feed splits anything larger. */
@@ -27,25 +26,4 @@ export interface PriceFeed {
   run(emit: EmitFn, signal: AbortSignal): Promise<void>;
 }
 
-/** Longest single timer; longer waits are taken in slices so they stay abortable and in range. */
-const SLEEP_SLICE_MS = 60_000;
-
-/** Waits until the wall clock reaches `dueMs`; returns early (without throwing) on abort. */
-export async function sleepUntil(dueMs: number, signal: AbortSignal, now: () => number = Date.now): Promise<void> {
-  for (;;) {
-    if (signal.aborted) return;
-    const remaining = dueMs - now();
-    if (remaining <= 0) return;
-    await sleep(Math.min(remaining, SLEEP_SLICE_MS), signal);
-  }
-}
-
-/** Sleeps `ms`; resolves early (without throwing) when the signal aborts. */
-export async function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return;
-  try {
-    await sleepFor(Math.ceil(ms), undefined, { signal });
-  } catch (err) {
-    if ((err as { name?: string }).name !== 'AbortError') throw err;
-  }
-}
+export { sleep, sleepUntil } from '../../infra/sleep.js';

@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { REJECT_REASONS } from '../../core/orders.js';
 import type { EngineConfig } from '../../infra/config.js';
 import type { Logger } from '../../infra/logger.js';
+import { sleep } from '../../infra/sleep.js';
 import { isUnavailableError } from '../../infra/unavailable.js';
 import type { OrderPipe, PipeConsumer, PipeEntry } from '../orders/order-pipe.js';
 import type { BatchExecutor } from './batch-executor.js';
@@ -35,6 +36,7 @@ export class DeliveryLoop {
   readonly consumerName: string;
   private consumer: PipeConsumer | undefined;
   private stopping = false;
+  private readonly stopped = new AbortController();
   private loop: Promise<void> | undefined;
   private lastClaimMs = 0;
   /** Entries whose batch met an outage: tried again first, without a new delivery (no count). */
@@ -53,6 +55,7 @@ export class DeliveryLoop {
   /** Finishes the batch in hand (its commit and acknowledgements), then returns. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopped.abort();
     await this.consumer?.close();
     await this.loop;
   }
@@ -72,7 +75,7 @@ export class DeliveryLoop {
       } catch (err) {
         if (this.stopping) break;
         logger.warn({ err }, 'engine loop error; backing off');
-        await sleep(this.backoffMs);
+        await sleep(this.backoffMs, this.stopped.signal);
         this.backoffMs = Math.min(this.backoffMs * 2, OUTAGE_BACKOFF_MS_MAX);
       }
     }
@@ -129,8 +132,4 @@ export class DeliveryLoop {
       this.deps.logger.warn({ err }, 'acknowledgement failed; the entries will be delivered again, harmlessly');
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
