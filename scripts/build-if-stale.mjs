@@ -2,7 +2,7 @@
 // Builds dist/ from src/ only when a source changed since the last build, so `npm start` does
 // not spend seconds in the TypeScript compiler at every start. The last build's inputs are
 // kept in dist/.build-stamp (the newest modification time and the number of sources); a
-// build is also done when dist/ is missing. Stays plain JavaScript: it runs before anything
+// build is also done when dist/ is missing, and always with --force. Stays plain JavaScript: it runs before anything
 // is compiled.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -29,7 +29,9 @@ function scan(entry, acc) {
 const current = inputs.reduce((acc, entry) => scan(entry, acc), { count: 0, newestMs: 0 });
 const stamp = `${current.count} ${current.newestMs}`;
 const previous = existsSync(stampFile) ? readFileSync(stampFile, 'utf8').trim() : '';
-if (previous === stamp && existsSync(path.join(root, 'dist', 'cli', 'main.js'))) process.exit(0);
+// `--force` (npm run build:force) builds whatever the stamp says, and writes the stamp too.
+const force = process.argv.includes('--force');
+if (!force && previous === stamp && existsSync(path.join(root, 'dist', 'cli', 'main.js'))) process.exit(0);
 
 const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 const result = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
