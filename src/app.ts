@@ -16,7 +16,9 @@ import { createDb, type Db } from './infra/postgres.js';
 import { createRedis } from './infra/redis.js';
 import { MemoryRateCounter, RedisRateCounter, type RateCounter } from './http/rate-limit.js';
 import { MarketDataService } from './services/market-data/market-data.service.js';
-import type { QuoteStore } from './services/market-data/quote-store.js';
+import type { QuoteStore, TickLog } from './services/market-data/quote-store.js';
+import { MarketClock } from './services/clock/clock.service.js';
+import { RestingWatcher, type SessionClock } from './services/trading/resting-watcher.js';
 import { MemoryQuoteStore } from './services/market-data/quote-store.memory.js';
 import { RedisQuoteStore } from './services/market-data/quote-store.redis.js';
 import type { OrderPipe } from './services/orders/order-pipe.js';
@@ -35,6 +37,8 @@ export interface Infra {
   /** 'memory': one process only (roles in separate processes need Redis to meet). */
   readonly kind: 'redis' | 'memory';
   readonly quotes: QuoteStore;
+  /** The log of published tick batches (the quote store keeps it). */
+  readonly ticks: TickLog;
   readonly pipe: OrderPipe;
   readonly orderUpdates: Channel;
   readonly leases: LeaseStore;
@@ -54,10 +58,12 @@ export function createRedisInfra(url: string, prefix: string, role: string, logg
   // listener they would be unhandled and crash the process.
   redis.on('error', (err: Error) => logger.debug({ err }, 'redis error'));
   const subscriber = () => createRedis(url, { name: `${role}-subscriber`, blocking: true });
+  const quotes = new RedisQuoteStore(redis, keys, subscriber);
   return {
     kind: 'redis',
     keys,
-    quotes: new RedisQuoteStore(redis, keys, subscriber),
+    quotes,
+    ticks: quotes,
     pipe: new RedisOrderPipe(redis, keys, () => createRedis(url, { name: `${role}-pipe-reader`, blocking: true })),
     orderUpdates: new RedisChannel(redis, keys.orderUpdatesChannel(), subscriber),
     leases: new RedisLeaseStore(redis),
@@ -71,10 +77,12 @@ export function createRedisInfra(url: string, prefix: string, role: string, logg
 
 /** Memory behind every port: every role of the deployment must run in this one process. */
 export function createMemoryInfra(prefix = 'pt:'): Infra {
+  const quotes = new MemoryQuoteStore();
   return {
     kind: 'memory',
     keys: createKeys(prefix),
-    quotes: new MemoryQuoteStore(),
+    quotes,
+    ticks: quotes,
     pipe: new MemoryOrderPipe(),
     orderUpdates: new MemoryChannel(),
     leases: new MemoryLeaseStore(),
@@ -97,6 +105,8 @@ export interface AppContext {
   apiKeys: ApiKeyCache;
   /** The OMS: one per process, so its accept batching sees every request of the process. */
   orders: OrdersService;
+  /** The market clock (calendar and admin override); started by the roles that use it. */
+  clock: MarketClock;
 }
 
 export function createContext(
@@ -124,24 +134,49 @@ export function createContext(
     acceptConcurrencyMax: Math.max(1, Math.floor(config.pgPoolMax / 2)),
     metrics,
   });
-  return { config, db, pool, infra, quotes: infra.quotes, logger, metrics, market, apiKeys: new ApiKeyCache(), orders };
+  const clock = new MarketClock(db, { calendar: config.marketCalendar, timeZone: config.marketTimeZone, logger });
+  return { config, db, pool, infra, quotes: infra.quotes, logger, metrics, market, apiKeys: new ApiKeyCache(), orders, clock };
 }
 
 export async function closeContext(ctx: AppContext): Promise<void> {
+  ctx.clock.stop();
   await ctx.infra.close();
   await ctx.db.destroy();
 }
 
-/** The engine role: the delivery loop over the batch executor, and the reconciler, started and stopped together. */
-export function createEngine(ctx: AppContext, overrides: Partial<EngineConfig> & { consumerName?: string } = {}) {
-  const { consumerName, ...engineOverrides } = overrides;
+/**
+ * The engine role: the delivery loop over the batch executor, the resting-order watcher (one
+ * engine of the deployment leads it) and the reconciler, started and stopped together.
+ */
+export function createEngine(
+  ctx: AppContext,
+  overrides: Partial<EngineConfig> & {
+    consumerName?: string;
+    /** The clock whose turns the watcher acts on (default: the context's); tests script sessions with one. */
+    sessionClock?: SessionClock;
+  } = {},
+) {
+  const { consumerName, sessionClock, ...engineOverrides } = overrides;
   const config = { ...ctx.config.engine, ...engineOverrides };
   const executor = new BatchExecutor({
     db: ctx.db,
     quotes: ctx.quotes,
     orderUpdates: ctx.infra.orderUpdates,
     logger: ctx.logger,
+    session: ctx.clock,
     limits: { priceAgeMsMax: ctx.config.priceAgeMsMax, priceWaitMsMax: config.priceWaitMsMax },
+    metrics: ctx.metrics,
+  });
+  const watcher = new RestingWatcher({
+    priceAgeMsMax: ctx.config.priceAgeMsMax,
+    db: ctx.db,
+    ticks: ctx.infra.ticks,
+    quotes: ctx.quotes,
+    orderUpdates: ctx.infra.orderUpdates,
+    executor,
+    clock: sessionClock ?? ctx.clock,
+    lease: new LeaseLock(ctx.infra.leases, ctx.infra.keys.restingLeader(), config.restingLeaseTtlMs),
+    logger: ctx.logger,
     metrics: ctx.metrics,
   });
   const loop = new DeliveryLoop({ pipe: ctx.infra.pipe, executor, logger: ctx.logger, config, consumerName });
@@ -156,12 +191,16 @@ export function createEngine(ctx: AppContext, overrides: Partial<EngineConfig> &
     loop,
     executor,
     reconciler,
+    watcher,
     async start() {
+      await ctx.clock.start();
       await loop.start();
+      watcher.start();
       reconciler.start();
     },
     async stop() {
       await reconciler.stop();
+      await watcher.stop();
       await loop.stop();
     },
   };
@@ -176,6 +215,7 @@ export function createFeedRunner(ctx: AppContext, createFeed: FeedFactory, overr
       logger: ctx.logger,
       market: ctx.market,
       quotes: ctx.quotes,
+      session: ctx.clock,
       metrics: ctx.metrics,
     },
     { leaderTtlMs: ctx.config.feedLeaderTtlMs, createFeed, ...overrides },

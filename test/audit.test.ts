@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sql, type RawBuilder } from 'kysely';
 import { createEngine } from '../src/app.js';
-import { parsePrice, parseQty } from '../src/core/money.js';
+import { parsePrice } from '../src/core/money.js';
 import type { Order, OrdersService } from '../src/services/orders/orders.service.js';
 import {
   runAudit,
@@ -19,7 +19,7 @@ import {
   type AuditViolation,
   type InvariantName,
 } from '../src/services/audit/audit.service.js';
-import { ADMIN_TOKEN, createTestContext, eventually, newUser, startTestServer, type TestContext } from './harness.js';
+import { ADMIN_TOKEN, createTestContext, marketOrder, eventually, newUser, startTestServer, type TestContext } from './harness.js';
 import { redisUrl, urlFor } from './db-names.js';
 
 let ctx: TestContext;
@@ -38,14 +38,13 @@ const o = {
   aPendingSell: undefined as unknown as Order,
 };
 
-const q = (s: string) => parseQty(s);
 
 async function setPrice(ticker: string, price: string) {
   await ctx.quotes.setMany([{ ticker, price: parsePrice(price), asOfMs: Date.now() }]);
 }
 
 function place(userId: string, side: 'buy' | 'sell', ticker: string, quantity: string) {
-  return oms.placeOrder({ userId, ticker, side, type: 'market', quantity: q(quantity), clientOrderId: undefined });
+  return oms.placeOrder(marketOrder(userId, ticker, side, quantity));
 }
 
 async function terminal(orderId: string): Promise<Order> {
@@ -154,6 +153,7 @@ describe('a clean database', () => {
       ['5', 'one_fill_per_filled_order', 0, []],
       ['6', 'no_stale_pending_orders', 0, []],
       ['7', 'no_value_from_nothing', 0, []],
+      ['8', 'no_missed_triggers', 0, []],
     ]);
     // 3 users; 10 orders (6 filled by A and B, 1 rejected, 1 canceled, 2 pending); 6 fills.
     expect(report.counts).toEqual({ users: 3, orders: 10, fills: 6 });
@@ -302,16 +302,16 @@ describe('each invariant, broken on purpose', () => {
     const canceledWithFill = o.aBuyAapl.id;
     const report = await whileBroken(
       [
-        sql`UPDATE orders SET status = 'FILLED', fill_price = 320, filled_at = now(), reject_reason = NULL WHERE id = ${rejected}`,
-        sql`UPDATE orders SET status = 'CANCELED', fill_price = NULL, filled_at = NULL WHERE id = ${canceledWithFill}`,
+        sql`UPDATE orders SET status = 'FILLED', fill_price = 320, filled_quantity = quantity, filled_at = now(), reject_reason = NULL WHERE id = ${rejected}`,
+        sql`UPDATE orders SET status = 'CANCELED', fill_price = NULL, filled_quantity = 0, filled_at = NULL WHERE id = ${canceledWithFill}`,
         sql`UPDATE fills SET amount = amount + 0.01 WHERE order_id = ${o.aBuyMsft.id}`,
         sql`UPDATE fills SET price = price + 1, amount = round(quantity * (price + 1), 2) WHERE order_id = ${o.aSellAapl.id}`,
       ],
       [
         sql`UPDATE fills SET price = price - 1, amount = round(quantity * (price - 1), 2) WHERE order_id = ${o.aSellAapl.id}`,
         sql`UPDATE fills SET amount = amount - 0.01 WHERE order_id = ${o.aBuyMsft.id}`,
-        sql`UPDATE orders SET status = 'FILLED', fill_price = 150, filled_at = now() WHERE id = ${canceledWithFill}`,
-        sql`UPDATE orders SET status = 'REJECTED', fill_price = NULL, filled_at = NULL,
+        sql`UPDATE orders SET status = 'FILLED', fill_price = 150, filled_quantity = quantity, filled_at = now() WHERE id = ${canceledWithFill}`,
+        sql`UPDATE orders SET status = 'REJECTED', fill_price = NULL, filled_quantity = 0, filled_at = NULL,
                    reject_reason = 'PRICE_MOVED_BEYOND_RESERVATION' WHERE id = ${rejected}`,
       ],
     );
@@ -367,8 +367,8 @@ describe('each invariant, broken on purpose', () => {
     const report = await whileBroken(
       [
         sql`ALTER TABLE fills DROP CONSTRAINT fills_amount_positive`,
-        sql`INSERT INTO orders (id, user_id, request_hash, ticker, side, type, quantity, status, reserved_amount, quote_price, fill_price, filled_at)
-            VALUES (${orderId}, ${u.b}, decode('00', 'hex'), 'COST', 'buy', 'market', 0.000005, 'FILLED', 0.01, 898, 898, now())`,
+        sql`INSERT INTO orders (id, user_id, request_hash, ticker, side, type, quantity, status, reserved_amount, quote_price, fill_price, filled_quantity, filled_at)
+            VALUES (${orderId}, ${u.b}, decode('00', 'hex'), 'COST', 'buy', 'market', 0.000005, 'FILLED', 0.01, 898, 898, 0.000005, now())`,
         sql`INSERT INTO fills (order_id, price, quantity, amount, rounding) VALUES (${orderId}, 898, 0.000005, 0, 'half_up')`,
         sql`INSERT INTO holdings (user_id, ticker, quantity, reserved_quantity, avg_cost) VALUES (${u.b}, 'COST', 0.000005, 0, 898)`,
       ],
@@ -389,6 +389,38 @@ describe('each invariant, broken on purpose', () => {
       .execute(ctx.db)
       .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: '23514', constraint: 'fills_amount_positive' });
+  });
+
+  it('8: an OPEN limit a bar crossed during a session is a missed trigger; a bar while the market was closed is not', async () => {
+    const missed = '01900000-0000-7000-8000-0000000c0008';
+    const closedOnly = '01900000-0000-7000-8000-0000000c0009';
+    const openOrder = (id: string, limit: number) =>
+      sql`INSERT INTO orders (id, user_id, request_hash, ticker, side, type, time_in_force, quantity, limit_price, status, reserved_amount, created_at)
+          VALUES (${id}, ${u.b}, decode('00', 'hex'), 'COST', 'buy', 'limit', 'gtc', 10, ${limit}, 'OPEN', ${limit * 10}, now() - interval '50 minutes')`;
+    const bar = (minutesAgo: number, low: number) =>
+      sql`INSERT INTO price_bars (ticker, bucket, open, high, low, close, tick_count)
+          VALUES ('COST', date_trunc('minute', now()) - ${minutesAgo} * interval '1 minute', 101, 101, ${low}, 101, 2)`;
+    const report = await whileBroken(
+      [
+        // A session 40 to 20 minutes ago; both orders hold their cost (invariant 2 stays clean).
+        sql`INSERT INTO market_sessions (opened_at, closed_at) VALUES (now() - interval '40 minutes', now() - interval '20 minutes')`,
+        openOrder(missed, 100),
+        openOrder(closedOnly, 90),
+        sql`UPDATE cash_balances SET available_cash = available_cash - 1900 WHERE user_id = ${u.b}`,
+        bar(30, 99), // in the session: crosses the 100 limit, not the 90 one
+        bar(10, 89), // after the close: would cross both, and executes nothing
+      ],
+      [
+        sql`DELETE FROM price_bars WHERE ticker = 'COST'`,
+        sql`UPDATE cash_balances SET available_cash = available_cash + 1900 WHERE user_id = ${u.b}`,
+        sql`DELETE FROM orders WHERE id IN (${missed}, ${closedOnly})`,
+        sql`DELETE FROM market_sessions WHERE closed_at = opened_at + interval '20 minutes'`,
+      ],
+    );
+    expectOnly(report, 'no_missed_triggers', [
+      { orderId: missed, userId: u.b, ticker: 'COST', field: 'missed_trigger', actual: 'OPEN' },
+    ]);
+    expect(invariant(report, 'no_missed_triggers').examples[0]!.detail).toContain('bar low 99.0000');
   });
 
   it('6: an order PENDING beyond the recovery period; a longer period accepts it', async () => {
@@ -435,7 +467,7 @@ describe('papertrade audit (CLI)', () => {
     const { code, stdout } = await cli([]);
     expect(code).toBe(0);
     expect(stdout).toMatch(/3 users, 10 orders, 6 fills/);
-    expect(stdout).toMatch(/^OK: 8 invariants hold/m);
+    expect(stdout).toMatch(/^OK: 9 invariants hold/m);
   });
 
   it('exits 1 with the violations as JSON when an invariant is broken', { timeout: 90_000 }, async () => {
@@ -473,7 +505,7 @@ describe('GET /admin/audit', () => {
       const ok = await api.request('GET', '/admin/audit');
       expect(ok.status).toBe(200);
       expect(ok.body).toMatchObject({ ok: true, counts: { users: 3, orders: 10, fills: 6 }, pending_max_age_ms: 60000 });
-      expect(ok.body.invariants).toHaveLength(8);
+      expect(ok.body.invariants).toHaveLength(9);
 
       const failing = await api.request('GET', '/admin/audit?pending_max_age_ms=0&limit=1');
       expect(failing.status).toBe(200);

@@ -18,7 +18,9 @@ import { createLogger } from '../src/infra/logger.js';
 import { parseCash, parsePrice, parseQty } from '../src/core/money.js';
 import { buyReservation, executeBuy } from '../src/core/orders.js';
 import * as accounts from '../src/services/accounts/accounts.service.js';
-import { applyDecisions } from '../src/services/trading/trading.service.js';
+import { applyDecisions, NO_DECISIONS } from '../src/services/trading/trading.service.js';
+import { parseTerms } from '../src/core/order-terms.js';
+import type { PlaceOrder } from '../src/services/orders/orders.service.js';
 import { createUser } from '../src/services/users/users.service.js';
 import { formatAuditReport, runAudit } from '../src/services/audit/audit.service.js';
 import { adminUrl, templateDb, testDatabaseName, testRedisUrl, urlFor } from './db-names.js';
@@ -204,6 +206,11 @@ export async function newUser(ctx: AppContext, opts: { cash?: string; name?: str
   return { id: created.user.id, apiKey: created.apiKey, apiKeyId: created.apiKeyId };
 }
 
+/** A market order command for the OMS, as the routes build one (extra fields override). */
+export function marketOrder(userId: string, ticker: string, side: 'buy' | 'sell', quantity: string, extra: Partial<PlaceOrder> = {}): PlaceOrder {
+  return { userId, ticker, terms: parseTerms(side, parseQty(quantity), { type: 'market' }), clientOrderId: undefined, ...extra };
+}
+
 /** Polls `check` until it returns a value (not undefined) or the deadline passes. */
 export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 10_000, intervalMs = 20): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -235,12 +242,10 @@ export async function seedShares(ctx: AppContext, userId: string, ticker: string
   await ctx.quotes.setMany([{ ticker, price: priceExact, asOfMs: Date.now() }]);
   const hold = buyReservation(qty, priceExact, ctx.config.reservationBufferBps);
   await accounts.deposit(ctx.db, userId, hold);
-  const { order } = await ctx.orders.placeOrder({
-    userId, ticker, side: 'buy', type: 'market', quantity: qty, clientOrderId: undefined,
-  });
+  const { order } = await ctx.orders.placeOrder(marketOrder(userId, ticker, 'buy', quantity));
   const execution = executeBuy(qty, priceExact, hold);
   if (execution.outcome !== 'fill') throw new Error('seedShares: the hold does not cover the buy');
-  const [outcome] = await ctx.db.transaction().execute((trx) => applyDecisions(trx, [{ order, price: priceExact, amount: execution.amount }], []));
+  const [outcome] = await ctx.db.transaction().execute((trx) => applyDecisions(trx, { ...NO_DECISIONS, fills: [{ order, price: priceExact, amount: execution.amount }] }));
   if (outcome?.order.status !== 'FILLED') throw new Error(`seedShares: the buy of ${quantity} ${ticker} was not filled`);
   await accounts.withdraw(ctx.db, userId, hold - execution.amount);
 }

@@ -11,8 +11,8 @@ import * as accounts from '../src/services/accounts/accounts.service.js';
 import * as portfolios from '../src/services/portfolios/portfolios.service.js';
 import { executeBuy, executeSell } from '../src/core/orders.js';
 import { OrdersService, pipeMessage, type PlaceOrder } from '../src/services/orders/orders.service.js';
-import { applyDecisions } from '../src/services/trading/trading.service.js';
-import { createTestContext, eventually, newUser, redisOnly, seedShares, type TestContext } from './harness.js';
+import { applyDecisions, NO_DECISIONS } from '../src/services/trading/trading.service.js';
+import { createTestContext, marketOrder, eventually, newUser, redisOnly, seedShares, type TestContext } from './harness.js';
 
 let ctx: TestContext;
 let oms: OrdersService;
@@ -50,10 +50,10 @@ async function startEngine(overrides: Parameters<typeof createEngine>[1] = {}) {
 }
 
 function buy(userId: string, ticker: string, quantity: string, extra: Partial<PlaceOrder> = {}) {
-  return oms.placeOrder({ userId, ticker, side: 'buy', type: 'market', quantity: q(quantity), clientOrderId: undefined, ...extra });
+  return oms.placeOrder(marketOrder(userId, ticker, 'buy', quantity, extra));
 }
 function sell(userId: string, ticker: string, quantity: string, extra: Partial<PlaceOrder> = {}) {
-  return oms.placeOrder({ userId, ticker, side: 'sell', type: 'market', quantity: q(quantity), clientOrderId: undefined, ...extra });
+  return oms.placeOrder(marketOrder(userId, ticker, 'sell', quantity, extra));
 }
 
 async function terminal(orderId: string, timeoutMs = 10_000) {
@@ -222,7 +222,7 @@ describe('delivery guarantees', () => {
     // It commits the execution exactly as the engine does, then dies before acknowledging.
     const execution = executeBuy(order.quantity, p('100'), order.reservedAmount);
     if (execution.outcome !== 'fill') throw new Error('the hold covers the buy');
-    await ctx.db.transaction().execute((trx) => applyDecisions(trx, [{ order, price: p('100'), amount: execution.amount }], []));
+    await ctx.db.transaction().execute((trx) => applyDecisions(trx, { ...NO_DECISIONS, fills: [{ order, price: p('100'), amount: execution.amount }] }));
     await dying.close();
     expect(await ctx.infra.pipe.pending()).toBeGreaterThan(0);
 
@@ -313,7 +313,7 @@ describe('bounded accept queue', () => {
       acceptQueueMax: 3,
     });
     const results = await Promise.allSettled(
-      Array.from({ length: 30 }, () => small.placeOrder({ userId: u.id, ticker: 'CSCO', side: 'buy', type: 'market', quantity: q('1'), clientOrderId: undefined })),
+      Array.from({ length: 30 }, () => small.placeOrder(marketOrder(u.id, 'CSCO', 'buy', '1'))),
     );
     const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
     expect(refused.length).toBeGreaterThan(0);
@@ -474,9 +474,9 @@ describe('set-based fills', () => {
     const batch = await scenario();
     const single = await scenario();
 
-    const outcomes = await ctx.db.transaction().execute((trx) => applyDecisions(trx, batch.items, []));
+    const outcomes = await ctx.db.transaction().execute((trx) => applyDecisions(trx, { ...NO_DECISIONS, fills: batch.items }));
     expect(outcomes.map((o) => [o.applied, o.order.status])).toEqual(batch.items.map(() => [true, 'FILLED']));
-    for (const item of single.items) await ctx.db.transaction().execute((trx) => applyDecisions(trx, [item], []));
+    for (const item of single.items) await ctx.db.transaction().execute((trx) => applyDecisions(trx, { ...NO_DECISIONS, fills: [item] }));
 
     const a = await state(batch.u.id);
     const b = await state(single.u.id);
@@ -496,7 +496,7 @@ describe('set-based fills', () => {
     ]);
 
     // Executing the batch again changes nothing: every order is past PENDING.
-    const again = await ctx.db.transaction().execute((trx) => applyDecisions(trx, batch.items, []));
+    const again = await ctx.db.transaction().execute((trx) => applyDecisions(trx, { ...NO_DECISIONS, fills: batch.items }));
     expect(again.every((o) => !o.applied)).toBe(true);
     expect(await state(batch.u.id)).toEqual(a);
   });
@@ -521,7 +521,7 @@ describe('two engines on one holding', () => {
     const sold = executeSell(b.quantity, p('100'));
     if (sold.outcome !== 'fill') throw new Error('a sell of 1 at 100 fills');
     await ctx.db.transaction().execute(async (trx) => {
-      await applyDecisions(trx, [{ order: b, price: p('100'), amount: sold.amount }], []);
+      await applyDecisions(trx, { ...NO_DECISIONS, fills: [{ order: b, price: p('100'), amount: sold.amount }] });
       await startEngine({ claimIdleMs: 60_000, reconcileAfterMs: 60_000 });
       await eventually(async () => {
         const { rows } = await sql<{ n: number }>`

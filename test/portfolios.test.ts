@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatPrice, formatQty, parsePrice, parseQty, weightedAvgCost } from '../src/core/money.js';
 import { executeSell } from '../src/core/orders.js';
 import * as portfolios from '../src/services/portfolios/portfolios.service.js';
-import { applyDecisions } from '../src/services/trading/trading.service.js';
-import { createTestContext, newUser, seedShares, type TestContext } from './harness.js';
+import { applyDecisions, NO_DECISIONS } from '../src/services/trading/trading.service.js';
+import { createTestContext, marketOrder, newUser, seedShares, type TestContext } from './harness.js';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -19,10 +19,10 @@ const p = (s: string) => parsePrice(s);
 /** Sells through the OMS and fills the order at `price` with the engine's own statement. */
 async function sellNow(userId: string, ticker: string, quantity: string, price: string) {
   await ctx.quotes.setMany([{ ticker, price: p(price), asOfMs: Date.now() }]);
-  const { order } = await ctx.orders.placeOrder({ userId, ticker, side: 'sell', type: 'market', quantity: q(quantity), clientOrderId: undefined });
+  const { order } = await ctx.orders.placeOrder(marketOrder(userId, ticker, 'sell', quantity));
   const sold = executeSell(order.quantity, p(price));
   if (sold.outcome !== 'fill') throw new Error('the sell fills');
-  await ctx.db.transaction().execute((trx) => applyDecisions(trx, [{ order, price: p(price), amount: sold.amount }], []));
+  await ctx.db.transaction().execute((trx) => applyDecisions(trx, { ...NO_DECISIONS, fills: [{ order, price: p(price), amount: sold.amount }] }));
 }
 
 describe('portfolios service', () => {

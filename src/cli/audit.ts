@@ -13,6 +13,7 @@ export const AUDIT_EXIT_FAILED = 3;
 export interface AuditCommandOptions {
   json: boolean;
   pendingMaxAgeMs: number;
+  triggerSettleMs?: number;
   limit: number;
 }
 
@@ -38,7 +39,7 @@ export async function auditCommand(
 ): Promise<number> {
   let report;
   try {
-    report = await runAudit(ctx.db, { pendingMaxAgeMs: opts.pendingMaxAgeMs, examplesMax: opts.limit });
+    report = await runAudit(ctx.db, { pendingMaxAgeMs: opts.pendingMaxAgeMs, triggerSettleMs: opts.triggerSettleMs, examplesMax: opts.limit });
   } catch (e) {
     const error = e as { code?: string; message?: string };
     err.write(`papertrade audit: could not run: ${error.code ? `${error.code}: ` : ''}${error.message ?? String(e)}\n`);

@@ -210,8 +210,9 @@ export function buildCli(): Command {
     )
     .option('--json', 'print the report as JSON (the same as GET /admin/audit)', false)
     .option('--pending-max-age-ms <ms>', 'a PENDING order older than this is a violation', nonNegativeInt, 60_000)
+    .option('--trigger-settle-ms <ms>', 'a minute bar younger than this cannot be a missed trigger yet', nonNegativeInt, 120_000)
     .option('--limit <n>', 'violations listed per invariant (all are counted)', positiveInt, 1_000)
-    .action((opts: { json: boolean; pendingMaxAgeMs: number; limit: number }) =>
+    .action((opts: { json: boolean; pendingMaxAgeMs: number; triggerSettleMs: number; limit: number }) =>
       withTool(
         'audit',
         async (ctx) => {
@@ -244,6 +245,16 @@ export function buildCli(): Command {
     )
     .option('--startup', 'measure start times instead: first start, restart, start after SIGKILL, npm start overhead, idle memory', false)
     .option('--runs <n>', 'runs of --startup, each in a fresh data directory (default 3)')
+    .option(
+      '--resting',
+      'resting-orders scenario (needs --all-in-one or --embedded): market orders without, then with --resting-orders resting ' +
+        'orders; tick evaluation time, a tick crossing --resting-cross limit buys, index memory per order (no SQL floor)',
+      false,
+    )
+    .option('--resting-orders <n>', 'resting orders placed through POST /orders on every listed ticker (default 100000)')
+    .option('--resting-cross <n>', 'limit buys the crossing tick crosses (default 1000)')
+    .option('--resting-cross-repeats <n>', 'crossings made one after the other, each with fresh limit buys (default 3)')
+    .option('--resting-idle <s>', 'seconds of each idle window, before and after the placement (default 20)')
     .option('--no-feed', 'do not start the feed role: the bench writes the prices itself (ignored with --all-in-one, refused with --embedded)')
     .option('--no-floor', 'skip the SQL floor')
     .option('--floor-duration <s>', 'measured seconds of the SQL floor', '20')

@@ -4,7 +4,7 @@
  */
 import { createEngine, createFeedRunner, type AppContext } from '../app.js';
 import { buildServer } from '../http/server.js';
-import { loadReplay, replayFactory, simulatorFactory, type FeedFactory } from '../services/market-data/feeds.js';
+import { loadReplay, manualFactory, replayFactory, simulatorFactory, type FeedFactory } from '../services/market-data/feeds.js';
 
 export type StopFn = () => Promise<void>;
 
@@ -12,13 +12,16 @@ export type StopFn = () => Promise<void>;
 export async function runFeed(ctx: AppContext): Promise<StopFn> {
   const { config } = ctx;
   let createFeed: FeedFactory;
-  if (config.feed === 'replay') {
+  if (config.feed === 'manual') {
+    createFeed = manualFactory();
+  } else if (config.feed === 'replay') {
     // loadConfig guarantees the file is set when FEED=replay.
     const batches = await loadReplay(config.feedReplayFile ?? '', await ctx.market.listInstruments(), ctx.logger);
     createFeed = replayFactory(batches, config);
   } else {
     createFeed = simulatorFactory(config);
   }
+  await ctx.clock.start();
   const runner = createFeedRunner(ctx, createFeed);
   runner.start();
   ctx.logger.info({ feed: config.feed, feed_id: runner.feedId, tick_ms: config.feedTickMs }, 'feed role started');

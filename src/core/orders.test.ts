@@ -7,13 +7,15 @@ const q = (s: string) => parseQty(s);
 const p = (s: string) => parsePrice(s);
 
 describe('order state machine', () => {
-  it('moves only from PENDING, to a terminal status', () => {
+  it('moves PENDING to OPEN or a terminal status, OPEN to a terminal one (REPLACED only from OPEN), and never back', () => {
+    const allowed = new Set([
+      'PENDING>OPEN', 'PENDING>FILLED', 'PENDING>REJECTED', 'PENDING>CANCELED', 'PENDING>EXPIRED',
+      'OPEN>FILLED', 'OPEN>REJECTED', 'OPEN>CANCELED', 'OPEN>EXPIRED', 'OPEN>REPLACED',
+    ]);
     for (const from of ORDER_STATUSES) {
-      for (const to of ORDER_STATUSES) {
-        expect(canTransition(from, to)).toBe(from === 'PENDING' && to !== 'PENDING');
-      }
+      for (const to of ORDER_STATUSES) expect(canTransition(from, to), `${from}>${to}`).toBe(allowed.has(`${from}>${to}`));
     }
-    expect(ORDER_STATUSES.filter(isTerminal)).toEqual(['FILLED', 'REJECTED', 'CANCELED']);
+    expect(ORDER_STATUSES.filter(isTerminal)).toEqual(['FILLED', 'CANCELED', 'EXPIRED', 'REJECTED', 'REPLACED']);
   });
 });
 

@@ -1,17 +1,26 @@
 /**
- * The order state machine and the engine's pricing decisions, as pure functions.
+ * The order state machine and the engine's decisions, as pure functions.
  *
- *   PENDING -> FILLED | REJECTED | CANCELED      (terminal states never change)
+ *   PENDING -> OPEN | FILLED | REJECTED | CANCELED | EXPIRED
+ *   OPEN    -> FILLED | REJECTED | CANCELED | EXPIRED | REPLACED
+ *
+ * PENDING is an order accepted and on its way to execution; OPEN one that rests, waiting for its
+ * price (a limit, a stop, a trailing stop) or its session (opg, cls, a market order placed while
+ * the market is closed). Terminal statuses never change.
  */
 import { quoteFreshness } from './market.js';
 import { buyCost, notionalAtLeast, reservationFor, sellProceeds, type Cash, type Price, type Qty } from './money.js';
+import { initialState, onTick, type OrderTerms, type PriorState, type RestingState } from './order-terms.js';
 
-export const ORDER_STATUSES = ['PENDING', 'FILLED', 'REJECTED', 'CANCELED'] as const;
+export { ORDER_TYPES, TIMES_IN_FORCE, type OrderType, type TimeInForce } from './order-terms.js';
+
+export const ORDER_STATUSES = ['PENDING', 'OPEN', 'FILLED', 'CANCELED', 'EXPIRED', 'REJECTED', 'REPLACED'] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
+/** What `status=open` and `status=closed` mean in a list. */
+export const OPEN_STATUSES = ['PENDING', 'OPEN'] as const satisfies readonly OrderStatus[];
+export const CLOSED_STATUSES = ['FILLED', 'CANCELED', 'EXPIRED', 'REJECTED', 'REPLACED'] as const satisfies readonly OrderStatus[];
 export const ORDER_SIDES = ['buy', 'sell'] as const;
 export type OrderSide = (typeof ORDER_SIDES)[number];
-export const ORDER_TYPES = ['market'] as const;
-export type OrderType = (typeof ORDER_TYPES)[number];
 
 /** Why an order ended REJECTED; stable strings clients may match on. */
 export const REJECT_REASONS = {
@@ -23,12 +32,33 @@ export const REJECT_REASONS = {
 } as const;
 export type RejectReason = (typeof REJECT_REASONS)[keyof typeof REJECT_REASONS];
 
+/** Why an order ended CANCELED when nobody asked for it. */
+export const CANCEL_REASONS = {
+  /** ioc or fok that could not execute at once. */
+  notMarketable: 'NOT_MARKETABLE',
+  /** ioc or fok placed while the market is closed. */
+  marketClosed: 'MARKET_CLOSED',
+  /** opg or cls that did not execute at its open or close. */
+  notFilledAtSession: 'NOT_FILLED_AT_SESSION',
+} as const;
+export type CancelReason = (typeof CANCEL_REASONS)[keyof typeof CANCEL_REASONS];
+
 export function isTerminal(status: OrderStatus): boolean {
-  return status !== 'PENDING';
+  return status !== 'PENDING' && status !== 'OPEN';
 }
 
+const TRANSITIONS: Record<OrderStatus, readonly OrderStatus[]> = {
+  PENDING: ['OPEN', 'FILLED', 'REJECTED', 'CANCELED', 'EXPIRED'],
+  OPEN: ['FILLED', 'REJECTED', 'CANCELED', 'EXPIRED', 'REPLACED'],
+  FILLED: [],
+  CANCELED: [],
+  EXPIRED: [],
+  REJECTED: [],
+  REPLACED: [],
+};
+
 export function canTransition(from: OrderStatus, to: OrderStatus): boolean {
-  return from === 'PENDING' && to !== 'PENDING';
+  return TRANSITIONS[from].includes(to);
 }
 
 /** Cash to hold when a market buy is accepted: quantity × quote × (1 + buffer), rounded up. */
@@ -78,10 +108,14 @@ export function meetsMinimumNotional(
 
 /** What the engine does with a PENDING order now. */
 export type Decision =
-  | { kind: 'fill'; price: Price; amount: Cash }
-  | { kind: 'reject'; reason: RejectReason }
+  | { kind: 'fill'; price: Price; amount: Cash; triggered: boolean }
+  /** `triggered`: a stop that triggered, then failed its final check. */
+  | { kind: 'reject'; reason: RejectReason; triggered?: boolean }
   /** No fresh price yet: the order stays PENDING and is looked at again later. */
-  | { kind: 'wait' };
+  | { kind: 'wait' }
+  /** It rests OPEN, with the state its price watch starts from. */
+  | { kind: 'rest'; state: RestingState }
+  | { kind: 'cancel'; reason: CancelReason };
 
 export interface DecisionLimits {
   /** A quote older than this is no price. */
@@ -90,21 +124,79 @@ export interface DecisionLimits {
   priceWaitMsMax: number;
 }
 
+/** A fill at `price`, or the reason it cannot be: the buy's final check, a sell worth 0.00. */
+export function fillAt(order: { side: OrderSide; quantity: Qty; reservedAmount: Cash }, price: Price, triggered: boolean): Decision {
+  const execution = order.side === 'buy' ? executeBuy(order.quantity, price, order.reservedAmount) : executeSell(order.quantity, price);
+  return execution.outcome === 'fill' ? { kind: 'fill', price, amount: execution.amount, triggered } : { kind: 'reject', reason: execution.reason, ...(triggered ? { triggered } : {}) };
+}
+
+export interface ArrivingOrder {
+  terms: OrderTerms;
+  reservedAmount: Cash;
+  createdAtMs: number;
+  /** A replacement: what it carries over from the order it replaced. */
+  prior?: PriorState;
+}
+
+function fillable(order: ArrivingOrder) {
+  return { side: order.terms.side, quantity: order.terms.quantity, reservedAmount: order.reservedAmount };
+}
+
 /**
- * The engine's decision for a market order, given the quote it can see (or none) and the time:
- * fill at the quote (the buy's final check included), reject, or wait for a price. Pure: the
- * same order, quote and time always give the same decision.
+ * The engine's decision for an order it has just been handed (PENDING), given the quote it can
+ * see (or none), whether the market is open, and the time. Pure: the same inputs always give
+ * the same decision.
+ *
+ * - Market closed: ioc and fok are canceled (they cannot execute at once); everything else rests
+ *   for the session (market orders wait for the open).
+ * - opg and cls rest for the session's open or close.
+ * - No fresh price: wait (rejected after priceWaitMsMax) — except orders that rest on a price
+ *   anyway (limit, stop, stop_limit, trailing_stop with day or gtc): they rest and the ticks decide.
+ * - Otherwise the current quote is the order's first tick: it executes (fill, or the final
+ *   check's rejection), or it rests — or, ioc and fok, is canceled as not marketable.
  */
-export function decideMarketOrder(
-  order: { side: OrderSide; quantity: Qty; reservedAmount: Cash; createdAtMs: number },
-  quote: { price: Price; asOfMs: number } | undefined,
-  nowMs: number,
-  limits: DecisionLimits,
-): Decision {
-  if (quoteFreshness(quote?.asOfMs, nowMs, limits.priceAgeMsMax) !== 'fresh') {
+export function decideOnArrival(order: ArrivingOrder, quote: { price: Price; asOfMs: number } | undefined, nowMs: number, marketOpen: boolean, limits: DecisionLimits): Decision {
+  const { terms } = order;
+  const immediate = terms.timeInForce === 'ioc' || terms.timeInForce === 'fok';
+  if (!marketOpen) {
+    if (immediate) return { kind: 'cancel', reason: CANCEL_REASONS.marketClosed };
+    return { kind: 'rest', state: initialState(terms, quote?.price, order.prior) };
+  }
+  if (terms.timeInForce === 'opg' || terms.timeInForce === 'cls') return { kind: 'rest', state: initialState(terms, quote?.price, order.prior) };
+  const fresh = quoteFreshness(quote?.asOfMs, nowMs, limits.priceAgeMsMax) === 'fresh';
+  if (!fresh) {
+    if (terms.type !== 'market' && !immediate) return { kind: 'rest', state: initialState(terms, undefined, order.prior) };
     return nowMs - order.createdAtMs > limits.priceWaitMsMax ? { kind: 'reject', reason: REJECT_REASONS.priceUnavailable } : { kind: 'wait' };
   }
   const price = quote!.price;
-  const execution = order.side === 'buy' ? executeBuy(order.quantity, price, order.reservedAmount) : executeSell(order.quantity, price);
-  return execution.outcome === 'fill' ? { kind: 'fill', price, amount: execution.amount } : { kind: 'reject', reason: execution.reason };
+  const outcome = onTick(terms, initialState(terms, price, order.prior), price);
+  if (outcome.kind === 'execute') return fillAt(fillable(order), outcome.price, outcome.triggered);
+  if (immediate) return { kind: 'cancel', reason: CANCEL_REASONS.notMarketable };
+  return { kind: 'rest', state: outcome.state };
+}
+
+/**
+ * A session event for a resting order: at the open, opg orders and market orders waiting for it
+ * execute at the opening price (an opg limit not reached is canceled); at the close, cls orders
+ * execute at the closing price (or are canceled) and day orders expire. Undefined: the event
+ * does not concern the order (the ticks keep deciding).
+ */
+export function decideOnSession(
+  order: ArrivingOrder & { state: RestingState },
+  event: 'open' | 'close',
+  price: Price | undefined,
+): Decision | { kind: 'expire' } | undefined {
+  const { terms } = order;
+  const sessionOrder = (event === 'open' && terms.timeInForce === 'opg') || (event === 'close' && terms.timeInForce === 'cls');
+  const waitingForOpen = event === 'open' && terms.type === 'market' && terms.timeInForce !== 'cls';
+  if (sessionOrder || waitingForOpen) {
+    // No fresh price at the session: an opg or cls order missed its auction; a market order that
+    // waited for the open is rejected as any market order without a price is.
+    if (price === undefined) return sessionOrder ? { kind: 'cancel', reason: CANCEL_REASONS.notFilledAtSession } : { kind: 'reject', reason: REJECT_REASONS.priceUnavailable };
+    const outcome = onTick(terms, order.state, price);
+    if (outcome.kind === 'execute') return fillAt(fillable(order), outcome.price, outcome.triggered);
+    return { kind: 'cancel', reason: CANCEL_REASONS.notFilledAtSession };
+  }
+  if (event === 'close' && terms.timeInForce === 'day') return { kind: 'expire' };
+  return undefined;
 }

@@ -26,6 +26,7 @@ const INSTANCES: AppError[] = [
   new orders.OrderRejectedError(new accounts.InsufficientFundsError('u-1', '100.00', '12.34')),
   new orders.OrderNotFoundError('o-1'),
   new orders.OrderNotCancelableError('o-1', 'filled'),
+  new orders.OrderNotReplaceableError('o-1', 'FILLED', 'limit'),
   new orders.IdempotencyKeyReusedError('client-1'),
   new orders.NotionalTooSmallError({ ticker: 'AAPL', quantity: '0.000001', price: '190.0000', value: '0.00', minimum: '1.00' }),
   new orders.AcceptQueueFullError(1_000),

@@ -53,6 +53,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   METHOD_NOT_ALLOWED: 405,
   EMAIL_TAKEN: 409,
   ORDER_NOT_CANCELABLE: 409,
+  ORDER_NOT_REPLACEABLE: 409,
   IDEMPOTENCY_KEY_REUSED: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
@@ -128,6 +129,10 @@ export function describeValidationError(v: AjvError, context: string): string {
       return Number(p.limit) === 1 ? `${where} must not be empty` : `${where} must be at least ${String(p.limit)} characters`;
     case 'maxLength':
       return `${where} must be at most ${String(p.limit)} characters`;
+    case 'minProperties': {
+      const allowed = Object.keys(v.parentSchema?.properties ?? {});
+      return `${where} must name at least ${String(p.limit)} field${Number(p.limit) === 1 ? '' : 's'}${allowed.length ? ` (of: ${allowed.join(', ')})` : ''}`;
+    }
     case 'minItems':
       return `${where} must have at least ${String(p.limit)} item(s)`;
     case 'maxItems':

@@ -32,6 +32,7 @@ import { registerAccountRoutes } from '../services/accounts/accounts.routes.js';
 import { registerPortfolioRoutes } from '../services/portfolios/portfolios.routes.js';
 import { registerMarketDataRoutes } from '../services/market-data/market-data.routes.js';
 import { registerAuditRoutes } from '../services/audit/audit.routes.js';
+import { registerClockRoutes } from '../services/clock/clock.routes.js';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 export const READY_TIMEOUT_MS = 2_000;
@@ -195,6 +196,9 @@ export async function buildServer(ctx: AppContext): Promise<{ server: Server; ro
   registerMarketDataRoutes(server, ctx);
   registerOrderRoutes(server, ctx.orders);
   registerAuditRoutes(server, ctx);
+  registerClockRoutes(server, ctx);
+  // The clock's admin override is read by every process: this one keeps its copy current.
+  await ctx.clock.start();
 
   await server.ready();
   return { server, routes };

@@ -5,9 +5,10 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parseCash } from '../core/money.js';
+import { DEFAULT_MARKET_TIMEZONE, isValidTimeZone } from '../core/calendar.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-export type FeedKind = 'simulator' | 'replay';
+export type FeedKind = 'simulator' | 'replay' | 'manual';
 
 export interface Config {
   /** Unset: papertrade runs its own PostgreSQL (embedded) in the data directory. */
@@ -37,6 +38,10 @@ export interface Config {
   dataDir: string;
   /** Browser origins allowed to call the API (CORS); empty: no cross-origin access. */
   corsOrigins: string[];
+  /** `always` (a session per calendar day, always open) or `nyse` (regular hours, holidays). */
+  marketCalendar: 'always' | 'nyse';
+  /** The time zone of `always` sessions (nyse is always New York time). */
+  marketTimeZone: string;
   /** A cached price older than this is refused: an order is never priced from a stale quote. */
   priceAgeMsMax: number;
   feed: FeedKind;
@@ -67,6 +72,8 @@ export interface EngineConfig {
   deliveriesMax: number;
   /** A pending order with no fresh price waits at most this long (from its creation) before REJECTED. */
   priceWaitMsMax: number;
+  /** TTL of the resting-order watcher's lease: another engine takes over this long after one dies. */
+  restingLeaseTtlMs: number;
   /** How often the reconciler looks for pending orders to re-publish. */
   reconcileIntervalMs: number;
   /** A pending order older than this is re-published by the reconciler (the stream lost it). */
@@ -225,7 +232,11 @@ export function loadConfig(env: Env = process.env): Config {
     pgPoolMax: r.int('PG_POOL_MAX', PG_POOL_MAX_DEFAULT, 1, 200),
     reservationBufferBps: BigInt(bufferBps),
     priceAgeMsMax: r.int('PRICE_AGE_MS_MAX', 5_000, 100, 86_400_000),
-    feed: r.oneOf<FeedKind>('FEED', 'simulator', ['simulator', 'replay']),
+    feed: r.oneOf<FeedKind>('FEED', 'simulator', ['simulator', 'replay', 'manual']),
+    marketCalendar: r.oneOf<'always' | 'nyse'>('MARKET_CALENDAR', 'always', ['always', 'nyse']),
+    marketTimeZone: r.string('MARKET_TIMEZONE', DEFAULT_MARKET_TIMEZONE, (v) =>
+      isValidTimeZone(v) ? undefined : 'must be an IANA time zone such as America/New_York or Europe/London',
+    ),
     feedTickMs: r.int('FEED_TICK_MS', 250, 10, 60_000),
     feedSeed: r.int('FEED_SEED', 42, 0, 2 ** 31 - 1),
     feedReplayFile: r.optional('FEED_REPLAY_FILE'),
@@ -241,6 +252,7 @@ export function loadConfig(env: Env = process.env): Config {
       claimIdleMs: r.int('ENGINE_CLAIM_IDLE_MS', 15_000, 100, 3_600_000),
       deliveriesMax: r.int('ENGINE_DELIVERIES_MAX', 5, 1, 1_000),
       priceWaitMsMax: r.int('ENGINE_PRICE_WAIT_MS_MAX', 60_000, 0, 86_400_000),
+      restingLeaseTtlMs: r.int('ENGINE_RESTING_LEASE_TTL_MS', 3_000, 100, 60_000),
       reconcileIntervalMs: r.int('RECONCILE_INTERVAL_MS', 2_000, 50, 3_600_000),
       reconcileAfterMs: r.int('RECONCILE_AFTER_MS', 5_000, 0, 86_400_000),
     },

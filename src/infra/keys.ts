@@ -13,6 +13,12 @@ export interface Keys {
   prices(): string;
   /** Pub/sub channel of price ticks. */
   ticksChannel(): string;
+  /** Stream of tick batches (bounded with MAXLEN ~): what the resting-order watcher reads. */
+  tickLog(): string;
+  /** Where a tick-log reader keeps its position. */
+  tickCursor(reader: string): string;
+  /** Leader lock of the resting-order watcher (one engine watches the resting orders). */
+  restingLeader(): string;
   /** Pub/sub channel of order status changes. */
   orderUpdatesChannel(): string;
   /** Leader lock of the feed role. */
@@ -30,6 +36,9 @@ export function createKeys(prefix: string): Keys {
     orderDeadLetterStream: () => `${prefix}orders:dead`,
     prices: () => `${prefix}prices`,
     ticksChannel: () => `${prefix}ticks`,
+    tickLog: () => `${prefix}ticks:log`,
+    tickCursor: (reader) => `${prefix}ticks:cursor:${reader}`,
+    restingLeader: () => `${prefix}engine:resting`,
     orderUpdatesChannel: () => `${prefix}orders:updates`,
     feedLeader: () => `${prefix}feed:leader`,
     reconcilerLock: () => `${prefix}engine:reconciler`,

@@ -57,6 +57,8 @@ export interface HoldingsTable {
   updated_at: Timestamp;
 }
 
+type Nullable<T> = ColumnType<T | null, T | null | undefined, T | null>;
+
 export interface OrdersTable {
   id: string;
   user_id: string;
@@ -64,16 +66,42 @@ export interface OrdersTable {
   request_hash: Buffer;
   ticker: string;
   side: 'buy' | 'sell';
-  type: 'market';
+  type: 'market' | 'limit' | 'stop' | 'stop_limit' | 'trailing_stop';
+  time_in_force: ColumnType<'day' | 'gtc' | 'ioc' | 'fok' | 'opg' | 'cls', string | undefined, string>;
   quantity: Numeric;
-  status: 'PENDING' | 'FILLED' | 'REJECTED' | 'CANCELED';
+  limit_price: Nullable<string>;
+  stop_price: Nullable<string>;
+  trail_price: Nullable<string>;
+  trail_percent: Nullable<string>;
+  hwm: Nullable<string>;
+  stop_level: Nullable<string>;
+  status: 'PENDING' | 'OPEN' | 'FILLED' | 'CANCELED' | 'EXPIRED' | 'REJECTED' | 'REPLACED';
   reserved_amount: NumericDefault;
   quote_price: string | null;
-  fill_price: ColumnType<string | null, string | null | undefined, string | null>;
-  filled_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
-  reject_reason: ColumnType<string | null, string | null | undefined, string | null>;
+  fill_price: Nullable<string>;
+  filled_quantity: NumericDefault;
+  filled_at: Nullable<Date>;
+  triggered_at: Nullable<Date>;
+  canceled_at: Nullable<Date>;
+  expired_at: Nullable<Date>;
+  reject_reason: Nullable<string>;
+  cancel_reason: Nullable<string>;
+  replaces: Nullable<string>;
+  replaced_by: Nullable<string>;
   created_at: Timestamp;
   updated_at: Timestamp;
+}
+
+export interface MarketClockTable {
+  id: ColumnType<boolean, boolean | undefined, never>;
+  forced: Nullable<'open' | 'closed'>;
+  forced_at: Nullable<Date>;
+  updated_at: Timestamp;
+}
+
+export interface MarketSessionsTable {
+  opened_at: Date;
+  closed_at: Nullable<Date>;
 }
 
 export interface FillsTable {
@@ -115,4 +143,6 @@ export interface Database {
   fills: FillsTable;
   instruments: InstrumentsTable;
   price_bars: PriceBarsTable;
+  market_clock: MarketClockTable;
+  market_sessions: MarketSessionsTable;
 }

@@ -66,7 +66,7 @@ export function cashWithinBounds(db: Executor, limit: number): Promise<Violation
   );
 }
 
-/** 2. `cash_balance - available_cash` = sum of `reserved_amount` over the user's PENDING buys. */
+/** 2. `cash_balance - available_cash` = sum of `reserved_amount` over the user's live (PENDING or OPEN) buys. */
 export function heldCashMatchesPendingBuys(db: Executor, limit: number): Promise<ViolationRow[]> {
   return violations(
     db,
@@ -80,7 +80,7 @@ export function heldCashMatchesPendingBuys(db: Executor, limit: number): Promise
         FROM cash_balances cb
         FULL JOIN (SELECT user_id, sum(reserved_amount) AS held, count(*) AS pending_buys
                      FROM orders
-                    WHERE status = 'PENDING' AND side = 'buy'
+                    WHERE status IN ('PENDING', 'OPEN') AND side = 'buy'
                     GROUP BY user_id) h ON h.user_id = cb.user_id
        WHERE (cb.cash_balance - cb.available_cash) IS DISTINCT FROM coalesce(h.held, 0)`,
     limit,
@@ -124,7 +124,7 @@ export function ledgerRunningBalance(db: Executor, limit: number): Promise<Viola
 
 /**
  * 4. `holdings.quantity` = shares bought − sold from fills (net 0: no row), and
- * `reserved_quantity` = sum of quantity over the user's PENDING sells of that ticker.
+ * `reserved_quantity` = sum of quantity over the user's live (PENDING or OPEN) sells of that ticker.
  */
 export function holdingsMatchFills(db: Executor, limit: number): Promise<ViolationRow[]> {
   return violations(
@@ -139,7 +139,7 @@ export function holdingsMatchFills(db: Executor, limit: number): Promise<Violati
       reserved AS (
         SELECT user_id, ticker, sum(quantity) AS reserved
           FROM orders
-         WHERE status = 'PENDING' AND side = 'sell'
+         WHERE status IN ('PENDING', 'OPEN') AND side = 'sell'
          GROUP BY user_id, ticker),
       expected AS (
         SELECT coalesce(t.user_id, r.user_id) AS user_id, coalesce(t.ticker, r.ticker) AS ticker,
@@ -238,6 +238,48 @@ export function noValueFromNothing(db: Executor, limit: number): Promise<Violati
         FROM fills f
         LEFT JOIN orders o ON o.id = f.order_id
        WHERE f.amount <= 0 AND f.quantity > 0`,
+    limit,
+  );
+}
+
+/**
+ * 8. No missed trigger: an OPEN limit, stop or stop_limit order (day or gtc) whose condition a
+ * stored minute bar met after the order was placed should have executed. Only bars that began
+ * after the order's minute count (a bar of the placement minute may hold ticks from before it),
+ * only bars older than `settleMs` (ticks still on their way are not missed yet), and only bars
+ * wholly inside a session the engine opened (market_sessions: the market executes nothing while
+ * it is closed, whatever the price does). Trailing
+ * stops are not checked here: their level depends on the path of the price, not one bar.
+ */
+export function noMissedTriggers(db: Executor, settleMs: number, limit: number): Promise<ViolationRow[]> {
+  return violations(
+    db,
+    sql`
+      SELECT o.user_id, o.ticker, o.id, NULL::bigint,
+             'missed_trigger',
+             'executed by the bar at ' || to_char(b.bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"'),
+             'OPEN',
+             o.type || ' ' || o.side || ' limit ' || coalesce(o.limit_price::text, '-') || ' stop ' || coalesce(o.stop_price::text, '-') ||
+               '; bar low ' || b.low::text || ' high ' || b.high::text
+        FROM orders o
+        JOIN LATERAL (
+          SELECT bucket, low, high FROM price_bars b
+           WHERE b.ticker = o.ticker
+             AND b.bucket >= date_trunc('minute', coalesce(o.triggered_at, o.created_at)) + interval '1 minute'
+             AND b.bucket < now() - ${settleMs}::double precision * interval '1 millisecond'
+             -- Only minutes wholly inside a session the engine opened: a price set while the
+             -- market is closed executes nothing.
+             AND EXISTS (SELECT 1 FROM market_sessions s
+                          WHERE b.bucket >= date_trunc('minute', s.opened_at) + interval '1 minute'
+                            AND (s.closed_at IS NULL OR b.bucket + interval '1 minute' <= s.closed_at))
+             AND CASE
+                   WHEN o.type = 'limit' OR (o.type = 'stop_limit' AND o.triggered_at IS NOT NULL) THEN
+                     CASE WHEN o.side = 'buy' THEN b.low <= o.limit_price ELSE b.high >= o.limit_price END
+                   WHEN o.type IN ('stop', 'stop_limit') THEN
+                     CASE WHEN o.side = 'buy' THEN b.high >= o.stop_price ELSE b.low <= o.stop_price END
+                   ELSE false END
+           ORDER BY bucket LIMIT 1) b ON true
+       WHERE o.status = 'OPEN' AND o.time_in_force IN ('day', 'gtc') AND o.type IN ('limit', 'stop', 'stop_limit')`,
     limit,
   );
 }

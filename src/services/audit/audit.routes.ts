@@ -11,6 +11,7 @@ import {
   AUDIT_EXAMPLES_MAX_DEFAULT,
   AUDIT_PENDING_MAX_AGE_MS_DEFAULT,
   AUDIT_PENDING_MAX_AGE_MS_LIMIT,
+  AUDIT_TRIGGER_SETTLE_MS_DEFAULT,
   auditReportJson,
   INVARIANTS,
   runAudit,
@@ -37,6 +38,7 @@ export const AuditReportBody = Type.Object({
   checked_at: Type.String({ description: 'when the snapshot was taken' }),
   duration_ms: Type.Integer(),
   pending_max_age_ms: Type.Integer(),
+  trigger_settle_ms: Type.Integer(),
   counts: Type.Object({ users: Type.Integer(), orders: Type.Integer(), fills: Type.Integer() }),
   invariants: Type.Array(
     Type.Object({
@@ -74,6 +76,9 @@ export function registerAuditRoutes(server: Server, ctx: AppContext): void {
             pending_max_age_ms: Type.Optional(
               Type.String({ pattern: '^[0-9]{1,12}$', description: `a whole number of milliseconds (default ${AUDIT_PENDING_MAX_AGE_MS_DEFAULT})` }),
             ),
+            trigger_settle_ms: Type.Optional(
+              Type.String({ pattern: '^[0-9]{1,12}$', description: `a whole number of milliseconds (default ${AUDIT_TRIGGER_SETTLE_MS_DEFAULT})` }),
+            ),
             limit: Type.Optional(
               Type.String({ pattern: '^[0-9]{1,5}$', description: `a whole number of violations listed per invariant (default ${AUDIT_EXAMPLES_MAX_DEFAULT})` }),
             ),
@@ -87,6 +92,7 @@ export function registerAuditRoutes(server: Server, ctx: AppContext): void {
       const q = request.query;
       const report = await runAudit(ctx.db, {
         pendingMaxAgeMs: intParam(q.pending_max_age_ms, 'pending_max_age_ms', AUDIT_PENDING_MAX_AGE_MS_DEFAULT, 0, AUDIT_PENDING_MAX_AGE_MS_LIMIT),
+        triggerSettleMs: intParam(q.trigger_settle_ms, 'trigger_settle_ms', AUDIT_TRIGGER_SETTLE_MS_DEFAULT, 0, AUDIT_PENDING_MAX_AGE_MS_LIMIT),
         examplesMax: intParam(q.limit, 'limit', AUDIT_EXAMPLES_MAX_DEFAULT, 1, EXAMPLES_MAX_HTTP),
       });
       return auditReportJson(report);

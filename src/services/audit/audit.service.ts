@@ -28,7 +28,12 @@ export interface AuditOptions {
   examplesMax?: number;
   /** Default AUDIT_STATEMENT_TIMEOUT_MS_DEFAULT. */
   statementTimeoutMs?: number;
+  /** A bar younger than this is not a missed trigger yet (its ticks may be on their way). */
+  triggerSettleMs?: number;
 }
+
+/** Ticks reach the resting watcher within seconds; a bar older than this has been seen. */
+export const AUDIT_TRIGGER_SETTLE_MS_DEFAULT = 120_000;
 
 export type InvariantName =
   | 'cash_within_bounds'
@@ -38,7 +43,8 @@ export type InvariantName =
   | 'holdings_match_fills'
   | 'one_fill_per_filled_order'
   | 'no_stale_pending_orders'
-  | 'no_value_from_nothing';
+  | 'no_value_from_nothing'
+  | 'no_missed_triggers';
 
 /** One wrong value. `expected`/`actual` are decimal strings (or null: "no row"). */
 export interface AuditViolation {
@@ -69,6 +75,7 @@ export interface AuditReport {
   checkedAt: string;
   durationMs: number;
   pendingMaxAgeMs: number;
+  triggerSettleMs: number;
   counts: { users: number; orders: number; fills: number };
   invariants: InvariantResult[];
 }
@@ -109,7 +116,7 @@ export const INVARIANTS: readonly InvariantCheck[] = [
     id: '4',
     name: 'holdings_match_fills',
     description:
-      'holdings.quantity = bought - sold from fills (no row at zero); reserved_quantity = sum over PENDING sells',
+      'holdings.quantity = bought - sold from fills (no row at zero); reserved_quantity = sum over live (PENDING or OPEN) sells',
     run: (trx, limit) => repo.holdingsMatchFills(trx, limit),
   },
   {
@@ -131,6 +138,12 @@ export const INVARIANTS: readonly InvariantCheck[] = [
     description: 'every fill that moved shares moved cash: no fill has amount 0.00 (or less) for a positive quantity',
     run: (trx, limit) => repo.noValueFromNothing(trx, limit),
   },
+  {
+    id: '8',
+    name: 'no_missed_triggers',
+    description: 'no OPEN limit, stop or stop_limit order rests past a stored minute bar (after its placement) that met its condition',
+    run: (trx, limit, o) => repo.noMissedTriggers(trx, o.triggerSettleMs, limit),
+  },
 ];
 
 function toViolation(row: repo.ViolationRow): AuditViolation {
@@ -151,12 +164,14 @@ function resolveOptions(options: AuditOptions): Required<AuditOptions> {
     pendingMaxAgeMs: options.pendingMaxAgeMs ?? AUDIT_PENDING_MAX_AGE_MS_DEFAULT,
     examplesMax: options.examplesMax ?? AUDIT_EXAMPLES_MAX_DEFAULT,
     statementTimeoutMs: options.statementTimeoutMs ?? AUDIT_STATEMENT_TIMEOUT_MS_DEFAULT,
+    triggerSettleMs: options.triggerSettleMs ?? AUDIT_TRIGGER_SETTLE_MS_DEFAULT,
   };
   // examplesMax >= 1: the count of all violations rides on the rows returned.
   for (const [name, value, min, max] of [
     ['pendingMaxAgeMs', resolved.pendingMaxAgeMs, 0, AUDIT_PENDING_MAX_AGE_MS_LIMIT],
     ['examplesMax', resolved.examplesMax, 1, AUDIT_EXAMPLES_MAX_LIMIT],
     ['statementTimeoutMs', resolved.statementTimeoutMs, 1, 2 ** 31 - 1],
+    ['triggerSettleMs', resolved.triggerSettleMs, 0, AUDIT_PENDING_MAX_AGE_MS_LIMIT],
   ] as const) {
     if (!Number.isSafeInteger(value) || value < min || value > max) {
       throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${value}`);
@@ -195,6 +210,7 @@ export async function runAudit(db: Db, options: AuditOptions = {}): Promise<Audi
         checkedAt: c.snapshot_at.toISOString(),
         durationMs: Math.round(performance.now() - started),
         pendingMaxAgeMs: opts.pendingMaxAgeMs,
+        triggerSettleMs: opts.triggerSettleMs,
         counts: { users: Number(c.users), orders: Number(c.orders), fills: Number(c.fills) },
         invariants,
       };
@@ -208,6 +224,7 @@ export function auditReportJson(report: AuditReport) {
     checked_at: report.checkedAt,
     duration_ms: report.durationMs,
     pending_max_age_ms: report.pendingMaxAgeMs,
+    trigger_settle_ms: report.triggerSettleMs,
     counts: { ...report.counts },
     invariants: report.invariants.map((i) => ({
       id: i.id,

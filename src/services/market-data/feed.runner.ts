@@ -28,6 +28,8 @@ export const QUIET_REFRESH_MS = 1_000;
 export const FEED_RESTART_DELAY_MS = 1_000;
 /** Repeated failures of one kind are logged at most this often. */
 export const FAILURE_LOG_INTERVAL_MS = 10_000;
+/** How often a feed held by a closed market looks at the clock again. */
+export const CLOSED_POLL_MS = 250;
 
 export interface FeedRunnerDeps {
   /** Where the leader lease lives, and its key: one feed leads the whole deployment. */
@@ -36,6 +38,8 @@ export interface FeedRunnerDeps {
   logger: Logger;
   market: MarketDataService;
   quotes: QuoteStore;
+  /** The market clock: while it says closed, prices stand still (kept fresh, not moved). */
+  session?: { isOpen(nowMs: number): boolean };
   metrics?: Registry;
 }
 
@@ -247,6 +251,7 @@ class LeaderTerm {
   private lastEmitMs = Date.now();
   private lastFlushMs = Date.now();
   private feedRunning = true;
+  private emitted = false;
 
   constructor(
     private readonly ctx: TermContext,
@@ -282,6 +287,11 @@ class LeaderTerm {
 
   readonly emit: EmitFn = (ticks: Tick[]): Promise<void> => {
     const next = this.chain.then(async () => {
+      // The first batch of a term says where prices stand and is always published (a market
+      // that is closed still has prices); after it, a closed market holds the feed: its emit
+      // waits for the open, so the walk (or the replay) does not move while nothing trades.
+      if (this.emitted) await this.untilOpen();
+      this.emitted = true;
       for (let start = 0; start < ticks.length; start += TICK_BATCH_SIZE_MAX) {
         await this.publish(ticks.slice(start, start + TICK_BATCH_SIZE_MAX));
       }
@@ -314,7 +324,18 @@ class LeaderTerm {
     if (this.bars.hasFinished() || now - this.lastFlushMs >= this.ctx.barFlushMs) this.startFlush();
   }
 
-  /** Re-publishes the latest prices while the feed is quiet (replay gaps), so quotes stay fresh. */
+  /** Waits while the market is closed (the prices are kept fresh by refreshWhileQuiet meanwhile). */
+  private async untilOpen(): Promise<void> {
+    const session = this.ctx.deps.session;
+    const signal = this.session.signal;
+    while (session && !signal.aborted && !session.isOpen(Date.now())) await sleep(CLOSED_POLL_MS, signal);
+  }
+
+  /**
+   * Keeps the latest prices fresh while the feed is quiet (replay gaps, a closed market, the
+   * manual feed): their as_of moves, their price does not — and a price set meanwhile by someone
+   * else (the admin) is never overwritten (QuoteStore.refresh keeps whatever price it finds).
+   */
   private async refreshWhileQuiet(): Promise<void> {
     const signal = this.session.signal;
     const { quietRefreshMs } = this.ctx;
@@ -322,11 +343,11 @@ class LeaderTerm {
       await sleep(quietRefreshMs, signal);
       if (signal.aborted || !this.feedRunning || this.lastPrices.size === 0) continue;
       if (Date.now() - this.lastEmitMs < quietRefreshMs) continue;
-      const asOfMs = Date.now();
+      if (!this.ctx.lock.isHeld()) continue;
       try {
-        await this.emit([...this.lastPrices].map(([ticker, price]) => ({ ticker, price, asOfMs })));
+        await this.ctx.deps.quotes.refresh([...this.lastPrices.keys()], Date.now(), this.ctx.source);
       } catch (err) {
-        this.ctx.logFailure('refresh', err, 'cannot re-publish quiet prices');
+        this.ctx.logFailure('refresh', err, 'cannot keep quiet prices fresh');
       }
     }
   }

@@ -7,7 +7,7 @@
 import type { Config } from '../../infra/config.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Price } from '../../core/money.js';
-import type { PriceFeed } from './feed.js';
+import type { EmitFn, PriceFeed, Tick } from './feed.js';
 import type { FeedRunnerOptions } from './feed.runner.js';
 import type { Instrument } from './instruments.js';
 import { ReplayFileInvalidError } from './market-data.errors.js';
@@ -15,6 +15,34 @@ import { loadReplayFile, ReplayFeed, toReplayBatches, type ReplayBatch } from '.
 import { GbmSimulator, SimulatorFeed } from './simulator.js';
 
 export type FeedFactory = FeedRunnerOptions['createFeed'];
+
+/**
+ * FEED=manual: prices move only when the admin sets them (PUT /admin/prices/{ticker}). The feed
+ * publishes where prices stand when it takes the lead (the cached price, else the last bar's
+ * close, else the instrument's reference price) and then nothing: the runner keeps the prices
+ * fresh (QuoteStore.refresh, which never overwrites a price the admin set). Scripted price paths
+ * in tests and lessons therefore give the same outcome every time.
+ */
+export class ManualFeed implements PriceFeed {
+  readonly kind = 'manual';
+
+  constructor(private readonly start: readonly Tick[]) {}
+
+  async run(emit: EmitFn, signal: AbortSignal): Promise<void> {
+    await emit([...this.start]);
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      else signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+}
+
+export function manualFactory(): FeedFactory {
+  return (instruments: Instrument[], startPrices: Map<string, Price>): PriceFeed => {
+    const asOfMs = Date.now();
+    return new ManualFeed(instruments.map((i) => ({ ticker: i.ticker, price: startPrices.get(i.ticker) ?? i.referencePrice, asOfMs })));
+  };
+}
 
 /** The simulator as configured: seeded walk from the given starting prices. */
 export function simulatorFactory(config: Pick<Config, 'feedSeed' | 'feedTickMs' | 'feedCorrelation'>): FeedFactory {

@@ -4,7 +4,7 @@
  */
 import { Type } from 'typebox';
 import type { AppContext } from '../../app.js';
-import { formatPrice } from '../../core/money.js';
+import { formatPrice, parsePrice } from '../../core/money.js';
 import { LimitQuery, parseLimit, PriceString, Timestamp } from '../../http/schemas.js';
 import type { Server } from '../../http/server.js';
 import { normalizeTicker, TICKER_INPUT_LENGTH_MAX } from './instruments.js';
@@ -86,6 +86,24 @@ export function registerMarketDataRoutes(server: Server, ctx: AppContext): void 
       },
     },
     async (request) => toQuoteBody(await market.getPrice(tickerParam(request.params.ticker))),
+  );
+
+  server.put(
+    '/admin/prices/:ticker',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags: TAGS,
+        summary: 'Set a price now (admin): published as a feed tick is (quote, tick log, bars); resting orders meet it',
+        params: TickerParams,
+        body: Type.Object(
+          { price: Type.Union([Type.String({ maxLength: 40 }), Type.Number()], { description: 'a positive price with at most 4 decimals' }) },
+          { additionalProperties: false },
+        ),
+        response: { 200: QuoteBody },
+      },
+    },
+    async (request) => toQuoteBody(await market.setPrice(tickerParam(request.params.ticker), parsePrice(request.body.price))),
   );
 
   server.get(

@@ -48,8 +48,8 @@ interface InstrumentSet {
 }
 
 /**
- * The freshness rule in one place: a quote is usable when it exists, is at most `priceAgeMsMax`
- * old and is not dated beyond the clock-skew allowance in the future.
+ * The freshness rule (core/market.ts quoteFreshness) as a refusal: PRICE_UNAVAILABLE says why
+ * the quote is not usable (none, stale, or dated in the future).
  */
 export function requireFresh(ticker: string, quote: Quote | undefined, priceAgeMsMax: number, nowMs: number): Quote {
   const freshness = quoteFreshness(quote?.asOfMs, nowMs, priceAgeMsMax);
@@ -145,6 +145,20 @@ export class MarketDataService {
     assert(Number.isInteger(limit) && limit >= 1 && limit <= BARS_LIMIT_MAX, `bars limit within bounds, got ${limit}`);
     await this.requireTicker(ticker);
     return (await repo.listBars(this.db, ticker, limit)).map(toBar);
+  }
+
+  /**
+   * Publishes a price set by the admin exactly as a feed tick is published — into the quote
+   * store, its tick log (the resting orders see it) and announcements — and records it in the
+   * minute's bar.
+   */
+  async setPrice(ticker: string, price: bigint): Promise<Quote> {
+    await this.requireTicker(ticker);
+    const quote: Quote = { ticker, price, asOfMs: Date.now() };
+    await this.cache.publish([quote], { feed: 'admin', feedId: 'admin' });
+    const bucketMs = Math.floor(quote.asOfMs / BAR_INTERVAL_MS) * BAR_INTERVAL_MS;
+    await this.saveBars([{ ticker, bucketMs, open: price, high: price, low: price, close: price, tickCount: 1 }]);
+    return quote;
   }
 
   /** Writes bars, merging with stored ones (see bars.ts), at most BAR_UPSERT_ROWS_MAX per statement. */

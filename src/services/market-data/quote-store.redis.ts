@@ -7,7 +7,7 @@
 import type { Redis } from 'ioredis';
 import { formatPrice, fromDb, PRICE_SCALE, type Price } from '../../core/money.js';
 import type { Keys } from '../../infra/keys.js';
-import type { Quote, QuoteStore, TickBatch, TickSource, Unsubscribe } from './quote-store.js';
+import { TICK_LOG_LENGTH_MAX, TICK_LOG_START, type Quote, type QuoteStore, type TickBatch, type TickLog, type TickLogEntry, type TickSource, type Unsubscribe } from './quote-store.js';
 
 /**
  * The JSON published on the ticks channel, one message per tick batch:
@@ -65,7 +65,34 @@ export function decodeQuote(ticker: string, raw: string | null | undefined): Quo
   return { ticker, price: fromDb(price, PRICE_SCALE), asOfMs };
 }
 
-export class RedisQuoteStore implements QuoteStore {
+/*
+ * KEYS[1] prices hash; ARGV[1] as_of epoch ms; ARGV[2] the same as ISO 8601; ARGV[3] the ticks
+ * channel (a channel, not a key); ARGV[4] feed; ARGV[5] feed id; ARGV[6..] tickers.
+ * Rewrites each ticker's "<price>|<as_of>" with the new as_of, keeping the price, when the
+ * stored as_of is older, and announces the refreshed quotes on the channel in the same script:
+ * no price set meanwhile can be overtaken by an announcement of the older one. Returns how many
+ * it refreshed.
+ */
+const REFRESH_SCRIPT = `
+local ticks = {}
+for i = 6, #ARGV do
+  local v = redis.call('HGET', KEYS[1], ARGV[i])
+  if v then
+    local bar = string.find(v, '|', 1, true)
+    if bar and tonumber(string.sub(v, bar + 1)) < tonumber(ARGV[1]) then
+      redis.call('HSET', KEYS[1], ARGV[i], string.sub(v, 1, bar) .. ARGV[1])
+      ticks[#ticks + 1] = { ticker = ARGV[i], price = string.sub(v, 1, bar - 1), as_of = ARGV[2] }
+    end
+  end
+end
+if #ticks > 0 then
+  redis.call('PUBLISH', ARGV[3], cjson.encode({ feed = ARGV[4], feed_id = ARGV[5], ticks = ticks }))
+end
+return #ticks`;
+
+export class RedisQuoteStore implements QuoteStore, TickLog {
+  private reader: Redis | undefined;
+
   /**
    * @param redis the shared command connection
    * @param subscriberFor a new connection for a subscription (pub/sub takes a connection over)
@@ -100,8 +127,8 @@ export class RedisQuoteStore implements QuoteStore {
   }
 
   /**
-   * Writes a batch of quotes and publishes it on the ticks channel in one MULTI: one round trip,
-   * and a subscriber never hears of a price the store does not hold yet.
+   * Writes a batch of quotes, appends it to the tick log and publishes it on the ticks channel
+   * in one MULTI: one round trip, and nobody hears of a price the store does not hold yet.
    */
   async publish(quotes: readonly Quote[], source: TickSource): Promise<void> {
     if (quotes.length === 0) return;
@@ -110,6 +137,7 @@ export class RedisQuoteStore implements QuoteStore {
     const results = await this.redis
       .multi()
       .hset(this.keys.prices(), ...fields)
+      .xadd(this.keys.tickLog(), 'MAXLEN', '~', TICK_LOG_LENGTH_MAX, '*', 'batch', encodeTickMessage(quotes, source))
       .publish(this.keys.ticksChannel(), encodeTickMessage(quotes, source))
       .exec();
     // exec() reports a failed command inside the transaction as [error, result] instead of throwing.
@@ -142,4 +170,72 @@ export class RedisQuoteStore implements QuoteStore {
       subscriber.disconnect();
     };
   }
+
+  async refresh(tickers: readonly string[], asOfMs: number, source: TickSource): Promise<void> {
+    if (tickers.length === 0) return;
+    const iso = new Date(asOfMs).toISOString();
+    await this.redis.eval(REFRESH_SCRIPT, 1, this.keys.prices(), String(asOfMs), iso, this.keys.ticksChannel(), source.feed, source.feedId, ...tickers);
+  }
+
+  async readTicks(cursor: string | undefined, countMax: number, blockMs: number) {
+    // XREAD BLOCK holds its connection while it waits: a connection of its own.
+    if (!this.reader) {
+      this.reader = this.subscriberFor();
+      this.reader.on('error', () => {});
+    }
+    const reader = this.reader;
+    const log = this.keys.tickLog();
+    // Without a position: the newest entry now, read BEFORE waiting, so that a batch published
+    // while this read runs is read (from '$' it could fall between the read and the answer).
+    const newest = async () => ((await this.redis.xrevrange(log, '+', '-', 'COUNT', 1)) as [string, string[]][])[0]?.[0] ?? '0-0';
+    const from = cursor ?? (await newest());
+    let gap = false;
+    if (cursor !== undefined && cursor !== TICK_LOG_START) {
+      const [first] = (await this.redis.xrange(log, '-', '+', 'COUNT', 1)) as [string, string[]][];
+      gap = first !== undefined && compareStreamId(first[0], cursor) > 0 && !(await this.redis.xrange(log, cursor, cursor)).length;
+    }
+    let reply: [string, [string, string[]][]][] | null;
+    try {
+      // BLOCK 0 would wait forever: no wait at all is asked without BLOCK.
+      reply = (
+        blockMs > 0
+          ? await reader.xread('COUNT', countMax, 'BLOCK', Math.ceil(blockMs), 'STREAMS', log, from)
+          : await reader.xread('COUNT', countMax, 'STREAMS', log, from)
+      ) as typeof reply;
+    } catch (err) {
+      // closeReader() ended the wait: an empty read, not a failure.
+      if (reader !== this.reader) return { cursor: from, entries: [], gap };
+      throw err;
+    }
+    const entries: TickLogEntry[] = [];
+    for (const [id, flat] of reply?.[0]?.[1] ?? []) {
+      const i = flat.indexOf('batch');
+      const batch = i >= 0 ? decodeTickMessage(flat[i + 1] ?? '') : undefined;
+      if (batch) entries.push({ cursor: id, batch });
+    }
+    return { cursor: reply?.[0]?.[1]?.at(-1)?.[0] ?? from, entries, gap };
+  }
+
+  async closeReader(): Promise<void> {
+    const reader = this.reader;
+    this.reader = undefined;
+    reader?.disconnect();
+  }
+
+  async saveCursor(reader: string, cursor: string): Promise<void> {
+    await this.redis.set(this.keys.tickCursor(reader), cursor, 'PX', TICK_CURSOR_TTL_MS);
+  }
+
+  async loadCursor(reader: string): Promise<string | undefined> {
+    return (await this.redis.get(this.keys.tickCursor(reader))) ?? undefined;
+  }
+}
+
+/** A reader's saved position outlives it a day at most (an abandoned reader leaves no key forever). */
+const TICK_CURSOR_TTL_MS = 86_400_000;
+
+function compareStreamId(a: string, b: string): number {
+  const [am = 0n, as = 0n] = a.split('-').map((x) => BigInt(x));
+  const [bm = 0n, bs = 0n] = b.split('-').map((x) => BigInt(x));
+  return am !== bm ? (am < bm ? -1 : 1) : as < bs ? -1 : as > bs ? 1 : 0;
 }

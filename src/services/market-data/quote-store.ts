@@ -2,7 +2,7 @@
  * The quote store: where the latest price of every ticker lives, and how a batch of new prices
  * is announced. It is market data's port to infrastructure (Redis, or memory when everything
  * runs in one process); nothing here decides whether a quote is fresh enough — that rule is
- * core/market.ts's `isQuoteFresh`, applied by the market data service.
+ * core/market.ts's `quoteFreshness`, applied by the market data service and the engine.
  *
  * Pricing an order costs one read (`get`); valuing many tickers one read (`getMany`).
  */
@@ -45,4 +45,51 @@ export interface QuoteStore {
   publish(quotes: readonly Quote[], source: TickSource): Promise<void>;
   /** Hears every batch published from now on, until unsubscribed. */
   subscribe(onBatch: (batch: TickBatch) => void): Promise<Unsubscribe>;
+  /**
+   * Marks the tickers' stored prices as current without changing them (`asOfMs`), atomically
+   * per ticker, so a price set meanwhile is never overwritten by an older one: how a feed keeps
+   * prices fresh while they stand still (a closed market, the manual feed, a gap in a replay).
+   * The refreshed quotes are announced to subscribers (so a listener sees prices stay fresh) but
+   * not appended to the tick log: a price that did not move triggers nothing.
+   */
+  refresh(tickers: readonly string[], asOfMs: number, source: TickSource): Promise<void>;
+}
+
+/** One published tick batch in the tick log, with its position. */
+export interface TickLogEntry {
+  cursor: string;
+  batch: TickBatch;
+}
+
+/**
+ * The tick log: every published batch, in order, kept for a bounded number of batches (so a
+ * reader that was away briefly misses nothing) — what the resting-order watcher reads, since
+ * the announcements of `subscribe` may be missed. Readers keep their position (a cursor) in the
+ * log itself, by name, so a watcher that takes over resumes where the last one stopped.
+ */
+export interface TickLog {
+  /**
+   * The batches after `cursor` (undefined: only batches published from now on; TICK_LOG_START:
+   * all the log holds), at most `countMax`, waiting up to `blockMs` for the first; `cursor` of
+   * the result is where to read on. `gap` is true when the log no longer holds everything after
+   * the given cursor.
+   */
+  readTicks(cursor: string | undefined, countMax: number, blockMs: number): Promise<{ cursor: string | undefined; entries: TickLogEntry[]; gap: boolean }>;
+  saveCursor(reader: string, cursor: string): Promise<void>;
+  loadCursor(reader: string): Promise<string | undefined>;
+  /** Ends a waiting read and releases what reading holds. */
+  closeReader(): Promise<void>;
+}
+
+/** Batches the tick log keeps (40 tickers every 250 ms: about ten minutes). */
+export const TICK_LOG_LENGTH_MAX = 2_400;
+
+/** The position before every entry: reading from it returns everything the log holds, without a gap. */
+export const TICK_LOG_START = '0-0';
+
+/** "<ms>-<seq>" positions compare by their two numbers. */
+export function compareCursors(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am !== bm ? am - bm : as - bs;
 }

@@ -1,7 +1,7 @@
 /**
  * The order pipe: how an accepted order travels from the OMS to a trading engine. PostgreSQL
  * holds the truth; an entry only says "look at order X". The pipe is the OMS's port to
- * infrastructure, with two implementations behind one contract (test/order-pipe.contract.ts):
+ * infrastructure, with two implementations behind one contract (test/contracts/order-pipe.contract.test.ts):
  * Redis Streams with a consumer group (roles in separate processes), and memory (every role in
  * one process).
  *

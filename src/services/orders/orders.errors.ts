@@ -7,6 +7,7 @@ export type OrdersErrorCode =
   | 'ORDER_REJECTED'
   | 'ORDER_NOT_FOUND'
   | 'ORDER_NOT_CANCELABLE'
+  | 'ORDER_NOT_REPLACEABLE'
   | 'IDEMPOTENCY_KEY_REUSED'
   | 'NOTIONAL_TOO_SMALL'
   | 'SERVICE_UNAVAILABLE';
@@ -62,5 +63,19 @@ export class AcceptQueueFullError extends AppError<OrdersErrorCode> {
     super(SERVICE, 'SERVICE_UNAVAILABLE', `more than ${queueMax} orders are waiting to be accepted; retry in a moment`, {
       details: { queue_max: queueMax, retry_after_s: 1 },
     });
+  }
+}
+
+/** Only an OPEN order that is not a market order can be replaced (PATCH /orders/{id}). */
+export class OrderNotReplaceableError extends AppError<OrdersErrorCode> {
+  constructor(orderId: string, status: string, type: string) {
+    super(
+      SERVICE,
+      'ORDER_NOT_REPLACEABLE',
+      type === 'market'
+        ? `order ${orderId} is a market order; only resting (limit, stop, stop_limit, trailing_stop) orders can be replaced`
+        : `order ${orderId} is ${status}; only an OPEN order can be replaced`,
+      { details: { order_id: orderId, status, type } },
+    );
   }
 }

@@ -1,11 +1,12 @@
 /**
- * Named queries over `orders` and `fills`. Status changes carry the `status = 'PENDING'` guard:
- * whoever changes a pending order first (engine or cancel) wins, the other sees no row.
+ * Named queries over `orders` and `fills`. Status changes carry a status guard — `status IN
+ * ('PENDING', 'OPEN')` for the non-terminal ones — so whoever changes a live order first (the
+ * engine, a cancel, a replace) wins and every other writer sees no row: one outcome per order.
  */
 import { sql, type RawBuilder } from 'kysely';
 import { runSteps, type Step } from '../../infra/statements.js';
 import type { Executor } from '../../infra/postgres.js';
-import type { OrderSide, OrderStatus, OrderType } from '../../core/orders.js';
+import type { OrderSide, OrderStatus, OrderType, TimeInForce } from '../../core/orders.js';
 
 export interface OrderRow {
   id: string;
@@ -15,13 +16,27 @@ export interface OrderRow {
   ticker: string;
   side: OrderSide;
   type: OrderType;
+  time_in_force: TimeInForce;
   quantity: string;
+  limit_price: string | null;
+  stop_price: string | null;
+  trail_price: string | null;
+  trail_percent: string | null;
+  hwm: string | null;
+  stop_level: string | null;
   status: OrderStatus;
   reserved_amount: string;
   quote_price: string | null;
   fill_price: string | null;
+  filled_quantity: string;
   filled_at: Date | null;
+  triggered_at: Date | null;
+  canceled_at: Date | null;
+  expired_at: Date | null;
   reject_reason: string | null;
+  cancel_reason: string | null;
+  replaces: string | null;
+  replaced_by: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -34,9 +49,15 @@ export interface NewOrderRow {
   ticker: string;
   side: OrderSide;
   type: OrderType;
+  time_in_force: TimeInForce;
   quantity: string;
+  limit_price: string | null;
+  stop_price: string | null;
+  trail_price: string | null;
+  trail_percent: string | null;
   reserved_amount: string;
   quote_price: string | null;
+  replaces: string | null;
 }
 
 const COLUMNS = [
@@ -47,61 +68,119 @@ const COLUMNS = [
   'ticker',
   'side',
   'type',
+  'time_in_force',
   'quantity',
+  'limit_price',
+  'stop_price',
+  'trail_price',
+  'trail_percent',
+  'hwm',
+  'stop_level',
   'status',
   'reserved_amount',
   'quote_price',
   'fill_price',
+  'filled_quantity',
   'filled_at',
+  'triggered_at',
+  'canceled_at',
+  'expired_at',
   'reject_reason',
+  'cancel_reason',
+  'replaces',
+  'replaced_by',
   'created_at',
   'updated_at',
 ] as const;
+
+const returning = sql.join(COLUMNS.map((c) => sql.ref(c)));
+const returningOf = (alias: string) => sql.join(COLUMNS.map((c) => sql`${sql.id(alias)}.${sql.ref(c)}`));
+
+/** The new rows' columns as one unnest() (the batch accept's input, and a single order's). */
+const NEW_COLUMNS = [
+  ['id', 'uuid'],
+  ['user_id', 'uuid'],
+  ['client_order_id', 'text'],
+  ['request_hash', 'bytea'],
+  ['ticker', 'text'],
+  ['side', 'text'],
+  ['type', 'text'],
+  ['time_in_force', 'text'],
+  ['quantity', 'numeric'],
+  ['limit_price', 'numeric'],
+  ['stop_price', 'numeric'],
+  ['trail_price', 'numeric'],
+  ['trail_percent', 'numeric'],
+  ['reserved_amount', 'numeric'],
+  ['quote_price', 'numeric'],
+  ['replaces', 'uuid'],
+] as const satisfies readonly (readonly [keyof NewOrderRow, string])[];
+
+function newRowsStep(name: string, orders: readonly NewOrderRow[]): Step {
+  const arrays = sql.join(NEW_COLUMNS.map(([c, t]) => sql`${orders.map((o) => o[c])}::${sql.raw(t)}[]`));
+  const names = sql.join(NEW_COLUMNS.map(([c]) => sql.id(c)));
+  return { name, statement: sql`SELECT * FROM unnest(${arrays}) AS x (${names})` };
+}
+
+const insertColumns = sql.join([...NEW_COLUMNS.map(([c]) => sql.id(c)), sql.id('status')]);
 
 /**
  * Takes the hold and inserts the PENDING order in ONE statement (one round trip, atomic by
  * itself): the insert reads from the hold's CTE, so no hold means no order (undefined), and a
  * repeated (user_id, client_order_id) raises the unique violation, undoing the hold with it.
  */
-export async function insertPendingOrderWithHold(
-  db: Executor,
-  order: NewOrderRow,
-  hold: RawBuilder<unknown>,
-): Promise<OrderRow | undefined> {
-  const { rows } = await sql<OrderRow>`
-    WITH hold AS (${hold} RETURNING 1)
-    INSERT INTO orders (id, user_id, client_order_id, request_hash, ticker, side, type, quantity, status,
-                        reserved_amount, quote_price)
-    SELECT ${order.id}::uuid, ${order.user_id}::uuid, ${order.client_order_id}, ${order.request_hash}, ${order.ticker},
-           ${order.side}, ${order.type}, ${order.quantity}::numeric, 'PENDING', ${order.reserved_amount}::numeric,
-           ${order.quote_price}::numeric
-      FROM hold
-    RETURNING ${sql.join(COLUMNS.map((c) => sql.ref(c)))}`.execute(db);
+export async function insertPendingOrderWithHold(db: Executor, order: NewOrderRow, hold: RawBuilder<unknown>): Promise<OrderRow | undefined> {
+  const rows = await runSteps<OrderRow>(
+    db,
+    [newRowsStep('x', [order]), { name: 'hold', statement: sql`${hold} RETURNING 1` }],
+    sql`
+      INSERT INTO orders (${insertColumns})
+      SELECT x.*, 'PENDING' FROM x WHERE EXISTS (SELECT 1 FROM hold)
+      RETURNING ${returning}`,
+  );
   return rows[0];
+}
+
+/** Inserts a PENDING order whose hold its caller already took in the same transaction (replace). */
+export async function insertPendingOrder(db: Executor, order: NewOrderRow): Promise<OrderRow> {
+  const rows = await runSteps<OrderRow>(db, [newRowsStep('x', [order])], sql`
+    INSERT INTO orders (${insertColumns})
+    SELECT x.*, 'PENDING' FROM x
+    RETURNING ${returning}`);
+  return rows[0]!;
+}
+
+/**
+ * A replacement's state carried over from the order it replaced (trailing: the best price seen,
+ * and its level; stop_limit: when it triggered), set on the new PENDING row in the replace's
+ * transaction.
+ */
+export async function setCarriedState(
+  db: Executor,
+  id: string,
+  state: { hwm: string | null; stopLevel: string | null; triggeredAt: Date | null },
+): Promise<OrderRow> {
+  return (await db
+    .updateTable('orders')
+    .set({ hwm: state.hwm, stop_level: state.stopLevel, triggered_at: state.triggeredAt })
+    .where('id', '=', id)
+    .where('status', '=', 'PENDING')
+    .returning(COLUMNS)
+    .executeTakeFirstOrThrow()) as OrderRow;
 }
 
 /**
  * Accepts many orders in ONE statement: `x` unnests the new rows, `holds(x)` are the leaf
  * services' batch hold steps over it (`held` names those returning the ids they held; the
- * others lock rows), and only the held orders
- * are inserted PENDING. An order without its hold is simply not returned (refused); any error
- * (a repeated client_order_id, a missing user) undoes the whole statement, holds included.
+ * others lock rows), and only the held orders are inserted PENDING. An order without its hold
+ * is simply not returned (refused); any error (a repeated client_order_id, a missing user)
+ * undoes the whole statement, holds included.
  */
 export async function insertPendingOrdersWithHolds(
   db: Executor,
   orders: readonly NewOrderRow[],
   holds: (inputStep: string) => { steps: Step[]; held: string[] },
 ): Promise<OrderRow[]> {
-  const col = <K extends keyof NewOrderRow>(k: K) => orders.map((o) => o[k]);
-  const input: Step = {
-    name: 'x',
-    statement: sql`
-      SELECT * FROM unnest(${col('id')}::uuid[], ${col('user_id')}::uuid[], ${col('client_order_id')}::text[],
-                           ${col('request_hash')}::bytea[], ${col('ticker')}::text[], ${col('side')}::text[],
-                           ${col('type')}::text[], ${col('quantity')}::numeric[], ${col('reserved_amount')}::numeric[],
-                           ${col('quote_price')}::numeric[])
-        AS x (id, user_id, client_order_id, request_hash, ticker, side, type, quantity, reserved_amount, quote_price)`,
-  };
   const { steps: holdSteps, held: heldSteps } = holds('x');
   const held = sql.join(
     heldSteps.map((name) => sql`SELECT id FROM ${sql.id(name)}`),
@@ -109,14 +188,11 @@ export async function insertPendingOrdersWithHolds(
   );
   return runSteps<OrderRow>(
     db,
-    [input, ...holdSteps],
+    [newRowsStep('x', orders), ...holdSteps],
     sql`
-      INSERT INTO orders (id, user_id, client_order_id, request_hash, ticker, side, type, quantity, status,
-                          reserved_amount, quote_price)
-      SELECT id, user_id, client_order_id, request_hash, ticker, side, type, quantity, 'PENDING', reserved_amount, quote_price
-        FROM x
-       WHERE id IN (${held})
-      RETURNING ${sql.join(COLUMNS.map((c) => sql.ref(c)))}`,
+      INSERT INTO orders (${insertColumns})
+      SELECT x.*, 'PENDING' FROM x WHERE id IN (${held})
+      RETURNING ${returning}`,
   );
 }
 
@@ -141,7 +217,7 @@ export async function getOrderByClientId(db: Executor, userId: string, clientOrd
 
 export interface OrderFilter {
   userId?: string | undefined;
-  status?: OrderStatus | undefined;
+  statuses?: readonly OrderStatus[] | undefined;
   ticker?: string | undefined;
   beforeId?: string | undefined;
   limit: number;
@@ -150,61 +226,114 @@ export interface OrderFilter {
 export async function listOrders(db: Executor, f: OrderFilter): Promise<OrderRow[]> {
   let q = db.selectFrom('orders').select(COLUMNS);
   if (f.userId !== undefined) q = q.where('user_id', '=', f.userId);
-  if (f.status !== undefined) q = q.where('status', '=', f.status);
+  if (f.statuses !== undefined) q = q.where('status', 'in', [...f.statuses]);
   if (f.ticker !== undefined) q = q.where('ticker', '=', f.ticker);
   if (f.beforeId !== undefined) q = q.where('id', '<', f.beforeId);
   return (await q.orderBy('id', 'desc').limit(f.limit).execute()) as OrderRow[];
 }
 
-/** Locks the still-pending orders among `ids` for this transaction (sorted: a stable lock order). */
-export async function lockPendingOrders(db: Executor, ids: readonly string[]): Promise<OrderRow[]> {
+/** Locks the live (PENDING or OPEN) orders among `ids` for this transaction, in id order. */
+export async function lockLiveOrders(db: Executor, ids: readonly string[]): Promise<OrderRow[]> {
   if (ids.length === 0) return [];
   return (await db
     .selectFrom('orders')
     .select(COLUMNS)
-    .where('id', 'in', [...ids].sort())
-    .where('status', '=', 'PENDING')
+    .where('id', 'in', [...new Set(ids)].sort())
+    .where('status', 'in', ['PENDING', 'OPEN'])
     .orderBy('id')
     .forUpdate()
     .execute()) as OrderRow[];
 }
 
-/** Cancels a pending order; with `ownerId`, only if that user owns it. */
-export async function markCanceled(db: Executor, id: string, ownerId?: string): Promise<OrderRow | undefined> {
-  return finish(db, id, sql`status = 'CANCELED'`, ownerId);
+/** Cancels a live order; with `ownerId`, only if that user owns it. */
+export async function markCanceled(db: Executor, id: string, options: { ownerId?: string; reason?: string } = {}): Promise<OrderRow | undefined> {
+  return finish(db, id, sql`status = 'CANCELED', canceled_at = now(), cancel_reason = ${options.reason ?? null}`, options.ownerId);
 }
 
-export async function markRejected(db: Executor, id: string, reason: string): Promise<OrderRow | undefined> {
-  return finish(db, id, sql`status = 'REJECTED', reject_reason = ${reason}`);
+export async function markRejected(db: Executor, id: string, reason: string, triggered = false): Promise<OrderRow | undefined> {
+  const trigger = triggered ? sql`, triggered_at = coalesce(triggered_at, now())` : sql``;
+  return finish(db, id, sql`status = 'REJECTED', reject_reason = ${reason}${trigger}`);
 }
 
-async function finish(
-  db: Executor,
-  id: string,
-  set: ReturnType<typeof sql>,
-  ownerId?: string,
-): Promise<OrderRow | undefined> {
+export async function markExpired(db: Executor, id: string): Promise<OrderRow | undefined> {
+  return finish(db, id, sql`status = 'EXPIRED', expired_at = now()`);
+}
+
+/** A replaced OPEN order: REPLACED, pointing at its successor. Only from OPEN (never PENDING). */
+export async function markReplaced(db: Executor, id: string, replacedBy: string): Promise<OrderRow | undefined> {
+  const { rows } = await sql<OrderRow>`
+    UPDATE orders SET status = 'REPLACED', replaced_by = ${replacedBy}::uuid, updated_at = now()
+     WHERE id = ${id} AND status = 'OPEN'
+    RETURNING ${returning}`.execute(db);
+  return rows[0];
+}
+
+async function finish(db: Executor, id: string, set: RawBuilder<unknown>, ownerId?: string): Promise<OrderRow | undefined> {
   const owner = ownerId === undefined ? sql`` : sql` AND user_id = ${ownerId}`;
   const { rows } = await sql<OrderRow>`
     UPDATE orders SET ${set}, updated_at = now()
-     WHERE id = ${id} AND status = 'PENDING'${owner}
-    RETURNING ${sql.join(COLUMNS.map((c) => sql.ref(c)))}`.execute(db);
+     WHERE id = ${id} AND status IN ('PENDING', 'OPEN')${owner}
+    RETURNING ${returning}`.execute(db);
   return rows[0];
 }
 
 /**
- * Step: a batch of PENDING orders to FILLED, each at its own price, in one UPDATE. Returns the
- * rows it changed (an order a cancel took first, or already filled, is simply not returned):
- * every later step of the batch joins on this step, so only the orders it returns have effects.
+ * Rests PENDING orders OPEN, each with its trailing state (hwm, stop level) and trigger time;
+ * returns the rows it changed (an order a cancel took first is not returned).
  */
-export function markFilledManyStep(name: string, fills: readonly { id: string; price: string }[]): Step {
+export async function markOpen(
+  db: Executor,
+  rests: readonly { id: string; hwm: string | null; stopLevel: string | null; triggered: boolean }[],
+): Promise<OrderRow[]> {
+  if (rests.length === 0) return [];
+  const { rows } = await sql<OrderRow>`
+    UPDATE orders o SET status = 'OPEN', hwm = x.hwm, stop_level = x.stop_level,
+           triggered_at = CASE WHEN x.triggered THEN coalesce(o.triggered_at, now()) ELSE o.triggered_at END,
+           updated_at = now()
+      FROM unnest(${rests.map((r) => r.id)}::uuid[], ${rests.map((r) => r.hwm)}::numeric[],
+                  ${rests.map((r) => r.stopLevel)}::numeric[], ${rests.map((r) => r.triggered)}::boolean[])
+           AS x (id, hwm, stop_level, triggered)
+     WHERE o.id = x.id AND o.status = 'PENDING'
+    RETURNING ${returningOf('o')}`.execute(db);
+  return rows;
+}
+
+/**
+ * Keeps resting orders' watch state current (trailing hwm and stop level, a stop_limit's
+ * trigger) for readers of the order; applies only while they are still OPEN.
+ */
+export async function saveRestingState(
+  db: Executor,
+  states: readonly { id: string; hwm: string | null; stopLevel: string | null; triggered: boolean }[],
+): Promise<number> {
+  if (states.length === 0) return 0;
+  const { rows } = await sql<{ id: string }>`
+    UPDATE orders o SET hwm = x.hwm, stop_level = x.stop_level,
+           triggered_at = CASE WHEN x.triggered THEN coalesce(o.triggered_at, now()) ELSE o.triggered_at END
+      FROM unnest(${states.map((r) => r.id)}::uuid[], ${states.map((r) => r.hwm)}::numeric[],
+                  ${states.map((r) => r.stopLevel)}::numeric[], ${states.map((r) => r.triggered)}::boolean[])
+           AS x (id, hwm, stop_level, triggered)
+     WHERE o.id = x.id AND o.status = 'OPEN'
+    RETURNING o.id`.execute(db);
+  return rows.length;
+}
+
+/**
+ * Step: a batch of live orders to FILLED, each at its own price, in one UPDATE. Returns the rows
+ * it changed (an order a cancel took first, or already filled, is simply not returned): every
+ * later step of the batch joins on this step, so only the orders it returns have effects.
+ */
+export function markFilledManyStep(name: string, fills: readonly { id: string; price: string; triggered: boolean }[]): Step {
   return {
     name,
     statement: sql`
-      UPDATE orders o SET status = 'FILLED', fill_price = x.price, filled_at = now(), updated_at = now()
-        FROM unnest(${fills.map((f) => f.id)}::uuid[], ${fills.map((f) => f.price)}::numeric[]) AS x (id, price)
-       WHERE o.id = x.id AND o.status = 'PENDING'
-      RETURNING ${sql.join(COLUMNS.map((c) => sql`o.${sql.ref(c)}`))}`,
+      UPDATE orders o SET status = 'FILLED', fill_price = x.price, filled_quantity = o.quantity, filled_at = now(),
+             triggered_at = CASE WHEN x.triggered THEN coalesce(o.triggered_at, now()) ELSE o.triggered_at END,
+             updated_at = now()
+        FROM unnest(${fills.map((f) => f.id)}::uuid[], ${fills.map((f) => f.price)}::numeric[], ${fills.map((f) => f.triggered)}::boolean[])
+             AS x (id, price, triggered)
+       WHERE o.id = x.id AND o.status IN ('PENDING', 'OPEN')
+      RETURNING ${returningOf('o')}`,
   };
 }
 
@@ -237,4 +366,69 @@ export async function listPendingOlderThan(db: Executor, olderThan: Date, limit:
     .orderBy('created_at')
     .limit(limit)
     .execute()) as OrderRow[];
+}
+
+/** OPEN orders in id order after `afterId`, at most `limit`: the engine's index is built from these. */
+export async function listOpenOrders(db: Executor, afterId: string | undefined, limit: number): Promise<OrderRow[]> {
+  let q = db.selectFrom('orders').select(COLUMNS).where('status', '=', 'OPEN');
+  if (afterId !== undefined) q = q.where('id', '>', afterId);
+  return (await q.orderBy('id').limit(limit).execute()) as OrderRow[];
+}
+
+/** Ids of OPEN orders after `afterId`, in id order, at most `limit` (the index's full check). */
+export async function listOpenIds(db: Executor, afterId: string | undefined, limit: number): Promise<string[]> {
+  let q = db.selectFrom('orders').select('id').where('status', '=', 'OPEN');
+  if (afterId !== undefined) q = q.where('id', '>', afterId);
+  return (await q.orderBy('id').limit(limit).execute()).map((r) => r.id);
+}
+
+/** OPEN orders changed at or after `since` (the index's catch-up for notifications it missed). */
+export async function listOpenChangedSince(db: Executor, since: Date, limit: number): Promise<OrderRow[]> {
+  return (await db
+    .selectFrom('orders')
+    .select(COLUMNS)
+    .where('status', '=', 'OPEN')
+    .where('updated_at', '>=', since)
+    .orderBy('updated_at')
+    .limit(limit)
+    .execute()) as OrderRow[];
+}
+
+/** Which of `ids` are still OPEN (the index drops the others). */
+export async function stillOpen(db: Executor, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const { rows } = await sql<{ id: string }>`
+    SELECT id FROM orders WHERE id = ANY(${[...ids]}::uuid[]) AND status = 'OPEN'`.execute(db);
+  return new Set(rows.map((r) => r.id));
+}
+
+/** The live (PENDING or OPEN) orders of a user, oldest first, at most `limit` (cancel-all). */
+export async function listLiveOfUser(db: Executor, userId: string, limit: number): Promise<OrderRow[]> {
+  return (await db
+    .selectFrom('orders')
+    .select(COLUMNS)
+    .where('user_id', '=', userId)
+    .where('status', 'in', ['PENDING', 'OPEN'])
+    .orderBy('id')
+    .limit(limit)
+    .execute()) as OrderRow[];
+}
+
+/**
+ * The OPEN orders a session event concerns, placed at or before `at`, oldest first, at most
+ * `limit`: at the open, opg orders and market orders waiting for it; at the close, cls orders
+ * and day orders.
+ */
+/**
+ * OPEN orders a session event concerns, placed at or before `at`, by id (time order) after
+ * `afterId`: the caller pages through them, so an order the event leaves OPEN is read once.
+ */
+export async function listOpenForSession(db: Executor, event: 'open' | 'close', at: Date, limit: number, afterId?: string): Promise<OrderRow[]> {
+  let q = db.selectFrom('orders').select(COLUMNS).where('status', '=', 'OPEN').where('created_at', '<=', at);
+  if (afterId !== undefined) q = q.where('id', '>', afterId);
+  q =
+    event === 'open'
+      ? q.where((eb) => eb.or([eb('time_in_force', '=', 'opg'), eb.and([eb('type', '=', 'market'), eb('time_in_force', '<>', 'cls')])]))
+      : q.where('time_in_force', 'in', ['cls', 'day']);
+  return (await q.orderBy('id').limit(limit).execute()) as OrderRow[];
 }

@@ -1,8 +1,9 @@
 import { Type } from 'typebox';
 import type { FastifyRequest } from 'fastify';
 import { normalizeTicker } from '../market-data/instruments.js';
-import { parseQty, formatCash, formatPrice, formatQty } from '../../core/money.js';
-import { ORDER_STATUSES } from '../../core/orders.js';
+import { parseQty, formatCash, formatFixed, formatPrice, formatQty, type Price } from '../../core/money.js';
+import { CLOSED_STATUSES, OPEN_STATUSES, ORDER_STATUSES, ORDER_TYPES, TIMES_IN_FORCE, type OrderStatus } from '../../core/orders.js';
+import { parseTerms, TRAIL_PERCENT_SCALE } from '../../core/order-terms.js';
 import { ValidationError } from '../../core/errors.js';
 import { actOn, isAdmin } from '../../http/auth.js';
 import { forbidden } from '../../http/errors.js';
@@ -24,6 +25,8 @@ import type { Server } from '../../http/server.js';
 import { assertSameIdempotencyKey, type Order, type OrdersService } from './orders.service.js';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+const NullablePrice = Nullable(PriceString);
+const NullableTime = Nullable(Type.String());
 
 export const OrderBody = Type.Object({
   id: Type.String(),
@@ -31,16 +34,33 @@ export const OrderBody = Type.Object({
   client_order_id: Nullable(Type.String()),
   ticker: Type.String(),
   side: Type.String({ enum: ['buy', 'sell'] }),
-  type: Type.String({ enum: ['market'] }),
+  type: Type.String({ enum: [...ORDER_TYPES] }),
+  time_in_force: Type.String({ enum: [...TIMES_IN_FORCE] }),
   quantity: QtyString,
+  limit_price: NullablePrice,
+  stop_price: NullablePrice,
+  trail_price: NullablePrice,
+  trail_percent: Nullable(Type.String()),
+  hwm: NullablePrice,
+  stop_level: NullablePrice,
   status: Type.String({ enum: [...ORDER_STATUSES] }),
   reserved_amount: CashString,
-  fill_price: Nullable(PriceString),
-  filled_at: Nullable(Type.String()),
+  fill_price: NullablePrice,
+  filled_quantity: QtyString,
+  filled_at: NullableTime,
+  triggered_at: NullableTime,
+  canceled_at: NullableTime,
+  expired_at: NullableTime,
   reject_reason: Nullable(Type.String()),
+  cancel_reason: Nullable(Type.String()),
+  replaces: Nullable(Type.String()),
+  replaced_by: Nullable(Type.String()),
   created_at: Type.String(),
   updated_at: Type.String(),
 });
+
+const priceOrNull = (p: Price | null) => (p === null ? null : formatPrice(p));
+const timeOrNull = (d: Date | null) => (d === null ? null : iso(d));
 
 export function orderBody(o: Order) {
   return {
@@ -50,12 +70,26 @@ export function orderBody(o: Order) {
     ticker: o.ticker,
     side: o.side,
     type: o.type,
+    time_in_force: o.timeInForce,
     quantity: formatQty(o.quantity),
+    limit_price: priceOrNull(o.limitPrice),
+    stop_price: priceOrNull(o.stopPrice),
+    trail_price: priceOrNull(o.trailPrice),
+    trail_percent: o.trailPercent === null ? null : formatFixed(o.trailPercent, TRAIL_PERCENT_SCALE),
+    hwm: priceOrNull(o.hwm),
+    stop_level: priceOrNull(o.stopLevel),
     status: o.status,
     reserved_amount: formatCash(o.reservedAmount),
-    fill_price: o.fillPrice === null ? null : formatPrice(o.fillPrice),
-    filled_at: o.filledAt === null ? null : iso(o.filledAt),
+    fill_price: priceOrNull(o.fillPrice),
+    filled_quantity: formatQty(o.filledQuantity),
+    filled_at: timeOrNull(o.filledAt),
+    triggered_at: timeOrNull(o.triggeredAt),
+    canceled_at: timeOrNull(o.canceledAt),
+    expired_at: timeOrNull(o.expiredAt),
     reject_reason: o.rejectReason,
+    cancel_reason: o.cancelReason,
+    replaces: o.replaces,
+    replaced_by: o.replacedBy,
     created_at: iso(o.createdAt),
     updated_at: iso(o.updatedAt),
   };
@@ -64,6 +98,21 @@ export function orderBody(o: Order) {
 const Ticker = TickerInput;
 const ClientOrderId = IdempotencyKey;
 const OrderIdParams = Type.Object({ id: Uuid }, { additionalProperties: false });
+const PriceInput = Type.Union([Type.String({ maxLength: 40 }), Type.Number()], {
+  description: 'a positive price with at most 4 decimals, as a JSON number or a string (e.g. 140 or "139.50")',
+});
+const PercentInput = Type.Union([Type.String({ maxLength: 40 }), Type.Number()], {
+  description: 'a percent above 0 and below 100 with at most 2 decimals, as a JSON number or a string (e.g. 5 or "2.5")',
+});
+const STATUS_FILTERS = ['open', 'closed', 'all', ...ORDER_STATUSES] as const;
+
+/** status=open (PENDING and OPEN), closed (every terminal status), all, or one status. */
+function statusFilter(raw: string | undefined): readonly OrderStatus[] | undefined {
+  if (raw === undefined || raw === 'all') return undefined;
+  if (raw === 'open') return OPEN_STATUSES;
+  if (raw === 'closed') return CLOSED_STATUSES;
+  return [raw as OrderStatus];
+}
 
 export function registerOrderRoutes(server: Server, orders: OrdersService): void {
   server.post(
@@ -71,15 +120,20 @@ export function registerOrderRoutes(server: Server, orders: OrdersService): void
     {
       schema: {
         tags: ['orders'],
-        summary: 'Place a market order (201 new, 200 replay of the same client_order_id)',
+        summary: 'Place an order of any type and time in force (201 new, 200 replay of the same client_order_id)',
         headers: Type.Object({ 'idempotency-key': Type.Optional(ClientOrderId) }),
         body: Type.Object(
           {
             user_id: Type.Optional(Type.String({ ...Uuid, description: 'a UUID (8-4-4-4-12 hexadecimal digits); optional with a user\'s key (its own user)' })),
             ticker: Ticker,
             quantity: DecimalInput,
-            type: Type.String({ enum: ['market'] }),
+            type: Type.String({ enum: [...ORDER_TYPES] }),
             side: Type.Optional(Type.String({ enum: ['buy', 'sell'], default: 'buy' })),
+            time_in_force: Type.Optional(Type.String({ enum: [...TIMES_IN_FORCE] })),
+            limit_price: Type.Optional(PriceInput),
+            stop_price: Type.Optional(PriceInput),
+            trail_price: Type.Optional(PriceInput),
+            trail_percent: Type.Optional(PercentInput),
             client_order_id: Type.Optional(ClientOrderId),
           },
           { additionalProperties: false },
@@ -90,12 +144,12 @@ export function registerOrderRoutes(server: Server, orders: OrdersService): void
     async (request, reply) => {
       const body = request.body;
       const userId = orderUserId(request, body.user_id);
+      const side = body.side === 'sell' ? 'sell' : 'buy';
+      const terms = parseTerms(side, parseQty(body.quantity), body);
       const { order, created } = await orders.placeOrder({
         userId,
         ticker: normalizeTicker(body.ticker) ?? body.ticker,
-        side: body.side === 'sell' ? 'sell' : 'buy',
-        type: 'market',
-        quantity: parseQty(body.quantity),
+        terms,
         clientOrderId: assertSameIdempotencyKey(body.client_order_id, request.headers['idempotency-key']),
         verifyUser: isAdmin(request),
       });
@@ -112,12 +166,49 @@ export function registerOrderRoutes(server: Server, orders: OrdersService): void
     },
   );
 
+  server.patch(
+    '/orders/:id',
+    {
+      schema: {
+        tags: ['orders'],
+        summary: 'Replace an OPEN order: it becomes REPLACED and the answer is the new order (409 ORDER_NOT_REPLACEABLE otherwise)',
+        params: OrderIdParams,
+        body: Type.Object(
+          {
+            quantity: Type.Optional(DecimalInput),
+            limit_price: Type.Optional(PriceInput),
+            stop_price: Type.Optional(PriceInput),
+            trail_price: Type.Optional(PriceInput),
+            trail_percent: Type.Optional(PercentInput),
+            time_in_force: Type.Optional(Type.String({ enum: [...TIMES_IN_FORCE] })),
+            client_order_id: Type.Optional(ClientOrderId),
+          },
+          { additionalProperties: false, minProperties: 1 },
+        ),
+        response: { 200: OrderBody },
+      },
+    },
+    async (request) => {
+      const b = request.body;
+      const order = await orders.replaceOrder(request.params.id, ownerOf(request), {
+        quantity: b.quantity === undefined ? undefined : parseQty(b.quantity),
+        limitPrice: b.limit_price,
+        stopPrice: b.stop_price,
+        trailPrice: b.trail_price,
+        trailPercent: b.trail_percent,
+        timeInForce: b.time_in_force,
+        clientOrderId: b.client_order_id,
+      });
+      return orderBody(order);
+    },
+  );
+
   server.delete(
     '/orders/:id',
     {
       schema: {
         tags: ['orders'],
-        summary: 'Cancel a PENDING order (409 ORDER_NOT_CANCELABLE once terminal)',
+        summary: 'Cancel a PENDING or OPEN order (409 ORDER_NOT_CANCELABLE once terminal)',
         params: OrderIdParams,
         response: { 200: OrderBody },
       },
@@ -125,16 +216,46 @@ export function registerOrderRoutes(server: Server, orders: OrdersService): void
     async (request) => orderBody(await orders.cancelOrder(request.params.id, ownerOf(request))),
   );
 
+  server.delete(
+    '/orders',
+    {
+      schema: {
+        tags: ['orders'],
+        summary: "Cancel every PENDING and OPEN order of a user (a user's key: its own; the admin: user_id required)",
+        querystring: Type.Object({ user_id: Type.Optional(Uuid) }, { additionalProperties: false }),
+        response: {
+          200: Type.Object({
+            results: Type.Array(
+              Type.Object({
+                id: Type.String(),
+                status: Type.Integer(),
+                order: Type.Optional(OrderBody),
+                error: Type.Optional(Type.Unknown()),
+              }),
+            ),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const userId = queryUserId(request, request.query.user_id, true)!;
+      const results = await orders.cancelAll(userId, isAdmin(request));
+      return {
+        results: results.map((r) => (r.order ? { id: r.id, status: 200, order: orderBody(r.order) } : { id: r.id, status: 409, error: r.error!.toJSON() })),
+      };
+    },
+  );
+
   server.get(
     '/orders',
     {
       schema: {
         tags: ['orders'],
-        summary: 'List orders, newest first',
+        summary: 'List orders, newest first (status: open, closed, all, or one status)',
         querystring: Type.Object(
           {
             user_id: Type.Optional(Uuid),
-            status: Type.Optional(Type.String({ enum: [...ORDER_STATUSES] })),
+            status: Type.Optional(Type.String({ enum: [...STATUS_FILTERS] })),
             ticker: Type.Optional(Ticker),
             limit: Type.Optional(LimitQuery),
             before: Type.Optional(Cursor),
@@ -146,18 +267,13 @@ export function registerOrderRoutes(server: Server, orders: OrdersService): void
     },
     async (request) => {
       const q = request.query;
-      const principal = request.principal!;
-      let userId = q.user_id;
-      if (principal.kind === 'user') {
-        if (userId !== undefined && userId !== principal.userId) throw forbidden();
-        userId = principal.userId;
-      }
+      const userId = queryUserId(request, q.user_id, false);
       if (q.before !== undefined && !new RegExp(UUID_PATTERN).test(q.before)) {
         throw new ValidationError('before must be a cursor returned as next', { field: 'before' });
       }
       const page = await orders.listOrders({
         userId,
-        status: q.status as (typeof ORDER_STATUSES)[number] | undefined,
+        statuses: statusFilter(q.status),
         ticker: q.ticker === undefined ? undefined : (normalizeTicker(q.ticker) ?? q.ticker),
         beforeId: q.before,
         limit: parseLimit(q.limit),
@@ -165,6 +281,20 @@ export function registerOrderRoutes(server: Server, orders: OrdersService): void
       return { orders: page.orders.map(orderBody), next: page.next };
     },
   );
+}
+
+/**
+ * The user a query acts on: a user's key its own (another user_id is FORBIDDEN); the admin
+ * the one named (required when `required`).
+ */
+function queryUserId(request: FastifyRequest, userId: string | undefined, required: boolean): string | undefined {
+  const principal = request.principal!;
+  if (principal.kind === 'user') {
+    if (userId !== undefined && userId.toLowerCase() !== principal.userId) throw forbidden();
+    return principal.userId;
+  }
+  if (required && userId === undefined) throw new ValidationError('querystring: user_id is required with the admin token', { field: 'user_id' });
+  return userId?.toLowerCase();
 }
 
 /**

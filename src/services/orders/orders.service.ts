@@ -15,7 +15,9 @@ import {
   formatCash,
   formatExactNotional,
   formatPrice,
+  formatFixed,
   formatQty,
+  fromDb,
   priceFromDb,
   priceToSql,
   qtyFromDb,
@@ -24,7 +26,8 @@ import {
   type Price,
   type Qty,
 } from '../../core/money.js';
-import { buyReservation, meetsMinimumNotional, type OrderSide, type OrderStatus, type OrderType } from '../../core/orders.js';
+import { meetsMinimumNotional, type OrderStatus } from '../../core/orders.js';
+import { holdFor, initialState, parseTerms, TRAIL_PERCENT_SCALE, type OrderTerms, type RawTerms } from '../../core/order-terms.js';
 import { Batcher, BatcherFullError } from '../../infra/batcher.js';
 import { uuidv7 } from '../../infra/ids.js';
 import { histogram } from '../../infra/metrics.js';
@@ -42,6 +45,7 @@ import {
   IdempotencyKeyReusedError,
   NotionalTooSmallError,
   OrderNotCancelableError,
+  OrderNotReplaceableError,
   OrderNotFoundError,
   OrderRejectedError,
 } from './orders.errors.js';
@@ -49,20 +53,29 @@ import type { OrderPipe, PipeMessage } from './order-pipe.js';
 import { announce } from './order-updates.js';
 import * as repo from './orders.repository.js';
 
-export interface Order {
+/** An order as stored: its terms (core/order-terms.ts) and what has happened to it. */
+export interface Order extends OrderTerms {
   id: string;
   userId: string;
   clientOrderId: string | null;
   ticker: string;
-  side: OrderSide;
-  type: OrderType;
-  quantity: Qty;
+  /** Trailing stops: the best price since placement, and the trigger level it gives. */
+  hwm: Price | null;
+  stopLevel: Price | null;
   status: OrderStatus;
   reservedAmount: Cash;
   quotePrice: Price | null;
+  /** The average fill price. */
   fillPrice: Price | null;
+  filledQuantity: Qty;
   filledAt: Date | null;
+  triggeredAt: Date | null;
+  canceledAt: Date | null;
+  expiredAt: Date | null;
   rejectReason: string | null;
+  cancelReason: string | null;
+  replaces: string | null;
+  replacedBy: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -70,12 +83,35 @@ export interface Order {
 export interface PlaceOrder {
   userId: string;
   ticker: string;
-  side: OrderSide;
-  type: OrderType;
-  quantity: Qty;
+  terms: OrderTerms;
   clientOrderId: string | undefined;
   /** Check that the user exists first (the admin may name any id; a user's key implies its user). */
   verifyUser?: boolean;
+}
+
+/** What a replace may change (API: PATCH /orders/{id}); absent fields keep the order's values. */
+export interface ReplaceOrder {
+  quantity?: Qty | undefined;
+  limitPrice?: unknown;
+  stopPrice?: unknown;
+  trailPrice?: unknown;
+  trailPercent?: unknown;
+  timeInForce?: string | undefined;
+  clientOrderId?: string | undefined;
+}
+
+/** An order's terms, as core/order-terms reasons about them. */
+export function termsOf(o: Order): OrderTerms {
+  return {
+    side: o.side,
+    type: o.type,
+    timeInForce: o.timeInForce,
+    quantity: o.quantity,
+    limitPrice: o.limitPrice,
+    stopPrice: o.stopPrice,
+    trailPrice: o.trailPrice,
+    trailPercent: o.trailPercent,
+  };
 }
 
 /** What the OMS needs of market data: a validated ticker and a fresh price (one round trip). */
@@ -119,6 +155,8 @@ interface AcceptItem {
   row: repo.NewOrderRow;
 }
 
+const price = (v: string | null) => (v === null ? null : priceFromDb(v));
+
 export function toOrder(row: repo.OrderRow): Order {
   return {
     id: row.id,
@@ -127,24 +165,73 @@ export function toOrder(row: repo.OrderRow): Order {
     ticker: row.ticker,
     side: row.side,
     type: row.type,
+    timeInForce: row.time_in_force,
     quantity: qtyFromDb(row.quantity),
+    limitPrice: price(row.limit_price),
+    stopPrice: price(row.stop_price),
+    trailPrice: price(row.trail_price),
+    trailPercent: row.trail_percent === null ? null : fromDb(row.trail_percent, TRAIL_PERCENT_SCALE),
+    hwm: price(row.hwm),
+    stopLevel: price(row.stop_level),
     status: row.status,
     reservedAmount: cashFromDb(row.reserved_amount),
-    quotePrice: row.quote_price === null ? null : priceFromDb(row.quote_price),
-    fillPrice: row.fill_price === null ? null : priceFromDb(row.fill_price),
+    quotePrice: price(row.quote_price),
+    fillPrice: price(row.fill_price),
+    filledQuantity: qtyFromDb(row.filled_quantity),
     filledAt: row.filled_at,
+    triggeredAt: row.triggered_at,
+    canceledAt: row.canceled_at,
+    expiredAt: row.expired_at,
     rejectReason: row.reject_reason,
+    cancelReason: row.cancel_reason,
+    replaces: row.replaces,
+    replacedBy: row.replaced_by,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
 }
 
 /** The request as a retry must repeat it, hashed: same key + same request replays the order. */
-export function requestHash(cmd: PlaceOrder): Buffer {
-  const canonical = JSON.stringify([cmd.userId, cmd.ticker, cmd.side, cmd.type, formatQty(cmd.quantity)]);
+export function requestHash(userId: string, ticker: string, t: OrderTerms, replaces: string | null = null): Buffer {
+  const canonical = JSON.stringify([
+    userId,
+    ticker,
+    t.side,
+    t.type,
+    t.timeInForce,
+    formatQty(t.quantity),
+    ...[t.limitPrice, t.stopPrice, t.trailPrice].map((p) => (p === null ? null : formatPrice(p))),
+    t.trailPercent === null ? null : formatFixed(t.trailPercent, TRAIL_PERCENT_SCALE),
+    replaces,
+  ]);
   // crypto.hash: one call, no Hash object per order (Node 20.12+).
   return hash('sha256', canonical, 'buffer');
 }
+
+function newRow(userId: string, ticker: string, t: OrderTerms, reserved: Cash, quote: Price, clientOrderId: string | null, replaces: string | null): repo.NewOrderRow {
+  const p = (v: Price | null) => (v === null ? null : priceToSql(v));
+  return {
+    id: uuidv7(),
+    user_id: userId,
+    client_order_id: clientOrderId,
+    request_hash: requestHash(userId, ticker, t, replaces),
+    ticker,
+    side: t.side,
+    type: t.type,
+    time_in_force: t.timeInForce,
+    quantity: qtyToSql(t.quantity),
+    limit_price: p(t.limitPrice),
+    stop_price: p(t.stopPrice),
+    trail_price: p(t.trailPrice),
+    trail_percent: t.trailPercent === null ? null : formatFixed(t.trailPercent, TRAIL_PERCENT_SCALE),
+    reserved_amount: cashToSql(reserved),
+    quote_price: priceToSql(quote),
+    replaces,
+  };
+}
+
+/** Orders one cancel-all cancels at most (a user's live orders beyond it stay; call again). */
+export const CANCEL_ALL_MAX = 1_000;
 
 export class OrdersService {
   private readonly accepts: Batcher<AcceptItem, AcceptResult> | undefined;
@@ -167,32 +254,22 @@ export class OrdersService {
   }
 
   /**
-   * Places a market order. Returns `created: false` when the client_order_id was seen before
-   * with the same request (the original order is returned, nothing new happens).
+   * Places an order of any type. Returns `created: false` when the client_order_id was seen
+   * before with the same request (the original order is returned, nothing new happens).
    */
   async placeOrder(cmd: PlaceOrder): Promise<{ order: Order; created: boolean }> {
-    const hash = requestHash(cmd);
+    const t = cmd.terms;
+    const hash = requestHash(cmd.userId, cmd.ticker, t);
     if (cmd.clientOrderId !== undefined) {
       const replay = await this.replay(cmd.userId, cmd.clientOrderId, hash);
       if (replay) return { order: replay, created: false };
     }
     if (cmd.verifyUser) await assertUserExists(this.deps.db, cmd.userId);
-    // Both sides are priced: a buy for its hold, both for the minimum notional.
+    // Every order is priced: for the minimum notional, and a buy for its hold.
     const quote = await this.deps.market.getPrice(cmd.ticker);
-    await this.requireMinimumNotional(cmd, quote.price);
-    const reserved = cmd.side === 'buy' ? buyReservation(cmd.quantity, quote.price, this.deps.reservationBufferBps) : 0n;
-    const row: repo.NewOrderRow = {
-      id: uuidv7(),
-      user_id: cmd.userId,
-      client_order_id: cmd.clientOrderId ?? null,
-      request_hash: hash,
-      ticker: cmd.ticker,
-      side: cmd.side,
-      type: cmd.type,
-      quantity: qtyToSql(cmd.quantity),
-      reserved_amount: cashToSql(reserved),
-      quote_price: priceToSql(quote.price),
-    };
+    await this.requireMinimumNotional(cmd.userId, cmd.ticker, t, quote.price);
+    const reserved = holdFor(t, quote.price, this.deps.reservationBufferBps);
+    const row = newRow(cmd.userId, cmd.ticker, t, reserved, quote.price, cmd.clientOrderId ?? null, null);
 
     if (this.accepts) {
       const result = await this.accepts.submit({ row }).catch((err: unknown) => {
@@ -202,25 +279,25 @@ export class OrdersService {
       // Refused or failed in the batch: the order alone gets the exact refusal (and its error
       // mapping) from the one-order path; a hold that has meanwhile become possible is taken.
     }
-    return this.acceptAlone(cmd, row, reserved, hash);
+    return this.acceptAlone(cmd.userId, cmd.ticker, t, cmd.clientOrderId, row, reserved, hash);
   }
 
   /**
    * Refuses an order worth less than the minimum notional at the quote (a sell of a whole
    * position excepted: the holding is read only for a sell that is under the minimum).
    */
-  private async requireMinimumNotional(cmd: PlaceOrder, price: Price): Promise<void> {
+  private async requireMinimumNotional(userId: string, ticker: string, t: OrderTerms, price: Price, db: Executor = this.deps.db): Promise<void> {
     const minimum = this.deps.orderNotionalMin;
-    const order = { side: cmd.side, quantity: cmd.quantity };
+    const order = { side: t.side, quantity: t.quantity };
     if (meetsMinimumNotional(order, price, minimum, undefined)) return;
-    const held = cmd.side === 'sell' ? (await portfolios.getHolding(this.deps.db, cmd.userId, cmd.ticker))?.quantity : undefined;
+    const held = t.side === 'sell' ? (await portfolios.getHolding(db, userId, ticker))?.quantity : undefined;
     if (meetsMinimumNotional(order, price, minimum, held)) return;
     throw new OrderRejectedError(
       new NotionalTooSmallError({
-        ticker: cmd.ticker,
-        quantity: formatQty(cmd.quantity),
+        ticker,
+        quantity: formatQty(t.quantity),
         price: formatPrice(price),
-        value: formatExactNotional(cmd.quantity, price),
+        value: formatExactNotional(t.quantity, price),
         minimum: formatCash(minimum),
       }),
     );
@@ -228,7 +305,10 @@ export class OrdersService {
 
   /** Accepts one order in its own statement (the hold composed with the insert) and publishes it. */
   private async acceptAlone(
-    cmd: PlaceOrder,
+    userId: string,
+    ticker: string,
+    t: OrderTerms,
+    clientOrderId: string | undefined,
     row: repo.NewOrderRow,
     reserved: Cash,
     hash: Buffer,
@@ -236,23 +316,21 @@ export class OrdersService {
     let order: Order;
     try {
       const hold =
-        cmd.side === 'buy'
-          ? accounts.reserveFundsStatement(cmd.userId, reserved)
-          : portfolios.reserveSharesStatement(cmd.userId, cmd.ticker, cmd.quantity);
+        t.side === 'buy' ? accounts.reserveFundsStatement(userId, reserved) : portfolios.reserveSharesStatement(userId, ticker, t.quantity);
       const inserted = await repo.insertPendingOrderWithHold(this.deps.db, row, hold);
       if (!inserted) {
-        throw cmd.side === 'buy'
-          ? await accounts.fundsRefusal(this.deps.db, cmd.userId, reserved)
-          : await portfolios.sharesRefusal(this.deps.db, cmd.userId, cmd.ticker, cmd.quantity);
+        throw t.side === 'buy'
+          ? await accounts.fundsRefusal(this.deps.db, userId, reserved)
+          : await portfolios.sharesRefusal(this.deps.db, userId, ticker, t.quantity);
       }
       order = toOrder(inserted);
     } catch (err) {
-      if (pgErrorCode(err) === '23505' && pgConstraint(err) === 'orders_client_order_id_key' && cmd.clientOrderId) {
+      if (pgErrorCode(err) === '23505' && pgConstraint(err) === 'orders_client_order_id_key' && clientOrderId) {
         // A concurrent request with the same key committed first; our statement undid its hold.
-        const replay = await this.replay(cmd.userId, cmd.clientOrderId, hash);
+        const replay = await this.replay(userId, clientOrderId, hash);
         if (replay) return { order: replay, created: false };
       }
-      if (err instanceof AccountNotFoundError || pgErrorCode(err) === '23503') throw new UserNotFoundError(cmd.userId);
+      if (err instanceof AccountNotFoundError || pgErrorCode(err) === '23503') throw new UserNotFoundError(userId);
       if (err instanceof AppError && (err.code === 'INSUFFICIENT_FUNDS' || err.code === 'INSUFFICIENT_HOLDINGS')) {
         throw new OrderRejectedError(err);
       }
@@ -345,12 +423,12 @@ export class OrdersService {
   }
 
   /**
-   * Cancels a PENDING order and releases its hold in the same transaction. Racing the engine,
-   * exactly one wins: both change the row only `WHERE status = 'PENDING'`.
+   * Cancels a live (PENDING or OPEN) order and releases its hold in the same transaction.
+   * Racing the engine, exactly one wins: both change the row only while it is live.
    */
   async cancelOrder(id: string, ownerId: string | undefined): Promise<Order> {
     const result = await this.deps.db.transaction().execute(async (trx) => {
-      const row = await repo.markCanceled(trx, id, ownerId);
+      const row = await repo.markCanceled(trx, id, { ownerId });
       if (!row) return undefined;
       const order = toOrder(row);
       await releaseHold(trx, order);
@@ -364,6 +442,106 @@ export class OrdersService {
     await announce(this.deps.orderUpdates, [result], (err) => this.deps.logger.warn({ err }, 'order update announcement failed'));
     return result;
   }
+
+  /**
+   * Cancels every live order of a user (at most CANCEL_ALL_MAX), each on its own as a cancel
+   * would: one that finished meanwhile answers ORDER_NOT_CANCELABLE.
+   */
+  async cancelAll(userId: string, verifyUser = false): Promise<{ id: string; order?: Order; error?: AppError }[]> {
+    // The admin names the user: one that does not exist is a 404, not an empty success.
+    if (verifyUser) await assertUserExists(this.deps.db, userId);
+    const live = await repo.listLiveOfUser(this.deps.db, userId, CANCEL_ALL_MAX);
+    const results: { id: string; order?: Order; error?: AppError }[] = [];
+    for (const row of live) {
+      try {
+        results.push({ id: row.id, order: await this.cancelOrder(row.id, userId) });
+      } catch (err) {
+        if (err instanceof AppError) results.push({ id: row.id, error: err });
+        else throw err;
+      }
+    }
+    return results;
+  }
+
+  /**
+   * Replaces an OPEN order: in ONE transaction the old order becomes REPLACED (with
+   * replaced_by) and a new order with the changed terms (same side, ticker and type; `replaces`
+   * the old one) takes its place PENDING, the hold adjusted by the difference — a buy holds or
+   * releases cash, a sell shares. A new hold that does not fit refuses the replace and changes
+   * nothing. The new order then goes to the engine like any other (it may be marketable now).
+   * Racing a fill, exactly one wins: the old row is locked while OPEN, and a fill changes it
+   * only while it is live.
+   */
+  async replaceOrder(id: string, ownerId: string | undefined, change: ReplaceOrder): Promise<Order> {
+    const current = await repo.getOrder(this.deps.db, id);
+    if (!current || (ownerId !== undefined && current.user_id !== ownerId)) throw new OrderNotFoundError(id);
+    const old = toOrder(current);
+    if (old.status !== 'OPEN' || old.type === 'market') throw new OrderNotReplaceableError(id, old.status, old.type);
+    const t = replacedTerms(old, change);
+    const quote = await this.deps.market.getPrice(old.ticker);
+    const reserved = holdFor(t, quote.price, this.deps.reservationBufferBps);
+    const clientOrderId = change.clientOrderId ?? null;
+    let replaced: { old: Order; fresh: Order };
+    try {
+      replaced = await this.deps.db.transaction().execute(async (trx) => {
+        // Lock order: the order first, then the balance or holding (the global lock order).
+        const [locked] = await repo.lockLiveOrders(trx, [id]);
+        if (!locked || locked.status !== 'OPEN') throw new OrderNotReplaceableError(id, locked?.status ?? 'terminal', old.type);
+        const before = toOrder(locked);
+        await this.requireMinimumNotional(before.userId, before.ticker, t, quote.price, trx);
+        // The old hold returns and the new one is taken, in this transaction: a refusal then
+        // speaks of the whole new hold against what is available with the old one back.
+        await releaseHold(trx, before);
+        if (t.side === 'buy') await accounts.reserveFunds(trx, before.userId, reserved);
+        else await portfolios.reserveShares(trx, before.userId, before.ticker, t.quantity);
+        let fresh = toOrder(await repo.insertPendingOrder(trx, newRow(before.userId, before.ticker, t, reserved, quote.price, clientOrderId, before.id)));
+        const carried = carriedState(before, t);
+        if (carried) fresh = toOrder(await repo.setCarriedState(trx, fresh.id, carried));
+        const done = await repo.markReplaced(trx, before.id, fresh.id);
+        if (!done) throw new OrderNotReplaceableError(id, 'terminal', old.type);
+        return { old: toOrder(done), fresh };
+      });
+    } catch (err) {
+      if (err instanceof AppError && (err.code === 'INSUFFICIENT_FUNDS' || err.code === 'INSUFFICIENT_HOLDINGS')) throw new OrderRejectedError(err);
+      if (pgErrorCode(err) === '23505' && pgConstraint(err) === 'orders_client_order_id_key' && clientOrderId) {
+        throw new IdempotencyKeyReusedError(clientOrderId);
+      }
+      throw err;
+    }
+    await announce(this.deps.orderUpdates, [replaced.old], (err) => this.deps.logger.warn({ err }, 'order update announcement failed'));
+    await this.publishAccepted([replaced.fresh]);
+    return replaced.fresh;
+  }
+}
+
+/**
+ * What a replacement keeps of the order it replaces: a trailing stop the best price seen so far
+ * (its level recomputed with the new trail), a triggered stop_limit its trigger while its stop
+ * price is unchanged. Undefined: nothing to carry.
+ */
+function carriedState(old: Order, t: OrderTerms): { hwm: string | null; stopLevel: string | null; triggeredAt: Date | null } | undefined {
+  if (t.type === 'trailing_stop' && old.hwm !== null) {
+    const state = initialState(t, undefined, { extreme: old.hwm, triggered: false });
+    return { hwm: priceToSql(state.extreme!), stopLevel: priceToSql(state.stopLevel!), triggeredAt: null };
+  }
+  if (t.type === 'stop_limit' && old.triggeredAt !== null && t.stopPrice === old.stopPrice) return { hwm: null, stopLevel: null, triggeredAt: old.triggeredAt };
+  return undefined;
+}
+
+/** The terms of a replacement: the old order's, with the changed fields (validated as a new order's). */
+function replacedTerms(old: Order, change: ReplaceOrder): OrderTerms {
+  const p = (v: Price | null) => (v === null ? undefined : formatPrice(v));
+  const trailChanged = change.trailPrice !== undefined || change.trailPercent !== undefined;
+  const raw: RawTerms = {
+    type: old.type,
+    time_in_force: change.timeInForce ?? old.timeInForce,
+    limit_price: change.limitPrice ?? p(old.limitPrice),
+    stop_price: change.stopPrice ?? p(old.stopPrice),
+    // A new trail of either kind replaces the old one of either kind.
+    trail_price: trailChanged ? change.trailPrice : p(old.trailPrice),
+    trail_percent: trailChanged ? change.trailPercent : old.trailPercent === null ? undefined : formatFixed(old.trailPercent, TRAIL_PERCENT_SCALE),
+  };
+  return parseTerms(old.side, change.quantity ?? old.quantity, raw);
 }
 
 /** What the pipe carries for an order: its id, and a few fields for people reading the stream. */
@@ -371,7 +549,7 @@ export function pipeMessage(o: Order): PipeMessage {
   return { orderId: o.id, userId: o.userId, ticker: o.ticker, side: o.side, type: o.type, quantity: formatQty(o.quantity) };
 }
 
-/** Returns what a pending order holds: its cash for a buy, its shares for a sell. */
+/** Returns what a live order holds: its cash for a buy, its shares for a sell. */
 export async function releaseHold(trx: Executor, order: Order): Promise<void> {
   if (order.side === 'buy') await accounts.releaseFunds(trx, order.userId, order.reservedAmount);
   else await portfolios.releaseShares(trx, order.userId, order.ticker, order.quantity);

@@ -1,9 +1,13 @@
 /**
- * The batch executor: orders in, outcomes out. Given the ids of orders to execute, it reads
- * them from PostgreSQL (the state; the pipe only said "look at these"), prices them from the
- * quote store, asks core/orders what to do with each (fill, reject, or wait for a price) and
- * applies the decisions in ONE transaction. It knows nothing of how the ids arrived: the
- * delivery loop feeds it from the order pipe, and resting orders will feed it from their index.
+ * The batch executor: orders in, outcomes out. It reads the orders from PostgreSQL (the state;
+ * whoever calls only says "look at these"), asks core/orders what to do with each and applies
+ * the decisions in ONE transaction. Three kinds of work arrive:
+ *
+ * - orders just accepted (PENDING), from the delivery loop: priced from the quote store and
+ *   decided on arrival — fill, reject, wait for a price, rest OPEN, or cancel (ioc, fok);
+ * - resting orders a tick made executable, from the resting watcher: filled at that tick's
+ *   price (the buy's final check still applies);
+ * - session events (open, close), from the resting watcher: opg, cls, day and waiting orders.
  *
  * A transaction that fails on a deadlock or a serialization conflict is retried; one that fails
  * for another reason is split, each order retried alone, so one bad order cannot hold the
@@ -11,7 +15,8 @@
  * and the caller tries the whole batch again later.
  */
 import type { Counter, Histogram, Registry } from 'prom-client';
-import { decideMarketOrder, type DecisionLimits, type RejectReason } from '../../core/orders.js';
+import { decideOnArrival, fillAt, type Decision, type DecisionLimits, type RejectReason } from '../../core/orders.js';
+import type { Price } from '../../core/money.js';
 import type { Channel } from '../../infra/channel.js';
 import { counter, histogram } from '../../infra/metrics.js';
 import type { Logger } from '../../infra/logger.js';
@@ -20,16 +25,22 @@ import { isUnavailableError } from '../../infra/unavailable.js';
 import type { QuoteStore } from '../market-data/quote-store.js';
 import { announce } from '../orders/order-updates.js';
 import * as ordersRepo from '../orders/orders.repository.js';
-import { toOrder } from '../orders/orders.service.js';
+import { termsOf, toOrder, type Order } from '../orders/orders.service.js';
 import { ExecutionConflictError } from './trading.errors.js';
-import { applyDecisions, rejectOrder, type FillDecision, type Outcome, type RejectDecision } from './trading.service.js';
+import { applyDecisions, rejectOrder, type Decisions, type Outcome } from './trading.service.js';
 
 /** Attempts of one batch transaction that failed on a deadlock or serialization conflict. */
 export const BATCH_ATTEMPTS_MAX = 3;
 
+/** Whether the market is open at an instant (the market clock). */
+export interface MarketSession {
+  isOpen(nowMs: number): boolean;
+}
+
 export interface BatchExecutorDeps {
   db: Db;
   quotes: Pick<QuoteStore, 'getMany'>;
+  session: MarketSession;
   orderUpdates: Channel;
   logger: Logger;
   limits: DecisionLimits;
@@ -46,9 +57,36 @@ export interface ExecutionReport {
   unavailable?: unknown;
 }
 
-interface Work {
-  fills: FillDecision[];
-  rejects: RejectDecision[];
+type Work = { -readonly [K in keyof Decisions]: Decisions[K][number][] };
+
+const emptyWork = (): Work => ({ fills: [], rejects: [], cancels: [], expiries: [], rests: [] });
+
+/** Adds an order's decision to the work of a batch (a wait adds nothing: the order stays). */
+function addDecision(work: Work, order: Order, decision: Decision | { kind: 'expire' }): void {
+  switch (decision.kind) {
+    case 'fill':
+      work.fills.push({ order, price: decision.price, amount: decision.amount, triggered: decision.triggered });
+      break;
+    case 'reject':
+      work.rejects.push({ order, reason: decision.reason, triggered: decision.triggered === true });
+      break;
+    case 'cancel':
+      work.cancels.push({ order, reason: decision.reason });
+      break;
+    case 'expire':
+      work.expiries.push({ order });
+      break;
+    case 'rest':
+      work.rests.push({ order, state: decision.state });
+      break;
+    case 'wait':
+      break;
+  }
+}
+
+/** One lock order for every engine (user, then ticker, then order), and rounds keep it. */
+function byUserTickerId(a: Order, b: Order): number {
+  return cmp(a.userId, b.userId) || cmp(a.ticker, b.ticker) || cmp(a.id, b.id);
 }
 
 export class BatchExecutor {
@@ -65,15 +103,82 @@ export class BatchExecutor {
   }
 
   /**
-   * Executes the PENDING orders among `orderIds`. Orders already terminal are left alone, and
-   * orders without a fresh price wait (they stay PENDING; the reconciler brings them back).
+   * Executes the PENDING orders among `orderIds` (orders already past PENDING are left alone).
+   * Orders without a fresh price wait: they stay PENDING and the reconciler brings them back.
    */
   async execute(orderIds: readonly string[]): Promise<ExecutionReport> {
-    if (orderIds.length === 0) return { outcomes: [], failed: new Set() };
+    return this.run(orderIds.length, async () => {
+      const pending = (await ordersRepo.getOrders(this.deps.db, orderIds)).filter((r) => r.status === 'PENDING').map(toOrder);
+      const quotes = await this.deps.quotes.getMany([...new Set(pending.map((o) => o.ticker))]);
+      const now = this.now();
+      const open = this.deps.session.isOpen(now);
+      const work = emptyWork();
+      for (const order of pending.sort(byUserTickerId)) {
+        // A replacement carries the state of the order it replaced (stored on its row by the OMS).
+        const prior = order.replaces === null ? undefined : { extreme: order.hwm, triggered: order.triggeredAt !== null };
+        const arriving = { terms: termsOf(order), reservedAmount: order.reservedAmount, createdAtMs: order.createdAt.getTime(), prior };
+        addDecision(work, order, decideOnArrival(arriving, quotes.get(order.ticker), now, open, this.deps.limits));
+      }
+      return work;
+    });
+  }
+
+  /**
+   * Executes OPEN orders a tick made executable, each at its tick's price (a stop that
+   * triggered records it). An order that is no longer OPEN (canceled, replaced, filled by
+   * another engine) is left alone: one outcome per order, whoever asks twice.
+   */
+  async executeAt(items: readonly { orderId: string; price: Price; triggered: boolean }[]): Promise<ExecutionReport> {
+    return this.run(items.length, async () => {
+      const at = new Map(items.map((i) => [i.orderId, i]));
+      const open = (await ordersRepo.getOrders(this.deps.db, [...at.keys()])).filter((r) => r.status === 'OPEN').map(toOrder);
+      const work = emptyWork();
+      for (const order of open.sort(byUserTickerId)) {
+        const item = at.get(order.id)!;
+        addDecision(work, order, fillAt(order, item.price, item.triggered));
+      }
+      return work;
+    });
+  }
+
+  /**
+   * Applies decisions made elsewhere (session events) to OPEN orders; `decide` sees each order
+   * as it is now in PostgreSQL (undefined: the order is not concerned).
+   */
+  async decideOpen(
+    orderIds: readonly string[],
+    decide: (order: Order) => Decision | { kind: 'expire' } | undefined,
+  ): Promise<ExecutionReport> {
+    return this.run(orderIds.length, async () => {
+      const open = (await ordersRepo.getOrders(this.deps.db, orderIds)).filter((r) => r.status === 'OPEN').map(toOrder);
+      const work = emptyWork();
+      for (const order of open.sort(byUserTickerId)) {
+        const decision = decide(order);
+        if (decision) addDecision(work, order, decision);
+      }
+      return work;
+    });
+  }
+
+  /** Rejects one live order with `reason` (a dead-lettered delivery); true when it applied. */
+  async rejectAlone(orderId: string, reason: RejectReason): Promise<boolean> {
+    const row = await ordersRepo.getOrder(this.deps.db, orderId);
+    if (!row || (row.status !== 'PENDING' && row.status !== 'OPEN')) return false;
+    const outcome = await this.deps.db.transaction().execute((trx) => rejectOrder(trx, toOrder(row), reason));
+    if (outcome.applied) {
+      this.executed.inc({ status: outcome.order.status });
+      await announce(this.deps.orderUpdates, [outcome.order], () => undefined);
+    }
+    return outcome.applied;
+  }
+
+  /** Decides (reading orders and quotes), applies, counts and announces one batch. */
+  private async run(size: number, decide: () => Promise<Work>): Promise<ExecutionReport> {
+    if (size === 0) return { outcomes: [], failed: new Set() };
     const started = process.hrtime.bigint();
     let work: Work;
     try {
-      work = await this.decide(orderIds);
+      work = await decide();
     } catch (err) {
       if (isUnavailableError(err)) return { outcomes: [], failed: new Set(), unavailable: err };
       throw err;
@@ -88,48 +193,13 @@ export class BatchExecutor {
     return report;
   }
 
-  /** Rejects one PENDING order with `reason` (a dead-lettered delivery); true when it applied. */
-  async rejectAlone(orderId: string, reason: RejectReason): Promise<boolean> {
-    const row = await ordersRepo.getOrder(this.deps.db, orderId);
-    if (!row || row.status !== 'PENDING') return false;
-    const outcome = await this.deps.db.transaction().execute((trx) => rejectOrder(trx, toOrder(row), reason));
-    if (outcome.applied) {
-      this.executed.inc({ status: outcome.order.status });
-      await announce(this.deps.orderUpdates, [outcome.order], () => undefined);
-    }
-    return outcome.applied;
-  }
-
-  /** Reads the orders and their quotes and decides each one (core/orders: pure). */
-  private async decide(orderIds: readonly string[]): Promise<Work> {
-    const rows = await ordersRepo.getOrders(this.deps.db, orderIds);
-    const pending = rows.filter((r) => r.status === 'PENDING').map(toOrder);
-    const quotes = await this.deps.quotes.getMany([...new Set(pending.map((o) => o.ticker))]);
-    const now = this.now();
-    const work: Work = { fills: [], rejects: [] };
-    // One lock order for every engine (user, then ticker, then order): batches never deadlock
-    // each other on the same account rows, and rounds keep a user's orders in this order.
-    pending.sort((a, b) => cmp(a.userId, b.userId) || cmp(a.ticker, b.ticker) || cmp(a.id, b.id));
-    for (const order of pending) {
-      const decision = decideMarketOrder(
-        { side: order.side, quantity: order.quantity, reservedAmount: order.reservedAmount, createdAtMs: order.createdAt.getTime() },
-        quotes.get(order.ticker),
-        now,
-        this.deps.limits,
-      );
-      if (decision.kind === 'fill') work.fills.push({ order, price: decision.price, amount: decision.amount });
-      else if (decision.kind === 'reject') work.rejects.push({ order, reason: decision.reason });
-    }
-    return work;
-  }
-
   private async apply(work: Work): Promise<ExecutionReport> {
-    const orders = [...work.fills, ...work.rejects].map((d) => d.order.id);
-    if (orders.length === 0) return { outcomes: [], failed: new Set() };
+    const all = [...work.fills, ...work.rejects, ...work.cancels, ...work.expiries, ...work.rests];
+    if (all.length === 0) return { outcomes: [], failed: new Set() };
     let lastError: unknown;
     for (let attempt = 1; attempt <= BATCH_ATTEMPTS_MAX; attempt++) {
       try {
-        const outcomes = await this.deps.db.transaction().execute((trx) => applyDecisions(trx, work.fills, work.rejects));
+        const outcomes = await this.deps.db.transaction().execute((trx) => applyDecisions(trx, work));
         return { outcomes, failed: new Set() };
       } catch (err) {
         lastError = err;
@@ -137,23 +207,23 @@ export class BatchExecutor {
         if (!(isTransientPgError(err) || err instanceof ExecutionConflictError)) break;
       }
     }
-    if (orders.length === 1) {
-      this.deps.logger.error({ err: lastError, order_id: orders[0] }, 'order execution failed; left for redelivery');
-      return { outcomes: [], failed: new Set(orders) };
+    if (all.length === 1) {
+      this.deps.logger.error({ err: lastError, order_id: all[0]!.order.id }, 'order execution failed; left for redelivery');
+      return { outcomes: [], failed: new Set([all[0]!.order.id]) };
     }
     // The batch failed as a whole: each order alone, so only the bad one stays behind.
     const outcomes: Outcome[] = [];
     const failed = new Set<string>();
-    for (const f of work.fills) merge(f.order.id, await this.apply({ fills: [f], rejects: [] }));
-    for (const r of work.rejects) merge(r.order.id, await this.apply({ fills: [], rejects: [r] }));
-    return { outcomes, failed };
-
-    function merge(orderId: string, single: ExecutionReport) {
-      outcomes.push(...single.outcomes);
-      for (const id of single.failed) failed.add(id);
-      // An outage in the middle of the singles: that order stays unsettled, to be tried again.
-      if (single.unavailable) failed.add(orderId);
+    for (const key of Object.keys(work) as (keyof Work)[]) {
+      for (const item of work[key]) {
+        const single = await this.apply({ ...emptyWork(), [key]: [item] });
+        outcomes.push(...single.outcomes);
+        for (const id of single.failed) failed.add(id);
+        // An outage in the middle of the singles: that order stays unsettled, to be tried again.
+        if (single.unavailable) failed.add(item.order.id);
+      }
     }
+    return { outcomes, failed };
   }
 }
 

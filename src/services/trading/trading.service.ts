@@ -7,7 +7,8 @@
 import { sql } from 'kysely';
 import { assert } from '../../core/errors.js';
 import { cashToSql, priceToSql, qtyToSql, type Cash, type Price } from '../../core/money.js';
-import type { RejectReason } from '../../core/orders.js';
+import type { CancelReason, RejectReason } from '../../core/orders.js';
+import type { RestingState } from '../../core/order-terms.js';
 import type { Executor } from '../../infra/postgres.js';
 import { runSteps, type Step } from '../../infra/statements.js';
 import * as accounts from '../accounts/accounts.service.js';
@@ -23,12 +24,27 @@ export interface FillDecision {
   price: Price;
   /** The cash the fill moves (core/orders decided it: a buy's cost, a sell's proceeds). */
   amount: Cash;
+  /** A stop (or trailing stop) that triggered to fill: its trigger time is recorded. */
+  triggered?: boolean;
 }
 
 export interface RejectDecision {
   order: Order;
   reason: RejectReason;
+  /** A stop that triggered and then failed its final check: its triggered_at is recorded. */
+  triggered?: boolean;
 }
+
+/** What a batch does with its orders, decided by core/orders; applied in one transaction. */
+export interface Decisions {
+  fills: readonly FillDecision[];
+  rejects: readonly RejectDecision[];
+  cancels: readonly { order: Order; reason: CancelReason }[];
+  expiries: readonly { order: Order }[];
+  rests: readonly { order: Order; state: RestingState }[];
+}
+
+export const NO_DECISIONS: Decisions = { fills: [], rejects: [], cancels: [], expiries: [], rests: [] };
 
 /**
  * Applies a batch's decisions inside the caller's transaction. The fills go set-based — ONE
@@ -39,26 +55,50 @@ export interface RejectDecision {
  * ticker, id); the result is the same as executing the orders one by one, ledger ids and
  * balances included.
  *
- * Rejections are applied one by one (they are rare). Because they touch rows outside the fill
- * statements' own lock order, a batch with rejections first locks all of its rows in the one
- * global order — orders, then balances by user, then holdings by (user, ticker) — so it can
- * never deadlock with an accept batch or a cancel.
+ * Rejections, cancellations and expiries are applied one by one (they are rare); they release
+ * holds, touching rows outside the fill statements' own lock order, so a batch with any of them
+ * first locks all of its rows in the one global order — orders, then balances by user, then
+ * holdings by (user, ticker) — and can never deadlock with an accept batch or a cancel. Orders
+ * that rest become OPEN with their watch state (trailing hwm and level).
  */
-export async function applyDecisions(
-  trx: Executor,
-  fills: readonly FillDecision[],
-  rejects: readonly RejectDecision[],
-): Promise<Outcome[]> {
-  if (rejects.length > 0) {
-    const orders = [...fills, ...rejects].map((d) => d.order);
-    await ordersRepo.lockPendingOrders(trx, orders.map((o) => o.id));
+export async function applyDecisions(trx: Executor, d: Decisions): Promise<Outcome[]> {
+  const releasing = [...d.rejects, ...d.cancels, ...d.expiries].map((x) => x.order);
+  if (releasing.length > 0) {
+    const orders = [...d.fills.map((f) => f.order), ...releasing];
+    await ordersRepo.lockLiveOrders(trx, orders.map((o) => o.id));
     await accounts.lockBalances(trx, orders.map((o) => o.userId));
     await portfolios.lockHoldings(trx, orders.map((o) => ({ userId: o.userId, ticker: o.ticker })));
   }
   const outcomes: Outcome[] = [];
-  for (const r of rejects) outcomes.push(await rejectOrder(trx, r.order, r.reason));
-  for (const round of rounds(fills)) outcomes.push(...(await fillRound(trx, round)));
+  for (const r of d.rejects) outcomes.push(await rejectOrder(trx, r.order, r.reason, r.triggered));
+  for (const c of d.cancels) outcomes.push(await endOrder(trx, c.order, () => ordersRepo.markCanceled(trx, c.order.id, { reason: c.reason })));
+  for (const e of d.expiries) outcomes.push(await endOrder(trx, e.order, () => ordersRepo.markExpired(trx, e.order.id)));
+  if (d.rests.length > 0) {
+    const rows = await ordersRepo.markOpen(
+      trx,
+      d.rests.map((r) => ({
+        id: r.order.id,
+        hwm: r.state.extreme === null ? null : priceToSql(r.state.extreme),
+        stopLevel: r.state.stopLevel === null ? null : priceToSql(r.state.stopLevel),
+        triggered: r.state.triggered,
+      })),
+    );
+    const rested = new Map(rows.map((row) => [row.id, toOrder(row)]));
+    for (const r of d.rests) {
+      const done = rested.get(r.order.id);
+      outcomes.push(done ? { order: done, applied: true } : { order: r.order, applied: false });
+    }
+  }
+  for (const round of rounds(d.fills)) outcomes.push(...(await fillRound(trx, round)));
   return outcomes;
+}
+
+/** Ends a live order with `mark` (cancel, expiry) and releases its hold, if it was still live. */
+async function endOrder(trx: Executor, order: Order, mark: () => Promise<ordersRepo.OrderRow | undefined>): Promise<Outcome> {
+  const row = await mark();
+  if (!row) return { order, applied: false };
+  await releaseHold(trx, order);
+  return { order: toOrder(row), applied: true };
 }
 
 /** Splits fills into rounds holding at most one order per (user, ticker), keeping their order. */
@@ -76,7 +116,7 @@ function rounds<T extends { order: Order }>(fills: readonly T[]): T[][] {
 
 async function fillRound(trx: Executor, round: readonly FillDecision[]): Promise<Outcome[]> {
   const steps: Step[] = [
-    ordersRepo.markFilledManyStep('filled', round.map((f) => ({ id: f.order.id, price: priceToSql(f.price) }))),
+    ordersRepo.markFilledManyStep('filled', round.map((f) => ({ id: f.order.id, price: priceToSql(f.price), triggered: f.triggered ?? false }))),
     ...accounts.settlementManySteps(
       'settle',
       round.map(({ order, amount }) =>
@@ -139,10 +179,7 @@ async function fillRound(trx: Executor, round: readonly FillDecision[]): Promise
   });
 }
 
-/** Rejects a pending order with a reason and releases its hold. */
-export async function rejectOrder(trx: Executor, order: Order, reason: RejectReason): Promise<Outcome> {
-  const row = await ordersRepo.markRejected(trx, order.id, reason);
-  if (!row) return { order, applied: false };
-  await releaseHold(trx, order);
-  return { order: toOrder(row), applied: true };
+/** Rejects a live order with a reason and releases its hold. */
+export async function rejectOrder(trx: Executor, order: Order, reason: RejectReason, triggered = false): Promise<Outcome> {
+  return endOrder(trx, order, () => ordersRepo.markRejected(trx, order.id, reason, triggered));
 }
