@@ -3,6 +3,7 @@
  * of caller, over real HTTP, against what the route's classification says. A route the table
  * does not classify fails the test, so a new route cannot ship without its access rule.
  */
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePrice } from '../src/core/money.js';
 import type { RouteAuth } from '../src/http/auth.js';
@@ -76,9 +77,16 @@ const ROUTES: Record<string, Classified> = {
   },
   'GET /orders/:id': { scope: 'order-owner' },
   'DELETE /orders/:id': { scope: 'order-owner' },
+  'PATCH /orders/:id': { scope: 'order-owner', request: () => ({ body: { limit_price: '9.00' } }) },
   'GET /orders': { scope: 'user-query', request: (fx) => ({ query: `user_id=${fx.owner.id}` }) },
+  'DELETE /orders': { scope: 'user-query', request: (fx) => ({ query: `user_id=${fx.owner.id}` }) },
+
+  'GET /clock': { scope: 'any-user' },
+  'GET /calendar': { scope: 'any-user', request: () => ({ query: 'start=2026-12-01&end=2026-12-31' }) },
 
   'GET /admin/audit': { scope: 'admin' },
+  'PUT /admin/prices/:ticker': { scope: 'admin', request: () => ({ body: { price: '100.00' } }) },
+  'POST /admin/market': { scope: 'admin', request: () => ({ body: { state: 'auto' } }) },
 };
 
 const DECLARED_AUTH: Record<Scope, RouteAuth> = {
@@ -121,6 +129,17 @@ async function newActor(name: string) {
   return { id: res.body.id as string, key: res.body.api_key as string };
 }
 
+/**
+ * A resting limit buy of the owner's, OPEN as the engine would leave it (no engine runs here:
+ * the status is set directly; its hold is the one the OMS took).
+ */
+async function freshOpenOrder(): Promise<string> {
+  const res = await call('POST', '/orders', fx.owner.key, { ticker: 'AAPL', quantity: 1, type: 'limit', limit_price: '10.00', time_in_force: 'gtc' });
+  expect(res.status).toBe(201);
+  await sql`UPDATE orders SET status = 'OPEN' WHERE id = ${res.body.id}`.execute(ctx.db);
+  return res.body.id;
+}
+
 async function freshPendingOrder(): Promise<string> {
   const res = await call('POST', '/orders', fx.owner.key, { user_id: fx.owner.id, ticker: 'AAPL', quantity: 1, type: 'market' });
   expect(res.status).toBe(201);
@@ -148,7 +167,10 @@ afterAll(async () => {
 async function fillPath(method: string, url: string): Promise<string> {
   let path = url;
   if (path.includes(':key_id')) path = path.replace(':key_id', (await createApiKey(ctx.db, fx.owner.id)).apiKeyId);
-  if (path.startsWith('/orders/:id')) path = path.replace(':id', method === 'DELETE' ? await freshPendingOrder() : fx.orderId);
+  if (path.startsWith('/orders/:id')) {
+    const id = method === 'DELETE' ? await freshPendingOrder() : method === 'PATCH' ? await freshOpenOrder() : fx.orderId;
+    path = path.replace(':id', id);
+  }
   if (path.startsWith('/users/:id')) path = path.replace(':id', fx.owner.id);
   path = path.replace(':ticker', 'AAPL').replace('/docs/static/*', '/docs/static/swagger-ui.css');
   expect(path, `unfilled parameter in ${url}`).not.toMatch(/[:*]/);

@@ -229,9 +229,9 @@ describe('one set of input rules', () => {
     expect(put.status).toBe(405);
     expect(put.headers.get('allow')).toBe('GET, HEAD');
     expect(put.body.error).toMatchObject({ code: 'METHOD_NOT_ALLOWED', message: 'PUT is not allowed on /instruments; allowed: GET, HEAD' });
-    const del = await api.request('PATCH', '/orders/01900000-0000-7000-8000-000000000000', { token: null });
+    const del = await api.request('PUT', '/orders/01900000-0000-7000-8000-000000000000', { token: null });
     expect(del.status).toBe(405);
-    expect(del.headers.get('allow')).toBe('DELETE, GET, HEAD');
+    expect(del.headers.get('allow')).toBe('DELETE, GET, HEAD, PATCH');
   });
 
   it('words every refusal for a person: no regular expressions, no schema jargon', async () => {
@@ -241,8 +241,18 @@ describe('one set of input rules', () => {
       ['GET', '/prices/AAPL/bars?interval=5m', undefined, 'querystring.interval must be "1m"'],
       ['GET', '/users/not-a-uuid', undefined, 'params.id must be a UUID (8-4-4-4-12 hexadecimal digits)'],
       ['GET', '/orders?limit=ten', undefined, 'querystring.limit must be a whole number from 1 to 500 (default 50)'],
-      ['POST', '/orders', { ticker: 'AAPL', quantity: 1, type: 'market', colour: 'red' }, 'body: unknown field colour (allowed: user_id, ticker, quantity, type, side, client_order_id)'],
-      ['POST', '/orders', { ticker: 'AAPL', quantity: 1, type: 'bogus' }, 'body.type must be one of: "market"'],
+      ['POST', '/orders', { ticker: 'AAPL', quantity: 1, type: 'market', colour: 'red' }, 'body: unknown field colour (allowed: user_id, ticker, quantity, type, side, time_in_force, limit_price, stop_price, trail_price, trail_percent, client_order_id)'],
+      ['POST', '/orders', { ticker: 'AAPL', quantity: 1, type: 'bogus' }, 'body.type must be one of: "market", "limit", "stop", "stop_limit", "trailing_stop"'],
+      ['POST', '/orders', { ticker: 'AAPL', quantity: 1, type: 'limit' }, 'limit_price is required for a limit order'],
+      ['POST', '/orders', { ticker: 'AAPL', quantity: 1, type: 'market', limit_price: '10' }, 'limit_price does not apply to a market order'],
+      ['POST', '/orders', { ticker: 'AAPL', quantity: 1, type: 'trailing_stop', trail_percent: '100' }, 'trail_percent must be below 100'],
+      ['POST', '/orders', { ticker: 'AAPL', quantity: 1, type: 'trailing_stop', trail_percent: '5', trail_price: '1' }, 'a trailing_stop order takes exactly one of trail_price and trail_percent'],
+      ['POST', '/orders', { ticker: 'AAPL', quantity: 1, type: 'stop', stop_price: '10', time_in_force: 'opg' }, 'time_in_force opg is only for market and limit orders, not stop'],
+      ['POST', '/orders', { ticker: 'AAPL', quantity: 1, type: 'limit', limit_price: '10.00001' }, 'limit_price must have at most 4 decimals'],
+      ['POST', '/orders', { ticker: 'AAPL', quantity: 1, type: 'market', time_in_force: 'GTC' }, 'body.time_in_force must be one of: "day", "gtc", "ioc", "fok", "opg", "cls"'],
+      ['PATCH', '/orders/01900000-0000-7000-8000-000000000000', {}, 'body must name at least 1 field (of: quantity, limit_price, stop_price, trail_price, trail_percent, time_in_force, client_order_id)'],
+      ['GET', '/calendar?start=2026-02-30', undefined, 'start must be a real date as YYYY-MM-DD (got 2026-02-30)'],
+      ['GET', '/calendar?start=2026-01-01&end=2027-06-01', undefined, 'a calendar request covers at most 366 days'],
       ['POST', '/orders', { ticker: 'AAPL', type: 'market' }, 'body: quantity is required'],
       ['POST', '/orders', { ticker: 'AA PL', quantity: 1, type: 'market' }, 'body.ticker must be a ticker such as AAPL or BRK.B (any case)'],
       ['POST', '/orders', { ticker: 'AAPL', quantity: true, type: 'market' }, 'body.quantity must be a positive decimal, as a JSON number or a string (e.g. 10 or "1575.00")'],

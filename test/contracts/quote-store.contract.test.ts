@@ -1,5 +1,5 @@
 /**
- * The QuoteStore contract (src/services/market-data/quote-store.ts), run with the same test
+ * The QuoteStore and TickLog contracts (src/services/market-data/quote-store.ts), run with the same test
  * bodies against RedisQuoteStore and MemoryQuoteStore. Redis entries are skipped when the run
  * has no Redis (test/global-setup.ts); each Redis test owns a fresh key prefix, deleted after it.
  */
@@ -9,14 +9,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parsePrice, PRICE_MAX } from '../../src/core/money.js';
 import { createKeys } from '../../src/infra/keys.js';
 import { createRedis } from '../../src/infra/redis.js';
-import type { Quote, QuoteStore, TickBatch, TickSource } from '../../src/services/market-data/quote-store.js';
+import { TICK_LOG_START, type Quote, type QuoteStore, type TickBatch, type TickLog, type TickSource } from '../../src/services/market-data/quote-store.js';
 import { MemoryQuoteStore } from '../../src/services/market-data/quote-store.memory.js';
 import { RedisQuoteStore } from '../../src/services/market-data/quote-store.redis.js';
 import { testRedisUrl } from '../db-names.js';
 import { eventually, hasRedis } from '../harness.js';
 
 interface Fixture {
-  impl: QuoteStore;
+  impl: QuoteStore & TickLog;
   cleanup(): Promise<void>;
 }
 
@@ -82,7 +82,7 @@ function heard(batches: TickBatch[], ticker: string, timeoutMs = 5_000) {
 describe.each(factories)('QuoteStore contract: $name', (factory) => {
   describe.skipIf(factory.needsRedis && !hasRedis())(factory.name, () => {
     let fx: Fixture;
-    let store: QuoteStore;
+    let store: QuoteStore & TickLog;
     beforeEach(async () => {
       fx = await factory.create();
       store = fx.impl;
@@ -198,6 +198,101 @@ describe.each(factories)('QuoteStore contract: $name', (factory) => {
       } finally {
         await stays.unsubscribe();
       }
+    });
+
+    it('refresh moves as_of forward without changing prices, announces what it refreshed, and adds nothing to the tick log', async () => {
+      await store.setMany([
+        { ticker: 'AAPL', price: p('150.0000'), asOfMs: T0 },
+        { ticker: 'MSFT', price: p('300.0000'), asOfMs: T0 + 5_000 },
+      ]);
+      const { cursor } = await store.readTicks(undefined, 10, 0);
+      const sub = await listen(store);
+      try {
+        // MSFT is already newer than the refresh; NOPE has no quote: neither is touched.
+        await store.refresh(['AAPL', 'MSFT', 'NOPE'], T0 + 1_000, SOURCE);
+        expect(await store.get('AAPL')).toEqual({ ticker: 'AAPL', price: p('150.0000'), asOfMs: T0 + 1_000 });
+        expect(await store.get('MSFT')).toEqual({ ticker: 'MSFT', price: p('300.0000'), asOfMs: T0 + 5_000 });
+        expect(await store.get('NOPE')).toBeUndefined();
+        await heard(sub.batches, 'AAPL');
+        expect(sub.batches).toEqual([{ source: SOURCE, quotes: [{ ticker: 'AAPL', price: p('150.0000'), asOfMs: T0 + 1_000 }] }]);
+        const read = await store.readTicks(cursor, 10, 0);
+        expect(read.entries).toEqual([]);
+      } finally {
+        await sub.unsubscribe();
+      }
+    });
+
+    it('refresh never puts back an older price over one published meanwhile', async () => {
+      await store.setMany([{ ticker: 'AAPL', price: p('150.0000'), asOfMs: T0 }]);
+      await store.publish([{ ticker: 'AAPL', price: p('139.5000'), asOfMs: T0 + 2_000 }], SOURCE);
+      await store.refresh(['AAPL'], T0 + 1_000, SOURCE); // older than the published tick: nothing
+      expect(await store.get('AAPL')).toEqual({ ticker: 'AAPL', price: p('139.5000'), asOfMs: T0 + 2_000 });
+      await store.refresh(['AAPL'], T0 + 3_000, SOURCE); // newer: the published price, fresher
+      expect(await store.get('AAPL')).toEqual({ ticker: 'AAPL', price: p('139.5000'), asOfMs: T0 + 3_000 });
+    });
+
+    it('tick log: reads every published batch after a cursor, in order, at most countMax at a time', async () => {
+      await store.publish([{ ticker: 'BEFORE', price: p('1.0000'), asOfMs: T0 }], SOURCE);
+      // Without a cursor: only what is published from now on.
+      const start = await store.readTicks(undefined, 10, 0);
+      expect(start.entries).toEqual([]);
+      expect(start.gap).toBe(false);
+      for (let i = 0; i < 5; i++) await store.publish([{ ticker: `T${i}`, price: p(`${10 + i}.0000`), asOfMs: T0 + i }], SOURCE);
+      const first = await store.readTicks(start.cursor, 3, 0);
+      expect(first.entries.map((e) => e.batch.quotes[0]!.ticker)).toEqual(['T0', 'T1', 'T2']);
+      expect(first.entries[0]!.batch).toEqual({ source: SOURCE, quotes: [{ ticker: 'T0', price: p('10.0000'), asOfMs: T0 }] });
+      expect(first.cursor).toBe(first.entries[2]!.cursor);
+      const rest = await store.readTicks(first.cursor, 3, 0);
+      expect(rest.entries.map((e) => e.batch.quotes[0]!.ticker)).toEqual(['T3', 'T4']);
+      expect(rest.gap).toBe(false);
+      const none = await store.readTicks(rest.cursor, 3, 0);
+      expect([none.entries, none.cursor]).toEqual([[], rest.cursor]);
+    });
+
+    it('tick log: a waiting read wakes for a batch published meanwhile, and closeReader ends a wait at once', async () => {
+      const { cursor } = await store.readTicks(undefined, 10, 0);
+      const waiting = store.readTicks(cursor, 10, 5_000);
+      await store.publish([{ ticker: 'WAKE', price: p('1.0000'), asOfMs: T0 }], SOURCE);
+      const woke = await waiting;
+      expect(woke.entries.map((e) => e.batch.quotes[0]!.ticker)).toEqual(['WAKE']);
+      const started = Date.now();
+      const blocked = store.readTicks(woke.cursor, 10, 10_000);
+      await store.closeReader();
+      const ended = await blocked;
+      expect(ended.entries).toEqual([]);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    });
+
+    it('tick log: reports a gap when the log no longer holds the position read from', async () => {
+      await store.publish([{ ticker: 'AAPL', price: p('1.0000'), asOfMs: T0 }], SOURCE);
+      // A position older than anything the log holds (as after trimming, or a flush).
+      const read = await store.readTicks('1-0', 10, 0);
+      expect(read.gap).toBe(true);
+      expect(read.entries.map((e) => e.batch.quotes[0]!.ticker)).toEqual(['AAPL']);
+    });
+
+    it('tick log: from TICK_LOG_START reads everything the log holds, without a gap', async () => {
+      await store.publish([{ ticker: 'ONE', price: p('1.0000'), asOfMs: T0 }], SOURCE);
+      await store.publish([{ ticker: 'TWO', price: p('2.0000'), asOfMs: T0 + 1 }], SOURCE);
+      const read = await store.readTicks(TICK_LOG_START, 10, 0);
+      expect(read.gap).toBe(false);
+      expect(read.entries.map((e) => e.batch.quotes[0]!.ticker)).toEqual(['ONE', 'TWO']);
+      const empty = await factory.create();
+      try {
+        const none = await empty.impl.readTicks(TICK_LOG_START, 10, 0);
+        expect([none.entries, none.gap, none.cursor]).toEqual([[], false, TICK_LOG_START]);
+      } finally {
+        await empty.cleanup();
+      }
+    });
+
+    it('tick log: keeps each reader its saved position', async () => {
+      expect(await store.loadCursor('nobody')).toBeUndefined();
+      await store.saveCursor('watcher', '5-1');
+      await store.saveCursor('other', '7-0');
+      await store.saveCursor('watcher', '6-0');
+      expect(await store.loadCursor('watcher')).toBe('6-0');
+      expect(await store.loadCursor('other')).toBe('7-0');
     });
 
     it('announces nothing for an empty batch', async () => {
