@@ -6,6 +6,10 @@
  *
  * Every child runs in its own process group (src/bench/processes.ts): killing it kills the
  * group, and `killAllSync` (wired to the test process's exit) leaves nothing behind.
+ *
+ * Engines log at info, so the suite can tell from their logs which one watches the resting
+ * orders (`restingLeader`, `watcherEvents`) and quote their warnings next to a violation
+ * (`logEntries`); `runCli` runs `papertrade audit` against the run's database.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -16,6 +20,7 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 import { createDb, ensureDatabase, migrateToLatest, quoteIdent, type Db } from '../../src/infra/postgres.js';
 import { freePort, startProcess, stopProcess, tailFile, type ManagedProcess } from '../../src/bench/processes.js';
+import { createKeys, type Keys } from '../../src/infra/keys.js';
 import { adminUrl, redisUrl, testDatabaseName, urlFor } from '../db-names.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -38,8 +43,26 @@ export const CHAOS_ENV: Readonly<Record<string, string>> = {
   ENGINE_PRICE_WAIT_MS_MAX: '120000',
   FEED_TICK_MS: '250',
   FEED_LEADER_TTL_MS: '2000',
+  // The resting-order watcher's lease: another engine takes the watch over within about this
+  // long after the watcher dies (the default is 3 s; the suite bounds the takeover at 10 s).
+  ENGINE_RESTING_LEASE_TTL_MS: '2000',
   PG_POOL_MAX: '10',
 };
+
+/**
+ * Log levels per role: engines log at info, which is a few lines per watcher term ("resting
+ * watcher leading", "no longer leading"), so the suite knows which engine watches the resting
+ * orders (the one it SIGKILLs) and a report can say who watched when.
+ */
+const ROLE_LOG_LEVEL: Readonly<Partial<Record<Role, string>>> = { engine: 'info' };
+
+/** A watcher term as an engine logged it. */
+export interface WatcherEvent {
+  engine: string;
+  atMs: number;
+  event: 'leading' | 'no longer leading';
+  resting?: number;
+}
 
 export interface ProcessRecord {
   name: string;
@@ -58,6 +81,8 @@ export class Cluster {
   readonly adminToken: string;
   readonly logDir: string;
   readonly redis: Redis;
+  /** This run's Redis key names (the tick log, the watcher's cursor). */
+  readonly keys: Keys;
   db!: Db;
   port = 0;
   readonly processes: ProcessRecord[] = [];
@@ -71,6 +96,7 @@ export class Cluster {
     this.logDir = mkdtempSync(path.join(tmpdir(), 'papertrade-chaos-'));
     this.redis = new Redis(redisUrl(), { maxRetriesPerRequest: 2, connectTimeout: 3_000, lazyConnect: false });
     this.redis.on('error', () => undefined);
+    this.keys = createKeys(this.prefix);
   }
 
   get url(): string {
@@ -118,7 +144,8 @@ export class Cluster {
     }
   }
 
-  env(): NodeJS.ProcessEnv {
+  env(role?: Role): NodeJS.ProcessEnv {
+    const level = role === undefined ? undefined : ROLE_LOG_LEVEL[role];
     return {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
@@ -129,6 +156,7 @@ export class Cluster {
       HOST: '127.0.0.1',
       PORT: String(this.port),
       ...CHAOS_ENV,
+      ...(level ? { LOG_LEVEL: level } : {}),
     };
   }
 
@@ -136,7 +164,7 @@ export class Cluster {
     this.seq += 1;
     const name = `${role}-${this.seq}`;
     const logFile = path.join(this.logDir, `${name}.log`);
-    const p = startProcess(name, process.execPath, [CLI, role], this.env(), logFile);
+    const p = startProcess(name, process.execPath, [CLI, role], this.env(role), logFile);
     const record: ProcessRecord = { name, role, process: p, intended: false };
     this.processes.push(record);
     return record;
@@ -170,6 +198,88 @@ export class Cluster {
 
   running(role: Role): ProcessRecord[] {
     return this.processes.filter((r) => r.role === role && !r.process.exited);
+  }
+
+  /**
+   * Runs a CLI command of papertrade (`papertrade audit …`) against this run's database and
+   * Redis; its output and exit code. Bounded: SIGKILLed past `timeoutMs` (code null).
+   */
+  async runCli(args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
+    this.seq += 1;
+    const logFile = path.join(this.logDir, `cli-${args[0] ?? 'command'}-${this.seq}.log`);
+    const p = startProcess(`cli-${this.seq}`, process.execPath, [CLI, ...args], this.env(), logFile);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const finished = await Promise.race([p.done.then(() => true), timedOut]);
+    clearTimeout(timer);
+    if (!finished) await stopProcess(p, 1_000);
+    return { code: finished ? p.exitCode : null, output: tailFile(logFile, 200_000) };
+  }
+
+  /** Every watcher term the engines logged, in time order. */
+  watcherEvents(): WatcherEvent[] {
+    const events: WatcherEvent[] = [];
+    for (const r of this.processes.filter((p) => p.role === 'engine')) {
+      let text = '';
+      try {
+        text = readFileSync(r.process.logFile, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const line of text.split('\n')) {
+        if (!line.includes('resting watcher')) continue;
+        try {
+          const entry = JSON.parse(line) as { time?: string | number; msg?: string; resting?: number };
+          const atMs = typeof entry.time === 'string' ? Date.parse(entry.time) : (entry.time ?? 0);
+          if (entry.msg === 'resting watcher leading; index built') {
+            events.push({ engine: r.name, atMs, event: 'leading', ...(entry.resting === undefined ? {} : { resting: entry.resting }) });
+          } else if (entry.msg === 'resting watcher no longer leading') {
+            events.push({ engine: r.name, atMs, event: 'no longer leading' });
+          }
+        } catch {
+          /* not a log line */
+        }
+      }
+    }
+    return events.sort((a, b) => a.atMs - b.atMs);
+  }
+
+  /**
+   * Log entries of level >= `minLevel` (pino: 40 warn, 50 error) that `role`'s processes wrote
+   * between `fromMs` and `toMs`, in time order, one line each: "engine-7 00:10:21.261Z warn <msg> (<err>) {fields}".
+   */
+  logEntries(role: Role, fromMs: number, toMs: number, minLevel = 40): string[] {
+    const found: { atMs: number; line: string }[] = [];
+    for (const r of this.processes.filter((p) => p.role === role)) {
+      let text = '';
+      try {
+        text = readFileSync(r.process.logFile, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const line of text.split('\n')) {
+        if (!line.startsWith('{')) continue;
+        try {
+          const { level, time, msg, err, role: _role, pid: _pid, ...fields } = JSON.parse(line) as { level?: number; time?: string; msg?: string; err?: { type?: string; message?: string }; role?: string; pid?: number };
+          const atMs = Date.parse(time ?? '');
+          if ((level ?? 0) < minLevel || !(atMs >= fromMs && atMs <= toMs)) continue;
+          const shown = Object.keys(fields).length ? ` ${JSON.stringify(fields)}` : '';
+          found.push({ atMs, line: `${r.name} ${time} ${level! >= 50 ? 'error' : 'warn'} ${msg ?? '?'}${err ? ` (${err.type}: ${err.message})` : ''}${shown}` });
+        } catch {
+          /* not a log line */
+        }
+      }
+    }
+    return found.sort((a, b) => a.atMs - b.atMs).map((f) => f.line);
+  }
+
+  /** The running engine that leads the resting-order watch now, as far as the logs tell. */
+  restingLeader(): ProcessRecord | undefined {
+    const last = new Map<string, WatcherEvent>();
+    for (const e of this.watcherEvents()) last.set(e.engine, e);
+    return this.running('engine')
+      .filter((r) => last.get(r.name)?.event === 'leading')
+      .sort((a, b) => last.get(b.name)!.atMs - last.get(a.name)!.atMs)[0];
   }
 
   /** The tails of every child's log, for a failure message. */
@@ -312,6 +422,8 @@ export function localCluster(): { version: string } | { reason: string } {
 
 export async function postgresStartedAt(): Promise<string | undefined> {
   const client = new pg.Client({ connectionString: adminUrl(), connectionTimeoutMillis: 2_000 });
+  // A server shutting down terminates the connection with an error event: not an uncaught one.
+  client.on('error', () => undefined);
   try {
     await client.connect();
     const { rows } = await client.query<{ t: string }>('SELECT pg_postmaster_start_time()::text AS t');
