@@ -8,11 +8,12 @@ WITH px AS (
   SELECT * FROM unnest($2::text[], $3::numeric[]) AS p (ticker, price)
 ), o AS (
   UPDATE orders o
-     SET status = 'FILLED', fill_price = px.price, filled_at = now(), updated_at = now()
+     SET status = 'FILLED', fill_price = px.price, filled_quantity = o.quantity, filled_at = now(), updated_at = now()
     FROM px
    WHERE o.id = ANY ($1::uuid[]) AND o.status = 'PENDING' AND px.ticker = o.ticker
   RETURNING o.id, o.user_id, o.side, o.quantity, o.reserved_amount, px.price,
-            round(o.quantity * px.price, 2) AS amount
+            -- Rounded against the account, as papertrade rounds: buys up, sells down, to the cent.
+            CASE WHEN o.side = 'buy' THEN ceil(o.quantity * px.price * 100) ELSE floor(o.quantity * px.price * 100) END / 100 AS amount
 ), m AS (
   SELECT o.*,
          CASE WHEN o.side = 'buy' THEN -o.amount ELSE o.amount END AS delta,

@@ -20,6 +20,7 @@ import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Redis } from 'ioredis';
 import { ADMIN_TOKEN_FILE } from '../cli/admin-token.js';
+import { parsePrice } from '../core/money.js';
 import { loadConfig } from '../infra/config.js';
 import { DEFAULT_DATABASE, LOG_FILE, startEmbeddedPostgres, type EmbeddedServer } from '../infra/embedded-postgres.js';
 import { createKeys, type Keys } from '../infra/keys.js';
@@ -29,7 +30,7 @@ import type { Database } from '../infra/schema.js';
 import { createUser } from '../services/users/users.service.js';
 import { embeddedCluster, stopCluster } from './cluster.js';
 import { runFloor } from './floor.js';
-import { runLoad, sendAll, type LoadSnapshot, type OrderRequest } from './load.js';
+import { runLoad, sendAll, type LoadResult, type LoadSnapshot, type OrderRequest } from './load.js';
 import {
   clkTck,
   freePort,
@@ -48,6 +49,42 @@ import { renderMarkdown, saveReport, summarize, type BenchReport, type PgSummary
 import type { Percentiles } from './stats.js';
 import { runStartup } from './startup.js';
 import { zeroConfigEnv } from './zero-config.js';
+import {
+  CROSS_ORDERS_DEFAULT,
+  CROSS_ORDERS_MAX,
+  CROSS_REPEATS_DEFAULT,
+  CROSS_REPEATS_MAX,
+  orderJson,
+  planRestingOrders,
+  renderRestingMarkdown,
+  RESTING_IDLE_S_DEFAULT,
+  RESTING_ORDERS_DEFAULT,
+  RESTING_ORDERS_MAX,
+  restingReport,
+  type CrossingResult,
+  type HeapReading,
+  type MarketPhase,
+  type RestingOptions,
+  type RestingPart,
+} from './resting.js';
+import {
+  between,
+  engineSnapshot,
+  forcedGcReading,
+  idleWindow,
+  INDEX_WAIT_MS,
+  inspectorUrl,
+  logCounts,
+  ordersRowUpdates,
+  placementDeadlineMs,
+  placeOrders,
+  runCrossing,
+  runMicroBench,
+  waitRested,
+  windowHealth,
+  type EngineSnapshot,
+  type LogCounts,
+} from './resting-run.js';
 
 /** The server the bench creates its scratch database on when DATABASE_URL is unset. */
 export const BENCH_DATABASE_URL_DEFAULT = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -90,6 +127,12 @@ export interface RawBenchOptions {
   startup?: boolean;
   /** --runs: start-time runs (with --startup). */
   runs?: string;
+  /** --resting: the resting-orders scenario (resting.ts); its sizes (undefined: the defaults). */
+  resting?: boolean;
+  restingOrders?: string;
+  restingCross?: string;
+  restingIdle?: string;
+  restingCrossRepeats?: string;
   /** false with --no-feed: the bench writes the prices instead of a feed role. */
   feed: boolean;
   floor: boolean;
@@ -115,6 +158,8 @@ export interface BenchOptions {
   embedded: boolean;
   startup: boolean;
   runs: number;
+  /** Null unless --resting. */
+  resting: RestingOptions | null;
   feed: boolean;
   floor: boolean;
   floorDurationS: number;
@@ -152,6 +197,18 @@ export function parseBenchOptions(raw: RawBenchOptions): BenchOptions {
     throw new BenchUsageError('--startup measures start times on its own (always one `papertrade start`, nothing configured): drop --embedded / --all-in-one');
   }
   if (raw.runs !== undefined && !startup) throw new BenchUsageError('--runs goes with --startup');
+  const resting = raw.resting === true;
+  if (!resting && [raw.restingOrders, raw.restingCross, raw.restingIdle, raw.restingCrossRepeats].some((v) => v !== undefined)) {
+    throw new BenchUsageError('--resting-orders, --resting-cross, --resting-cross-repeats and --resting-idle go with --resting');
+  }
+  if (resting && startup) throw new BenchUsageError('--resting and --startup are separate scenarios: run one at a time');
+  if (resting && !(raw.allInOne || embedded)) {
+    throw new BenchUsageError(
+      '--resting needs --all-in-one or --embedded: it reads the engine\'s tick-evaluation histogram, index gauge and heap from ' +
+        '/metrics, and only the api serves /metrics (an engine role on its own exposes none)',
+    );
+  }
+  if (resting && rate !== 'max') throw new BenchUsageError('--resting compares closed-loop throughput with and without resting orders: leave --rate at max');
   const quantity = intIn('quantity', raw.quantity, 1, 1_000);
   const seedShares = intIn('seed-shares', raw.seedShares, quantity, 1_000_000);
   return {
@@ -167,8 +224,17 @@ export function parseBenchOptions(raw: RawBenchOptions): BenchOptions {
     embedded,
     startup,
     runs: raw.runs === undefined ? DEFAULT_STARTUP_RUNS : intIn('runs', raw.runs, 1, 100),
+    resting: resting
+      ? {
+          orders: intIn('resting-orders', raw.restingOrders ?? String(RESTING_ORDERS_DEFAULT), 1, RESTING_ORDERS_MAX),
+          cross: intIn('resting-cross', raw.restingCross ?? String(CROSS_ORDERS_DEFAULT), 1, CROSS_ORDERS_MAX),
+          crossRepeats: intIn('resting-cross-repeats', raw.restingCrossRepeats ?? String(CROSS_REPEATS_DEFAULT), 1, CROSS_REPEATS_MAX),
+          idleS: intIn('resting-idle', raw.restingIdle ?? String(RESTING_IDLE_S_DEFAULT), 1, 600),
+        }
+      : null,
     feed: raw.feed !== false,
-    floor: raw.floor,
+    // The resting scenario compares papertrade with itself: the SQL floor adds nothing to it.
+    floor: raw.floor && !resting,
     floorDurationS: intIn('floor-duration', raw.floorDuration, 1, 3_600),
     floorWarmupS: intIn('floor-warmup', raw.floorWarmup, 0, 600),
     floorConnections: raw.floorConnections === undefined ? undefined : intIn('floor-connections', raw.floorConnections, 2, 200),
@@ -293,6 +359,47 @@ async function windowStats(pool: pg.Pool, startMs: number, endMs: number): Promi
     filled: Number(c.rows[0]!.filled),
     rejected: Object.fromEntries(r.rows.map((x) => [x.reason, Number(x.n)])),
     acceptToFill: { count: Number(row.n), p50: row.p50 ?? 0, p95: row.p95 ?? 0, p99: row.p99 ?? 0, max: row.max ?? 0, exact: true },
+  };
+}
+
+/** One market-order measurement (runMarket in runBench). */
+interface MarketRun {
+  load: LoadResult;
+  stats: WindowStats;
+  drained: { ms: number; pendingLeft: number };
+  sides: { buy: number; sell: number };
+  processes: ProcessCpu[];
+  postgres: PgSummary;
+  checkpoints: number;
+  clusterSize: number;
+}
+
+/** A measurement's figures as the report gives them. */
+function marketFigures(
+  run: MarketRun,
+  durationS: number,
+): Omit<MarketPhase, 'label' | 'restingInIndex' | 'tickEval' | 'restingExecutions' | 'ordersRowUpdatesPerOrder' | 'health'> {
+  return {
+    http: {
+      sent: run.load.sent,
+      ok: run.load.ok,
+      acceptedPerS: run.load.steady.ok / durationS,
+      latencyMs: summarize(run.load.steady.latency.percentiles()),
+      unfinished: run.load.unfinished,
+    },
+    db: {
+      accepted: run.stats.accepted,
+      filled: run.stats.filled,
+      acceptedPerS: run.stats.accepted / durationS,
+      filledPerS: run.stats.filled / durationS,
+      rejected: run.stats.rejected,
+      acceptToFillMs: summarize(run.stats.acceptToFill),
+    },
+    sides: run.sides,
+    processes: run.processes,
+    postgres: run.postgres,
+    errors: run.load.errors,
+    drain: run.drained,
   };
 }
 
@@ -538,7 +645,9 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
   /** Embedded: the server the bench starts itself once papertrade has stopped (audit, floor). */
   let ownServer: EmbeddedServer | undefined;
   const rssSums = new Map<string, string[]>();
-  const rss = new RssSampler(() => rssTargets(), 250, new Set([PG_GROUP, BENCH_PG_GROUP]), rssSums);
+  const newRss = () => new RssSampler(() => rssTargets(), 250, new Set([PG_GROUP, BENCH_PG_GROUP]), rssSums);
+  /** The sampler of the current measurement (each measurement has its own peaks). */
+  let rss = newRss();
   let pgPidsCache: number[] = [];
   let benchPgPids: number[] = [];
   let redisPid: number | undefined;
@@ -598,6 +707,9 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
           LOG_LEVEL: 'warn',
         };
     const cfg = loadConfig(childEnv);
+    if (o.resting && cfg.feed !== 'simulator') {
+      throw new BenchUsageError(`--resting measures the simulator's ticks (FEED=${cfg.feed} is set): unset FEED`);
+    }
     const tunables = Object.fromEntries(
       Object.entries(process.env).filter(
         (e): e is [string, string] =>
@@ -656,6 +768,9 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
       // BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to the roles only:
       // NODE_OPTIONS refuses --cpu-prof, and profiling the load generator too would skew it.
       const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+      // --resting: an inspector on a free loopback port, for a forced GC before and after the
+      // placement (resting-run.ts forcedGcReading); idle unless the bench connects to it.
+      if (o.resting) nodeArgs.push('--inspect=127.0.0.1:0');
       const p = startProcess(name, process.execPath, [...nodeArgs, mainJs, ...args], childEnv, path.join(logDir, file));
       children.push(p);
       return p;
@@ -734,11 +849,13 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
       died,
     );
 
-    // Seed: every user buys `seedShares` of every ticker, so the workload has shares to sell.
+    // Seed: every user buys `seedShares` of every ticker, so the workload has shares to sell
+    // (--resting: of every listed ticker, for the resting sells placed on all of them).
+    const seedTickers = o.resting ? listed : tickers;
     const T = tickers.length;
     const seedRequests: OrderRequest[] = [];
     for (const u of users) {
-      for (const t of tickers) {
+      for (const t of seedTickers) {
         seedRequests.push({
           path: '/orders',
           authorization: u.authorization,
@@ -757,38 +874,6 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
     );
     const index = new Map(users.map((u, i) => [u.id, i]));
     const tIndex = new Map(tickers.map((t, i) => [t, i]));
-    const sellable = new Int32Array(users.length * T);
-    const holdings = await pool.query<{ user_id: string; ticker: string; free: string }>(
-      `SELECT user_id, ticker, floor((quantity - reserved_quantity) / $1)::text AS free FROM holdings`,
-      [o.quantity],
-    );
-    for (const h of holdings.rows) {
-      const ui = index.get(h.user_id);
-      const ti = tIndex.get(h.ticker);
-      if (ui !== undefined && ti !== undefined) sellable[ui * T + ti] = Number(h.free);
-    }
-    await pool.query('ANALYZE');
-    await pool.query('CHECKPOINT');
-
-    // The measured run.
-    const sides = { buy: 0, sell: 0 };
-    const qty = String(o.quantity);
-    const next = (): OrderRequest => {
-      const ui = Math.floor(Math.random() * users.length);
-      const ti = Math.floor(Math.random() * T);
-      let side: 'buy' | 'sell' = 'buy';
-      if (o.sellRatio > 0 && Math.random() < o.sellRatio && sellable[ui * T + ti]! > 0) {
-        sellable[ui * T + ti]! -= 1;
-        side = 'sell';
-      }
-      sides[side] += 1;
-      const u = users[ui]!;
-      return {
-        path: '/orders',
-        authorization: u.authorization,
-        body: `{"user_id":"${u.id}","ticker":"${tickers[ti]}","quantity":"${qty}","type":"market","side":"${side}"}`,
-      };
-    };
 
     // What the report adds up: papertrade and the PostgreSQL that works for it (and Redis, when used).
     const papertradeGroups = children.map((c) => c.name);
@@ -816,77 +901,295 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
       if (redisPid) groups.push(['redis-server', [redisPid]]);
       return sampleCpu(groups, 'bench (load generator)');
     };
-    let pgStart: PgCounters | undefined;
-    let pgEnd: PgCounters | undefined;
-    let cpuStart: CpuSnapshot | undefined;
-    let cpuEnd: CpuSnapshot | undefined;
 
     await refreshPgPids();
     const pidRefresh = setInterval(() => void refreshPgPids().catch(() => undefined), 1_000);
-    rss.start();
 
-    let pendingNow = 0;
-    let pendingQuery: Promise<void> | undefined;
-    let lastPoint: { t: number; ok: number; pending: number } | undefined;
-    let fillRate = 0;
-    let okTotal = 0;
-    const onSecond = (s: LoadSnapshot) => {
-      okTotal += s.okLastSecond;
-      if (!pendingQuery) {
-        const okAt = okTotal;
-        const t = performance.now();
-        pendingQuery = pendingCount(pool)
-          .then((n) => {
-            pendingNow = n;
-            if (lastPoint) fillRate = Math.max(0, (okAt - lastPoint.ok - (n - lastPoint.pending)) / ((t - lastPoint.t) / 1000));
-            lastPoint = { t, ok: okAt, pending: n };
-          })
-          .catch(() => undefined)
-          .finally(() => (pendingQuery = undefined));
-      }
-      const phase = s.inSteady ? `${Math.max(0, s.elapsedS - o.warmupS)}/${o.durationS}s` : `warm-up ${s.elapsedS}/${o.warmupS}s`;
-      status(
-        `[papertrade ${phase}] sent ${s.sent}  acc/s ${s.okLastSecond}  fill/s≈${Math.round(fillRate)}  ` +
-          `pending ${pendingNow}  in-flight ${s.inflight}  p99 ${(Math.round(s.p99Ms * 10) / 10).toString()}ms  err ${s.errors}`,
-        s.elapsedS % 5 === 0,
+    /**
+     * One closed- or open-loop market-order measurement, as the plain bench makes it (--resting
+     * makes it twice, the same way): sellable shares read now (resting sells hold some), ANALYZE
+     * and CHECKPOINT first, memory peaks of this measurement only. `lifetimePeaks`: raise the
+     * peaks to each child's VmHWM (its peak since it started: right for the first measurement).
+     */
+    const runMarket = async (
+      label: string,
+      lifetimePeaks: boolean,
+      hooks: { onSteadyStart?: () => Promise<void>; onSteadyEnd?: () => Promise<void> } = {},
+    ): Promise<MarketRun> => {
+      const sellable = new Int32Array(users.length * T);
+      const holdings = await pool.query<{ user_id: string; ticker: string; free: string }>(
+        `SELECT user_id, ticker, floor((quantity - reserved_quantity) / $1)::text AS free FROM holdings`,
+        [o.quantity],
       );
+      for (const h of holdings.rows) {
+        const ui = index.get(h.user_id);
+        const ti = tIndex.get(h.ticker);
+        if (ui !== undefined && ti !== undefined) sellable[ui * T + ti] = Number(h.free);
+      }
+      await pool.query('ANALYZE');
+      await pool.query('CHECKPOINT');
+
+      const sides = { buy: 0, sell: 0 };
+      const qty = String(o.quantity);
+      const next = (): OrderRequest => {
+        const ui = Math.floor(Math.random() * users.length);
+        const ti = Math.floor(Math.random() * T);
+        let side: 'buy' | 'sell' = 'buy';
+        if (o.sellRatio > 0 && Math.random() < o.sellRatio && sellable[ui * T + ti]! > 0) {
+          sellable[ui * T + ti]! -= 1;
+          side = 'sell';
+        }
+        sides[side] += 1;
+        const u = users[ui]!;
+        return {
+          path: '/orders',
+          authorization: u.authorization,
+          body: `{"user_id":"${u.id}","ticker":"${tickers[ti]}","quantity":"${qty}","type":"market","side":"${side}"}`,
+        };
+      };
+
+      let pgStart: PgCounters | undefined;
+      let pgEnd: PgCounters | undefined;
+      let cpuStart: CpuSnapshot | undefined;
+      let cpuEnd: CpuSnapshot | undefined;
+      rss.stop();
+      rss = newRss();
+      rss.start();
+
+      let pendingNow = 0;
+      let pendingQuery: Promise<void> | undefined;
+      let lastPoint: { t: number; ok: number; pending: number } | undefined;
+      let fillRate = 0;
+      let okTotal = 0;
+      const tag = label ? `papertrade, ${label}` : 'papertrade';
+      const onSecond = (s: LoadSnapshot) => {
+        okTotal += s.okLastSecond;
+        if (!pendingQuery) {
+          const okAt = okTotal;
+          const t = performance.now();
+          pendingQuery = pendingCount(pool)
+            .then((n) => {
+              pendingNow = n;
+              if (lastPoint) fillRate = Math.max(0, (okAt - lastPoint.ok - (n - lastPoint.pending)) / ((t - lastPoint.t) / 1000));
+              lastPoint = { t, ok: okAt, pending: n };
+            })
+            .catch(() => undefined)
+            .finally(() => (pendingQuery = undefined));
+        }
+        const phase = s.inSteady ? `${Math.max(0, s.elapsedS - o.warmupS)}/${o.durationS}s` : `warm-up ${s.elapsedS}/${o.warmupS}s`;
+        status(
+          `[${tag} ${phase}] sent ${s.sent}  acc/s ${s.okLastSecond}  fill/s≈${Math.round(fillRate)}  ` +
+            `pending ${pendingNow}  in-flight ${s.inflight}  p99 ${(Math.round(s.p99Ms * 10) / 10).toString()}ms  err ${s.errors}`,
+          s.elapsedS % 5 === 0,
+        );
+      };
+
+      say(
+        `running${label ? ` (${label})` : ''}: ${o.rate === 'max' ? `closed loop, ${o.concurrency} in flight` : `open loop, ${o.rate}/s over ${o.concurrency} connections`}, ` +
+          `${o.warmupS}s warm-up + ${o.durationS}s measured`,
+      );
+      const load = await runLoad({
+        origin,
+        rate: o.rate,
+        concurrency: o.concurrency,
+        inflightMax: INFLIGHT_MAX,
+        warmupMs: o.warmupS * 1000,
+        durationMs: o.durationS * 1000,
+        next,
+        onSecond,
+        onSteadyStart: async () => {
+          cpuStart = await sampleRun();
+          pgStart = await pgCounters(pool).catch(() => undefined);
+          await hooks.onSteadyStart?.();
+        },
+        onSteadyEnd: async () => {
+          cpuEnd = await sampleRun();
+          pgEnd = await pgCounters(pool).catch(() => undefined);
+          await hooks.onSteadyEnd?.();
+        },
+      });
+      endStatus();
+      await pendingQuery;
+      say('draining: waiting for every order to leave PENDING...');
+      const drained = await drain(pool, DRAIN_WAIT_MS);
+      const stats = await windowStats(pool, load.windowStartMs, load.windowEndMs);
+      if (lifetimePeaks) {
+        for (const c of children) {
+          const hwm = readStatusKb(c.pid, 'VmHWM');
+          if (hwm !== undefined) rss.observe(c.name, hwm);
+        }
+      }
+      rss.sample();
+      rss.stop();
+      return {
+        load,
+        stats,
+        drained,
+        sides,
+        processes: cpuRows(cpuStart, cpuEnd, stats.accepted, o.durationS * 1000, rss.peakKb, labels, totals),
+        postgres: walSummary(pgStart, pgEnd, stats.accepted),
+        checkpoints: (pgEnd?.checkpoints ?? 0) - (pgStart?.checkpoints ?? 0),
+        clusterSize: pgPidsCache.length,
+      };
     };
 
-    say(
-      `running: ${o.rate === 'max' ? `closed loop, ${o.concurrency} in flight` : `open loop, ${o.rate}/s over ${o.concurrency} connections`}, ` +
-        `${o.warmupS}s warm-up + ${o.durationS}s measured`,
-    );
-    const load = await runLoad({
-      origin,
-      rate: o.rate,
-      concurrency: o.concurrency,
-      inflightMax: INFLIGHT_MAX,
-      warmupMs: o.warmupS * 1000,
-      durationMs: o.durationS * 1000,
-      next,
-      onSecond,
-      onSteadyStart: async () => {
-        cpuStart = await sampleRun();
-        pgStart = await pgCounters(pool).catch(() => undefined);
-      },
-      onSteadyEnd: async () => {
-        cpuEnd = await sampleRun();
-        pgEnd = await pgCounters(pool).catch(() => undefined);
-      },
-    });
-    endStatus();
-    await pendingQuery;
-    say('draining: waiting for every order to leave PENDING...');
-    const drained = await drain(pool, DRAIN_WAIT_MS);
-    const stats = await windowStats(pool, load.windowStartMs, load.windowEndMs);
-    clearInterval(pidRefresh);
-    for (const c of children) {
-      const hwm = readStatusKb(c.pid, 'VmHWM');
-      if (hwm !== undefined) rss.observe(c.name, hwm);
+    /** The engine's metrics at the steady window's edges (--resting: tick evaluations under the load). */
+    type Edge = { engine?: EngineSnapshot; updates: number | null; log: LogCounts | undefined };
+    const engineEdges = () => {
+      const edges: { start?: Edge; end?: Edge } = {};
+      const edge = async (): Promise<Edge> => ({
+        engine: await engineSnapshot(origin).catch(() => undefined),
+        updates: await ordersRowUpdates(pool).catch(() => null),
+        log: logCounts(children[0]!.logFile),
+      });
+      return {
+        edges,
+        hooks: {
+          onSteadyStart: async () => void (edges.start = await edge()),
+          onSteadyEnd: async () => void (edges.end = await edge()),
+        },
+      };
+    };
+    const phaseOf = (label: string, run: MarketRun, edges: { start?: Edge; end?: Edge }): MarketPhase => {
+      const a = edges.start?.engine;
+      const b = edges.end?.engine;
+      const d = a && b ? between(a, b) : { tickEval: null, executions: null };
+      const u0 = edges.start?.updates ?? null;
+      const u1 = edges.end?.updates ?? null;
+      return {
+        label,
+        restingInIndex: a?.resting ?? null,
+        ...marketFigures(run, o.durationS),
+        tickEval: d.tickEval,
+        restingExecutions: d.executions,
+        ordersRowUpdatesPerOrder: u0 === null || u1 === null || run.stats.accepted === 0 ? null : (u1 - u0) / run.stats.accepted,
+        // The end edge's scrape is the first since the start edge's: its lag maximum covers the window.
+        health: windowHealth(edges.start?.log, edges.end?.log, b?.eventLoopLagMaxS, b),
+      };
+    };
+
+    const edgesA = engineEdges();
+    const first = await runMarket(o.resting ? 'without resting orders' : '', true, o.resting ? edgesA.hooks : {});
+
+    let resting: RestingPart | undefined;
+    if (o.resting) {
+      const r = o.resting;
+      const logFile = children[0]!.logFile;
+      const inspector = inspectorUrl(logFile);
+      let gcNote: string | null = inspector ? null : `no inspector URL in ${logFile}: no forced-GC reading`;
+      const forcedGc = async (): Promise<HeapReading | undefined> => {
+        if (!inspector || gcNote) return undefined;
+        try {
+          return await forcedGcReading(inspector);
+        } catch (err) {
+          gcNote = `the forced GC through the inspector failed: ${(err as Error).message}`;
+          return undefined;
+        }
+      };
+      const idleOpts = (what: string) => ({
+        onSecond: (s: number) => status(`[idle, ${what} ${s}/${r.idleS}s] the feed's ticks only`, s % 5 === 0),
+        // CPU of every process over the window: what the resting orders cost with nothing traded.
+        cpu: async () => {
+          const a = await sampleRun();
+          return async () => cpuRows(a, await sampleRun(), 0, r.idleS * 1000, new Map(), labels, totals);
+        },
+      });
+      say(`idle ${r.idleS} s, no resting order: the feed's ticks only...`);
+      const idleWithout = await idleWindow(origin, pool, logFile, r.idleS, idleOpts('no resting order'));
+      endStatus();
+      const gcBefore = await forcedGc();
+
+      // The background orders, on every listed ticker, around where its price is now.
+      const prices = (await (await fetch(`${origin}/prices`, { headers: { authorization: `Bearer ${adminToken}` } })).json()) as {
+        prices: { ticker: string; price: string }[];
+      };
+      const quotes = prices.prices.filter((p) => listed.includes(p.ticker)).map((p) => ({ ticker: p.ticker, price: parsePrice(p.price) }));
+      if (quotes.length !== listed.length) throw new Error(`GET /prices has ${quotes.length} of the ${listed.length} listed tickers`);
+      const planned = planRestingOrders(r.orders, quotes);
+      const byKind: Record<string, number> = {};
+      const bySide = { buy: 0, sell: 0 };
+      for (const p of planned) {
+        byKind[p.kind] = (byKind[p.kind] ?? 0) + 1;
+        bySide[p.terms.side] += 1;
+      }
+      say(`placing ${r.orders} resting orders on ${quotes.length} tickers through POST /orders (${o.concurrency} in flight)...`);
+      let placingSeconds = 0;
+      const placed = await placeOrders(
+        origin,
+        r.orders,
+        (i) => {
+          const u = users[i % users.length]!;
+          const p = planned[i]!;
+          return { path: '/orders', authorization: u.authorization, body: orderJson(u.id, p.ticker, p.terms) };
+        },
+        {
+          concurrency: o.concurrency,
+          deadlineMs: placementDeadlineMs(r.orders),
+          what: `${r.orders} resting orders`,
+          onSecond: (done, errors) => status(`[placing] ${done}/${r.orders} answered  errors ${errors}`, ++placingSeconds % 5 === 0),
+        },
+      );
+      endStatus();
+      say(`  placed in ${Math.round(placed.ms)} ms (${Math.round(r.orders / (placed.ms / 1000))}/s); waiting until all are OPEN and in the index...`);
+      const answeredAt = performance.now();
+      await waitRested(pool, origin, { open: r.orders, filled: 0, indexed: r.orders }, INDEX_WAIT_MS, died);
+      const indexedAfterMs = Math.round(performance.now() - answeredAt);
+      say(`  all OPEN and indexed ${indexedAfterMs} ms after the last answer`);
+      say(`idle ${r.idleS} s with ${r.orders} resting orders: the feed's ticks only...`);
+      const idleWith = await idleWindow(origin, pool, logFile, r.idleS, idleOpts(`${r.orders} resting`));
+      endStatus();
+      const gcAfter = await forcedGc();
+
+      const edgesB = engineEdges();
+      const second = await runMarket(`with ${r.orders} resting orders`, false, edgesB.hooks);
+
+      // The calmest listed ticker: the feed is least likely to reach the crossing's limits first.
+      const calm = await pool.query<{ ticker: string }>('SELECT ticker FROM instruments WHERE ticker = ANY($1) ORDER BY annual_volatility, ticker LIMIT 1', [listed]);
+      const crossings: CrossingResult[] = [];
+      for (let i = 0; i < r.crossRepeats; i++) {
+        // Nothing else executed and the index is whole (a watcher that lost its lease rebuilds it).
+        await waitRested(pool, origin, { open: r.orders, filled: i * r.cross, indexed: r.orders }, INDEX_WAIT_MS, died);
+        const crossing = await runCrossing({
+          origin,
+          adminToken,
+          pool,
+          ticker: calm.rows[0]!.ticker,
+          users,
+          n: r.cross,
+          concurrency: o.concurrency,
+          indexedBefore: r.orders,
+          abort: died,
+          say,
+        });
+        crossings.push(crossing);
+        say(`  #${i + 1}: all ${r.cross} FILLED ${Math.round(crossing.sendToAllVisibleMs)} ms after the PUT was sent`);
+      }
+      resting = {
+        r,
+        seededTickers: seedTickers.length,
+        idleWithout,
+        idleWith,
+        gcBefore,
+        gcAfter,
+        gcNote,
+        placement: {
+          orders: r.orders,
+          ms: Math.round(placed.ms),
+          perS: r.orders / (placed.ms / 1000),
+          byKind,
+          bySide,
+          indexedAfterMs,
+          concurrency: o.concurrency,
+        },
+        without: phaseOf('without resting orders', first, edgesA.edges),
+        with: phaseOf(`with ${r.orders} resting orders`, second, edgesB.edges),
+        crossings,
+        checkpoints: { without: first.checkpoints, with: second.checkpoints },
+      };
     }
-    rss.sample();
-    rss.stop();
-    const clusterSize = pgPidsCache.length;
+    clearInterval(pidRefresh);
+    const { load, stats, drained, sides } = first;
+    const clusterSize = first.clusterSize;
 
     say('stopping papertrade...');
     await Promise.all(children.map((c) => stopProcess(c)));
@@ -921,6 +1224,54 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
       const note = e.code === 'ERR_MODULE_NOT_FOUND' ? 'no audit module in this build' : `audit failed: ${e.message ?? String(err)}`;
       audit = { ran: false, ok: null, violations: {}, note };
       say(`note: ${note}`);
+    }
+
+    if (resting) {
+      say('the index micro-benchmark (papertrade stopped)...');
+      const micro = await runMicroBench(root);
+      if (micro.error) say(`note: micro-benchmark: ${micro.error}`);
+      const report = restingReport({
+        part: resting,
+        micro,
+        audit,
+        common: {
+          timestamp: new Date().toISOString(),
+          machine: { cpu: cpuModel(), cores: os.cpus().length, ramGb: os.totalmem() / 1024 ** 3 },
+          versions: { node: process.version, postgres: pgVersion, redis: redisVersion, papertrade: gitCommit(root) },
+          settings: {
+            mode: embedded ? 'embedded' : 'all-in-one',
+            roles: children.map((c) => c.name),
+            loop: 'closed',
+            rate: o.rate,
+            concurrency: o.concurrency,
+            durationS: o.durationS,
+            warmupS: o.warmupS,
+            users: o.users,
+            sellRatio: o.sellRatio,
+            quantity: o.quantity,
+            seedShares: o.seedShares,
+            tickers,
+            pgPoolMax: cfg.pgPoolMax,
+            engineBatchSizeMax: cfg.engine.batchSizeMax,
+            feed: embedded ? 'in the start process' : hasFeed ? 'role' : 'seeded by the bench',
+            database: embedded ? `${dbName} (embedded, in a temporary data directory)` : dbName,
+            postgresSettings: pgSettings,
+            redisPrefix: embedded ? 'none' : prefix,
+            env: tunables,
+          },
+          logs: logDir,
+        },
+        embedded,
+        feedTickMs: cfg.feedTickMs,
+      });
+      const markdown = renderRestingMarkdown(report);
+      const files = saveReport(report, markdown, '-resting');
+      if (o.jsonOnly) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      else {
+        process.stdout.write(`\n${markdown}\n`);
+        say(`saved ${files.md} and ${files.json}`);
+      }
+      return audit.ran && audit.ok === false ? 1 : 0;
     }
 
     // The SQL floor, on the same database with fresh users.
@@ -984,8 +1335,8 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
     }
 
     // CPU and memory per process over the steady window.
-    const processes = cpuRows(cpuStart, cpuEnd, stats.accepted, o.durationS * 1000, rss.peakKb, labels, totals);
-    const checkpoints = (pgEnd?.checkpoints ?? 0) - (pgStart?.checkpoints ?? 0);
+    const processes = first.processes;
+    const checkpoints = first.checkpoints;
     if (checkpoints > 0) {
       notes.push(
         `${checkpoints} PostgreSQL checkpoint(s) during papertrade's window (a CREATE DATABASE anywhere in the cluster forces one): expect stalls in the tail.`,
@@ -1089,7 +1440,7 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
         },
         sides,
         processes,
-        postgres: walSummary(pgStart, pgEnd, stats.accepted),
+        postgres: first.postgres,
         errors: load.errors,
         drain: drained,
         audit,
