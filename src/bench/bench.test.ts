@@ -1,29 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { BenchUsageError, parseBenchOptions, type RawBenchOptions } from './bench.js';
+import { BenchUsageError, parseBenchOptions } from './bench.js';
 import { errorCode } from './load.js';
 import { RssSampler } from './processes.js';
 import { LatencyRecorder } from './stats.js';
+import { RAW_BENCH_DEFAULTS as defaults } from '../../test/bench-options.js';
 
-const defaults: RawBenchOptions = {
-  duration: '60',
-  warmup: '5',
-  rate: 'max',
-  concurrency: '64',
-  users: '1000',
-  sellRatio: '0.5',
-  quantity: '1',
-  seedShares: '100',
-  allInOne: false,
-  embedded: false,
-  startup: false,
-  feed: true,
-  floor: true,
-  floorDuration: '20',
-  floorWarmup: '3',
-  floorBatch: '100',
-  dbName: 'papertrade_bench',
-  jsonOnly: false,
-};
 
 describe('LatencyRecorder', () => {
   it('gives exact percentiles from every sample', () => {

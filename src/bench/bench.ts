@@ -1226,6 +1226,34 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
       say(`note: ${note}`);
     }
 
+    // What every report of this run begins with (the plain one and --resting's).
+    const reportHeader = (): Pick<BenchReport, 'timestamp' | 'machine' | 'versions' | 'settings'> => ({
+      timestamp: new Date().toISOString(),
+      machine: { cpu: cpuModel(), cores: os.cpus().length, ramGb: os.totalmem() / 1024 ** 3 },
+      versions: { node: process.version, postgres: pgVersion, redis: redisVersion, papertrade: gitCommit(root) },
+      settings: {
+        mode: embedded ? 'embedded' : o.allInOne ? 'all-in-one' : 'roles',
+        roles: children.map((c) => c.name),
+        loop: o.rate === 'max' ? 'closed' : 'open',
+        rate: o.rate,
+        concurrency: o.concurrency,
+        durationS: o.durationS,
+        warmupS: o.warmupS,
+        users: o.users,
+        sellRatio: o.sellRatio,
+        quantity: o.quantity,
+        seedShares: o.seedShares,
+        tickers,
+        pgPoolMax: cfg.pgPoolMax,
+        engineBatchSizeMax: cfg.engine.batchSizeMax,
+        feed: embedded ? 'in the start process' : hasFeed ? 'role' : 'seeded by the bench',
+        database: embedded ? `${dbName} (embedded, in a temporary data directory)` : dbName,
+        postgresSettings: pgSettings,
+        redisPrefix: embedded ? 'none' : prefix,
+        env: tunables,
+      },
+    });
+
     if (resting) {
       say('the index micro-benchmark (papertrade stopped)...');
       const micro = await runMicroBench(root);
@@ -1235,30 +1263,7 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
         micro,
         audit,
         common: {
-          timestamp: new Date().toISOString(),
-          machine: { cpu: cpuModel(), cores: os.cpus().length, ramGb: os.totalmem() / 1024 ** 3 },
-          versions: { node: process.version, postgres: pgVersion, redis: redisVersion, papertrade: gitCommit(root) },
-          settings: {
-            mode: embedded ? 'embedded' : 'all-in-one',
-            roles: children.map((c) => c.name),
-            loop: 'closed',
-            rate: o.rate,
-            concurrency: o.concurrency,
-            durationS: o.durationS,
-            warmupS: o.warmupS,
-            users: o.users,
-            sellRatio: o.sellRatio,
-            quantity: o.quantity,
-            seedShares: o.seedShares,
-            tickers,
-            pgPoolMax: cfg.pgPoolMax,
-            engineBatchSizeMax: cfg.engine.batchSizeMax,
-            feed: embedded ? 'in the start process' : hasFeed ? 'role' : 'seeded by the bench',
-            database: embedded ? `${dbName} (embedded, in a temporary data directory)` : dbName,
-            postgresSettings: pgSettings,
-            redisPrefix: embedded ? 'none' : prefix,
-            env: tunables,
-          },
+          ...reportHeader(),
           logs: logDir,
         },
         embedded,
@@ -1398,30 +1403,7 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
     );
 
     const report: BenchReport = {
-      timestamp: new Date().toISOString(),
-      machine: { cpu: cpuModel(), cores: os.cpus().length, ramGb: os.totalmem() / 1024 ** 3 },
-      versions: { node: process.version, postgres: pgVersion, redis: redisVersion, papertrade: gitCommit(root) },
-      settings: {
-        mode: embedded ? 'embedded' : o.allInOne ? 'all-in-one' : 'roles',
-        roles: children.map((c) => c.name),
-        loop: o.rate === 'max' ? 'closed' : 'open',
-        rate: o.rate,
-        concurrency: o.concurrency,
-        durationS: o.durationS,
-        warmupS: o.warmupS,
-        users: o.users,
-        sellRatio: o.sellRatio,
-        quantity: o.quantity,
-        seedShares: o.seedShares,
-        tickers,
-        pgPoolMax: cfg.pgPoolMax,
-        engineBatchSizeMax: cfg.engine.batchSizeMax,
-        feed: embedded ? 'in the start process' : hasFeed ? 'role' : 'seeded by the bench',
-        database: embedded ? `${dbName} (embedded, in a temporary data directory)` : dbName,
-        postgresSettings: pgSettings,
-        redisPrefix: embedded ? 'none' : prefix,
-        env: tunables,
-      },
+      ...reportHeader(),
       papertrade: {
         http: {
           sent: load.sent,

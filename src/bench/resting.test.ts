@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatPrice, parsePrice, parseQty, type Price } from '../core/money.js';
 import { initialState, onTick, parseTerms, type RawTerms } from '../core/order-terms.js';
-import { BenchUsageError, parseBenchOptions, type RawBenchOptions } from './bench.js';
+import { BenchUsageError, parseBenchOptions } from './bench.js';
 import type { LatencySummary, ProcessCpu } from './report.js';
 import {
   crossingPlan,
@@ -30,27 +30,8 @@ import {
   type RestingPart,
 } from './resting.js';
 import { inspectorUrl, logCounts, windowHealth } from './resting-run.js';
+import { RAW_BENCH_DEFAULTS as defaults } from '../../test/bench-options.js';
 
-const defaults: RawBenchOptions = {
-  duration: '60',
-  warmup: '5',
-  rate: 'max',
-  concurrency: '64',
-  users: '1000',
-  sellRatio: '0.5',
-  quantity: '1',
-  seedShares: '100',
-  allInOne: false,
-  embedded: false,
-  startup: false,
-  feed: true,
-  floor: true,
-  floorDuration: '20',
-  floorWarmup: '3',
-  floorBatch: '100',
-  dbName: 'papertrade_bench',
-  jsonOnly: false,
-};
 
 describe('parseBenchOptions with --resting', () => {
   it('takes the defaults, and leaves the SQL floor out', () => {
