@@ -449,6 +449,10 @@ function cashText(cents: bigint): string {
 }
 
 const BROKEN_JSON = [
+  // Unicode spaces that are not JSON whitespace: a body of one is not an empty body.
+  '\u00a0',
+  '\ufeff',
+  '\u2028',
   '{',
   '}',
   '{"amount":',
@@ -625,7 +629,7 @@ interface RouteSpec {
   /** Body fields; undefined for a route that takes no body. */
   fields?: FieldSpec[];
   /** The same route with bad path parameters (with a legitimate principal). */
-  badPaths: () => fc.Arbitrary<{ label: string; path: string; auth: string; expect?: readonly number[] }>;
+  badPaths: () => fc.Arbitrary<BadPath>;
   /** Legitimate requests sent with the wrong credentials. */
   wrongPrincipals: () => Array<{ label: string; auth: string | null; path?: string; expect: number[] }>;
   /** Extra header attacks (e.g. Idempotency-Key). */
@@ -641,6 +645,27 @@ function unauthenticated(): Array<{ label: string; auth: string | null; expect: 
     { label: 'revoked key', auth: bearer(world.aliceRevoked.key), expect: [401] },
     ...MALFORMED_TOKENS.map((t) => ({ label: `malformed token ${t.slice(0, 20)}`, auth: t, expect: [401] })),
   ];
+}
+
+type BadPath = { label: string; path: string; auth: string; expect?: readonly number[] };
+
+/** Bad order ids for a route on one order (cancel, replace): malformed, unknown, not yours, ended; and any `extra`. */
+function badOrderPaths(...extra: BadPath[]): fc.Arbitrary<BadPath> {
+  const own = bearer(world.alice.key);
+  return fc.oneof(
+    malformedSegment().map((s) => ({ label: 'malformed order id', path: `/orders/${s}`, auth: own })),
+    nonexistentUuid.map((u) => ({ label: 'unknown order', path: `/orders/${u}`, auth: own, expect: [404] })),
+    nonexistentUuid.map((u) => ({ label: 'unknown order (admin)', path: `/orders/${u}`, auth: bearer(ADMIN_TOKEN), expect: [404] })),
+    fc.constant({ label: "another user's pending order", path: `/orders/${world.bobPending}`, auth: own, expect: [404] }),
+    fc.constant({ label: 'filled order', path: `/orders/${world.aliceFilled}`, auth: own, expect: [409] }),
+    fc.constant({ label: 'canceled order', path: `/orders/${world.aliceCanceled}`, auth: bearer(ADMIN_TOKEN), expect: [409] }),
+    ...extra.map((e) => fc.constant(e)),
+  );
+}
+
+/** Who may not act on alice's order: nobody unauthenticated, and not bob, whose key finds it "not found" (its existence is not disclosed). */
+function orderWrongPrincipals(): Array<{ label: string; auth: string | null; expect: number[] }> {
+  return [...unauthenticated(), { label: "another user's key", auth: bearer(world.bob.key), expect: [404] }];
 }
 
 const amountField = (invalid: (t: Target) => BadValues): FieldSpec => ({
@@ -919,22 +944,8 @@ const SPECS: Record<string, RouteSpec> = {
       { label: 'own key (sell)', auth: bearer(world.alice.key), path: `/orders/${world.alicePendingSell}` },
       { label: 'admin', auth: bearer(ADMIN_TOKEN), path: `/orders/${world.alicePendingBuy}` },
     ],
-    badPaths: () => {
-      const own = bearer(world.alice.key);
-      return fc.oneof(
-        malformedSegment().map((s) => ({ label: 'malformed order id', path: `/orders/${s}`, auth: own })),
-        nonexistentUuid.map((u) => ({ label: 'unknown order', path: `/orders/${u}`, auth: own, expect: [404] })),
-        nonexistentUuid.map((u) => ({ label: 'unknown order (admin)', path: `/orders/${u}`, auth: bearer(ADMIN_TOKEN), expect: [404] })),
-        fc.constant({ label: "another user's pending order", path: `/orders/${world.bobPending}`, auth: own, expect: [404] }),
-        fc.constant({ label: 'filled order', path: `/orders/${world.aliceFilled}`, auth: own, expect: [409] }),
-        fc.constant({ label: 'canceled order', path: `/orders/${world.aliceCanceled}`, auth: bearer(ADMIN_TOKEN), expect: [409] }),
-      );
-    },
-    wrongPrincipals: () => [
-      ...unauthenticated(),
-      // Another user's order is "not found": its existence is not disclosed.
-      { label: "another user's key", auth: bearer(world.bob.key), expect: [404] },
-    ],
+    badPaths: () => badOrderPaths(),
+    wrongPrincipals: () => orderWrongPrincipals(),
   },
 
   'PATCH /orders/:id': {
@@ -959,22 +970,9 @@ const SPECS: Record<string, RouteSpec> = {
       timeInForceField(TIMES_IN_FORCE),
       { name: 'client_order_id', required: false, valid: () => [J('hostile-replace')], invalid: () => clientOrderIdInvalid() },
     ],
-    badPaths: () => {
-      const own = bearer(world.alice.key);
-      return fc.oneof(
-        malformedSegment().map((s) => ({ label: 'malformed order id', path: `/orders/${s}`, auth: own })),
-        nonexistentUuid.map((u) => ({ label: 'unknown order', path: `/orders/${u}`, auth: own, expect: [404] })),
-        nonexistentUuid.map((u) => ({ label: 'unknown order (admin)', path: `/orders/${u}`, auth: bearer(ADMIN_TOKEN), expect: [404] })),
-        fc.constant({ label: "another user's order", path: `/orders/${world.bobPending}`, auth: own, expect: [404] }),
-        fc.constant({ label: 'a PENDING market order', path: `/orders/${world.alicePendingBuy}`, auth: own, expect: [409] }),
-        fc.constant({ label: 'filled order', path: `/orders/${world.aliceFilled}`, auth: own, expect: [409] }),
-        fc.constant({ label: 'canceled order', path: `/orders/${world.aliceCanceled}`, auth: bearer(ADMIN_TOKEN), expect: [409] }),
-      );
-    },
-    wrongPrincipals: () => [
-      ...unauthenticated(),
-      { label: "another user's key", auth: bearer(world.bob.key), expect: [404] },
-    ],
+    // A PENDING market order cannot be replaced (it is not resting): 409, like an ended one.
+    badPaths: () => badOrderPaths({ label: 'a PENDING market order', path: `/orders/${world.alicePendingBuy}`, auth: bearer(world.alice.key), expect: [409] }),
+    wrongPrincipals: () => orderWrongPrincipals(),
   },
 
   'DELETE /orders': {

@@ -25,6 +25,15 @@ describe('the JSON body parser', () => {
     expect(parseJsonBody('  \n')).toBeUndefined();
   });
 
+  it('takes only JSON whitespace as an empty body: other Unicode spaces are not JSON, and are refused', () => {
+    expect(parseJsonBody(' \t\r\n')).toBeUndefined();
+    // String.prototype.trim() removes these too; a body of one of them once counted as no body,
+    // so POST /users/{id}/api-keys with it created a key (found by the hostile-input suite).
+    for (const body of ['\u00a0', '\ufeff', '\u2028', '\u3000', ' \u000b ']) {
+      expect(refusal(body), JSON.stringify(body)).toMatch(/^request body is not valid JSON/);
+    }
+  });
+
   it('refuses a number with an exponent and says how to write it', () => {
     expect(refusal('{"amount": 1e3}')).toBe('numbers must be plain decimals: 1e3 has an exponent (write 1000)');
     expect(refusal('{"quantity": 1E3}')).toContain('1E3 has an exponent');

@@ -17,7 +17,9 @@ import { ValidationError } from '../core/errors.js';
 
 /** Reads a request body; throws ValidationError (400) for anything that is not exact JSON. */
 export function parseJsonBody(text: string): unknown {
-  if (text.trim() === '') return undefined;
+  // Only JSON's own whitespace (RFC 8259: space, tab, LF, CR) makes an empty body; trim() would
+  // also take U+00A0, U+FEFF, U+2028 and the like, which are not JSON and must be refused.
+  if (JSON_WHITESPACE_ONLY.test(text)) return undefined;
   checkNumbers(text);
   try {
     return sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
@@ -29,6 +31,8 @@ export function parseJsonBody(text: string): unknown {
     throw new ValidationError(`request body is not valid JSON (${message.replace(/^JSON\.parse: /, '')})`);
   }
 }
+
+const JSON_WHITESPACE_ONLY = /^[ \t\n\r]*$/;
 
 const isDigit = (c: number) => c >= 48 && c <= 57;
 
