@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  CLUSTER_LOCATION_FILE,
+  clusterDirOf,
   describeEmbedded,
   EmbeddedPostgresBusyError,
   EmbeddedPostgresError,
@@ -307,11 +309,39 @@ describe('embedded PostgreSQL', { timeout: TEST_TIMEOUT_MS }, () => {
     expect(readFileSync(path.join(dir, 'postgres.log'), 'utf8')).toContain('database system is ready to accept connections');
   });
 
-  it.runIf(isRoot)('as root, says so clearly when the postgres user cannot reach the data dir', async () => {
-    const parent = await dataDir(); // mkdtemp: 0700, not searchable by the postgres user
-    const err = await startEmbeddedPostgres({ dataDir: path.join(parent, 'data'), mode: 'own' }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(EmbeddedPostgresError);
-    expect((err as Error).message).toContain(`${parent} is not searchable by it`);
-    expect((err as Error).message).toContain('PAPERTRADE_DATA_DIR');
-  });
+  // Only root runs PostgreSQL as another user (postgres), whose reach can differ from its own.
+  if (isRoot) {
+    it('as root, keeps a cluster the postgres user cannot reach in the data dir in a home of its own, recorded, and reuses it', async () => {
+      const parent = await dataDir(); // mkdtemp: 0700, not searchable by the postgres user
+      const homes = await dataDir();
+      await fs.chmod(homes, 0o711);
+      const dir = path.join(parent, 'data');
+      const first = await startEmbeddedPostgres({ dataDir: dir, mode: 'own', clusterHomesRoot: path.join(homes, 'clusters') });
+      servers.push(first);
+      const recorded = readFileSync(path.join(dir, CLUSTER_LOCATION_FILE), 'utf8').trim();
+      expect(path.dirname(recorded)).toBe(path.join(homes, 'clusters'));
+      expect(first.pgDir).toBe(path.join(recorded, 'pg'));
+      expect(clusterDirOf(dir)).toBe(first.pgDir);
+      expect(existsSync(path.join(dir, 'pg'))).toBe(false);
+      await query(first.url, 'CREATE TABLE kept (n int); INSERT INTO kept VALUES (42)');
+      await first.stop();
+      // The next start follows the record (and would even if the permissions changed meanwhile).
+      const second = await start(dir);
+      expect(second.pgDir).toBe(first.pgDir);
+      expect(await query<{ n: number }>(second.url, 'SELECT n FROM kept')).toEqual([{ n: 42 }]);
+    });
+
+    it('as root, says so clearly when neither the data dir nor a cluster home is in reach of the postgres user', async () => {
+      const parent = await dataDir();
+      const closed = await dataDir(); // 0700 too: a home under it is out of reach as well
+      const err = await startEmbeddedPostgres({ dataDir: path.join(parent, 'data'), mode: 'own', clusterHomesRoot: path.join(closed, 'clusters') }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(EmbeddedPostgresError);
+      expect((err as Error).message).toContain(`${parent} is not searchable by it`);
+      expect((err as Error).message).toContain(`nor ${closed}`);
+      expect((err as Error).message).toContain('PAPERTRADE_DATA_DIR');
+      expect(existsSync(path.join(parent, 'data', CLUSTER_LOCATION_FILE))).toBe(false);
+    });
+  }
 });

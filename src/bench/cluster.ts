@@ -8,6 +8,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { clusterDirOf } from '../infra/embedded-postgres.js';
 
 export interface ProcInfo {
   pid: number;
@@ -90,9 +91,9 @@ export function readProcs(): ProcInfo[] {
   return procs;
 }
 
-/** The processes of the embedded cluster of a papertrade data directory (`<dataDir>/pg`), now. */
+/** The processes of the embedded cluster of a papertrade data directory (`<dataDir>/pg`, or where pg-location says), now. */
 export function embeddedCluster(dataDir: string): ClusterProcesses {
-  return clusterProcesses(readProcs(), path.join(path.resolve(dataDir), 'pg'));
+  return clusterProcesses(readProcs(), clusterDirOf(dataDir));
 }
 
 function isPostgresProcess(pid: number): boolean {

@@ -80,6 +80,14 @@ export const PG_DIR = 'pg';
 export const PASSWORD_FILE = 'pg-password';
 export const LOG_FILE = 'postgres.log';
 export const OWNER_FILE = 'postgres.owner';
+/**
+ * As root, when the postgres user cannot reach the data directory (say it is under /root, mode
+ * 0700), the cluster lives in a directory of its own under CLUSTER_HOMES_ROOT instead, and this
+ * file in the data directory records which one: the choice is made once, when the cluster is
+ * created, and never again guessed from permissions that may change.
+ */
+export const CLUSTER_LOCATION_FILE = 'pg-location';
+export const CLUSTER_HOMES_ROOT = '/var/lib/papertrade/clusters';
 /** initdb writes here and the result is renamed to PG_DIR, so a half-made cluster is never used. */
 const INIT_DIR = 'pg.initialising';
 /** The library writes initdb's password file as pg-password-<random> in os.tmpdir() (see initialiseCluster). */
@@ -93,7 +101,7 @@ export interface EmbeddedServer {
   url: string;
   port: number;
   dataDir: string;
-  /** The cluster directory, `<dataDir>/pg`. */
+  /** The cluster directory: `<dataDir>/pg`, or the one `<dataDir>/pg-location` names. */
   pgDir: string;
   /** The server's version, e.g. "17.10". */
   version: string;
@@ -122,6 +130,8 @@ export interface StartEmbeddedOptions {
    * 'attach-or-start' (tools): use the server of a live owner, else start one owned by this process.
    */
   mode: 'own' | 'attach-or-start';
+  /** Where clusters go that the postgres user could not reach in the data directory (tests); default CLUSTER_HOMES_ROOT. */
+  clusterHomesRoot?: string;
 }
 
 /** Another live papertrade process owns the embedded PostgreSQL of this data directory. */
@@ -162,12 +172,13 @@ export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Prom
   const dataDir = path.resolve(options.dataDir);
   const database = options.database ?? DEFAULT_DATABASE;
   const logger = options.logger ?? silentLogger;
-  const pgDir = path.join(dataDir, PG_DIR);
   const asRoot = process.getuid?.() === 0;
 
   // PostgreSQL refuses to run as root; as root it runs as the system user `postgres`.
   let runAs = asRoot ? await lookupPostgresUser() : undefined;
-  await prepareDataDir(dataDir, asRoot, runAs);
+  const blocked = await prepareDataDir(dataDir, asRoot, runAs);
+  const home = await clusterHome(dataDir, blocked, runAs, options.clusterHomesRoot ?? CLUSTER_HOMES_ROOT, logger);
+  const pgDir = path.join(home, PG_DIR);
   const password = await readOrCreatePassword(dataDir, pgDir, logger);
 
   const deadline = Date.now() + ATTACH_TIMEOUT_MS;
@@ -204,7 +215,7 @@ export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Prom
           throw new EmbeddedPostgresError(`${pgDir} exists but is not a PostgreSQL cluster (no PG_VERSION); move it away`);
         }
         logger.info(`initialising the embedded PostgreSQL cluster in ${pgDir}`);
-        await initialiseCluster(dataDir, pgDir, password, asRoot, logFd);
+        await initialiseCluster(dataDir, home, pgDir, password, asRoot, logFd);
         if (asRoot && runAs === undefined) runAs = await lookupPostgresUser();
       }
       if (asRoot && runAs === undefined) {
@@ -462,11 +473,12 @@ function loadLibrary(): Promise<EmbeddedPostgresClass> {
   })());
 }
 
-async function initialiseCluster(dataDir: string, pgDir: string, password: string, asRoot: boolean, logFd: number): Promise<void> {
-  const initDir = path.join(dataDir, INIT_DIR);
+/** `home`: the directory that holds the cluster (the data directory, or its home elsewhere). */
+async function initialiseCluster(dataDir: string, home: string, pgDir: string, password: string, asRoot: boolean, logFd: number): Promise<void> {
+  const initDir = path.join(home, INIT_DIR);
   await fs.rm(initDir, { recursive: true, force: true }); // a previous initdb that did not finish
-  for (const name of await fs.readdir(dataDir)) {
-    if (LIBRARY_PWFILE.test(name)) await fs.rm(path.join(dataDir, name), { force: true });
+  for (const name of await fs.readdir(home)) {
+    if (LIBRARY_PWFILE.test(name)) await fs.rm(path.join(home, name), { force: true });
   }
   const EmbeddedPostgres = await loadLibrary();
   const log = (message: unknown) => {
@@ -490,7 +502,7 @@ async function initialiseCluster(dataDir: string, pgDir: string, password: strin
   // that moment keeps the file where others cannot list it (0700, or 0711 as root so that the
   // postgres user can read the file by its name).
   const savedTmpdir = process.env.TMPDIR;
-  process.env.TMPDIR = dataDir;
+  process.env.TMPDIR = home;
   try {
     await withDeadline(instance.initialise(), INITDB_TIMEOUT_MS, () => {
       for (const pid of childPidsOf(process.pid)) if (argv0Base(pid) === 'initdb') signalPid(pid, 'SIGKILL');
@@ -541,31 +553,98 @@ async function lookupPostgresUser(): Promise<PostgresUser | undefined> {
   }
 }
 
-async function prepareDataDir(dataDir: string, asRoot: boolean, runAs: PostgresUser | undefined): Promise<void> {
+/**
+ * Creates the data directory. As root, also makes it searchable by the postgres user, and returns
+ * the first directory on its path that user cannot search (undefined: it can reach the cluster).
+ */
+async function prepareDataDir(dataDir: string, asRoot: boolean, runAs: PostgresUser | undefined): Promise<string | undefined> {
   await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
-  if (!asRoot) return;
+  if (!asRoot) return undefined;
   // As root the cluster belongs to the postgres user, which must be able to reach <dataDir>/pg:
   // the data directory gets search permission (0711: traverse, not list). Our own files in it
   // stay root's, mode 0600.
   const { mode } = await fs.stat(dataDir);
   if ((mode & 0o011) !== 0o011) await fs.chmod(dataDir, (mode & 0o7777) | 0o011);
-  // Every directory above must be searchable by that user too. It runs with its primary group
-  // only (node drops supplementary groups when it spawns as another uid), so that is what counts.
-  let dir = realpathSync(dataDir);
+  return firstUnsearchable(dataDir, runAs);
+}
+
+/**
+ * The first directory from `dir` up to / that the postgres user cannot search, or undefined. It
+ * runs with its primary group only (node drops supplementary groups when it spawns as another
+ * uid), so that is what counts.
+ */
+async function firstUnsearchable(dir: string, runAs: PostgresUser | undefined): Promise<string | undefined> {
+  let at = realpathSync(dir);
   for (;;) {
-    const st = await fs.stat(dir);
+    const st = await fs.stat(at);
     const bit = runAs && st.uid === runAs.uid ? 0o100 : runAs && st.gid === runAs.gid ? 0o010 : 0o001;
-    if ((st.mode & bit) === 0) {
-      throw new EmbeddedPostgresError(
-        `the embedded PostgreSQL runs as the system user "${POSTGRES_USER}", which cannot reach ${dataDir}: ` +
-          `${dir} is not searchable by it (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}, owner uid ${st.uid}); ` +
-          `set PAPERTRADE_DATA_DIR to a directory the ${POSTGRES_USER} user can reach (e.g. /var/lib/papertrade), or chmod o+x ${dir}`,
-      );
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) return;
-    dir = parent;
+    if ((st.mode & bit) === 0) return at;
+    const parent = path.dirname(at);
+    if (parent === at) return undefined;
+    at = parent;
   }
+}
+
+function unreachableError(dataDir: string, blocked: string, detail = ''): EmbeddedPostgresError {
+  const st = statSync(blocked);
+  return new EmbeddedPostgresError(
+    `the embedded PostgreSQL runs as the system user "${POSTGRES_USER}", which cannot reach ${dataDir}: ` +
+      `${blocked} is not searchable by it (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}, owner uid ${st.uid})${detail}; ` +
+      `set PAPERTRADE_DATA_DIR to a directory the ${POSTGRES_USER} user can reach (e.g. /var/lib/papertrade), or chmod o+x ${blocked}`,
+  );
+}
+
+/**
+ * The directory that holds the cluster (as `pg/`): the data directory, unless `<dataDir>/pg-location`
+ * names another. A new cluster the postgres user could not reach in the data directory (`blocked`)
+ * gets a home of its own under `homesRoot` (root-owned, 0711), recorded there, rather than
+ * refusing to start: running as root in /root is common, and /root is 0700.
+ */
+async function clusterHome(
+  dataDir: string,
+  blocked: string | undefined,
+  runAs: PostgresUser | undefined,
+  homesRoot: string,
+  logger: EmbeddedLogger,
+): Promise<string> {
+  const pointer = path.join(dataDir, CLUSTER_LOCATION_FILE);
+  const recorded = readRecordedHome(pointer);
+  if (recorded !== undefined) return recorded;
+  if (blocked === undefined) return dataDir;
+  if (existsSync(path.join(dataDir, PG_DIR))) throw unreachableError(dataDir, blocked, ` and its cluster ${path.join(dataDir, PG_DIR)} is in it`);
+  const home = path.join(homesRoot, `${path.basename(dataDir).replace(/[^A-Za-z0-9._-]/g, '_')}-${randomBytes(6).toString('hex')}`);
+  try {
+    await fs.mkdir(homesRoot, { recursive: true, mode: 0o711 });
+    await fs.mkdir(home, { mode: 0o711 });
+  } catch (err) {
+    throw unreachableError(dataDir, blocked, ` (and ${home} could not be created: ${(err as Error).message})`);
+  }
+  const stillBlocked = await firstUnsearchable(home, runAs);
+  if (stillBlocked !== undefined) {
+    await fs.rm(home, { recursive: true, force: true });
+    throw unreachableError(dataDir, blocked, ` (nor ${stillBlocked}, on the way to ${home})`);
+  }
+  if (!(await createExclusive(pointer, `${home}\n`, 0o600))) {
+    // Another papertrade process of this data directory chose first: use its choice.
+    await fs.rm(home, { recursive: true, force: true });
+    return readRecordedHome(pointer) ?? dataDir;
+  }
+  logger.info(`${dataDir} is out of reach of the "${POSTGRES_USER}" user (${blocked} is not searchable): the embedded PostgreSQL cluster lives in ${home}, recorded in ${pointer}`);
+  return home;
+}
+
+/** The cluster home `<dataDir>/pg-location` names, or undefined without one. */
+function readRecordedHome(pointer: string): string | undefined {
+  if (!existsSync(pointer)) return undefined;
+  const home = readFileSync(pointer, 'utf8').trim();
+  if (!path.isAbsolute(home)) throw new EmbeddedPostgresError(`${pointer} must name an absolute directory, not ${JSON.stringify(home)}`);
+  return home;
+}
+
+/** The cluster directory of a data directory (`<dataDir>/pg`, or under the home pg-location names), for tools that look for its processes. */
+export function clusterDirOf(dataDir: string): string {
+  const resolved = path.resolve(dataDir);
+  return path.join(readRecordedHome(path.join(resolved, CLUSTER_LOCATION_FILE)) ?? resolved, PG_DIR);
 }
 
 async function readOrCreatePassword(dataDir: string, pgDir: string, logger: EmbeddedLogger): Promise<string> {
