@@ -661,7 +661,7 @@ async function clusterHome(
   if (recorded !== undefined) return recorded;
   if (blocked === undefined) return dataDir;
   if (existsSync(path.join(dataDir, PG_DIR))) throw unreachableError(dataDir, blocked, ` and its cluster ${path.join(dataDir, PG_DIR)} is in it`);
-  const home = path.join(homesRoot, `${path.basename(dataDir).replace(/[^A-Za-z0-9._-]/g, '_')}-${randomBytes(6).toString('hex')}`);
+  const home = path.join(homesRoot, `${path.basename(dataDir).replace(/^\.+/, '').replace(/[^A-Za-z0-9._-]/g, '_')}-${randomBytes(6).toString('hex')}`);
   try {
     await fs.mkdir(homesRoot, { recursive: true, mode: 0o711 });
     await fs.mkdir(home, { mode: 0o711 });
