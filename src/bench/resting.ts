@@ -11,6 +11,7 @@
 import { divRound, formatFixed, formatPrice, type Price } from '../core/money.js';
 import type { OrderType, Side } from '../core/order-terms.js';
 import type { BenchReport, LatencySummary, PgSummary, ProcessCpu } from './report.js';
+import { seededRandom } from '../infra/seeded-random.js';
 
 /** Resting orders placed when --resting-orders is not given. */
 export const RESTING_ORDERS_DEFAULT = 100_000;
@@ -110,16 +111,6 @@ export function restingTerms(kind: RestingKind, side: Side, price: Price, awayBp
   }
 }
 
-/** A seeded generator (mulberry32): the same run places the same orders. */
-export function seededRandom(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 export interface PlannedOrder {
   ticker: string;

@@ -220,13 +220,7 @@ export class Cluster {
   watcherEvents(): WatcherEvent[] {
     const events: WatcherEvent[] = [];
     for (const r of this.processes.filter((p) => p.role === 'engine')) {
-      let text = '';
-      try {
-        text = readFileSync(r.process.logFile, 'utf8');
-      } catch {
-        continue;
-      }
-      for (const line of text.split('\n')) {
+      for (const line of logLines(r.process.logFile)) {
         if (!line.includes('resting watcher')) continue;
         try {
           const entry = JSON.parse(line) as { time?: string | number; msg?: string; resting?: number };
@@ -251,13 +245,7 @@ export class Cluster {
   logEntries(role: Role, fromMs: number, toMs: number, minLevel = 40): string[] {
     const found: { atMs: number; line: string }[] = [];
     for (const r of this.processes.filter((p) => p.role === role)) {
-      let text = '';
-      try {
-        text = readFileSync(r.process.logFile, 'utf8');
-      } catch {
-        continue;
-      }
-      for (const line of text.split('\n')) {
+      for (const line of logLines(r.process.logFile)) {
         if (!line.startsWith('{')) continue;
         try {
           const { level, time, msg, err, role: _role, pid: _pid, ...fields } = JSON.parse(line) as { level?: number; time?: string; msg?: string; err?: { type?: string; message?: string }; role?: string; pid?: number };
@@ -475,4 +463,13 @@ export async function ensurePostgresUp(): Promise<void> {
   if ('reason' in cluster) return;
   await run('pg_ctlcluster', ['--skip-systemctl-redirect', cluster.version, 'main', 'start'], 60_000);
   await waitForPostgres(30_000);
+}
+
+/** The lines of a child's log file; none when it does not exist (the process never started). */
+function logLines(file: string): string[] {
+  try {
+    return readFileSync(file, 'utf8').split('\n');
+  } catch {
+    return [];
+  }
 }

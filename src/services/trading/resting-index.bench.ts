@@ -34,6 +34,7 @@ import { randomUUID } from 'node:crypto';
 import type { Price } from '../../core/money.js';
 import { initialState, type OrderTerms, type OrderType, type Side, type TimeInForce } from '../../core/order-terms.js';
 import { RestingIndex, type RestingOrder } from './resting-index.js';
+import { seededRandom } from '../../infra/seeded-random.js';
 
 const ORDERS = Number(process.env.BENCH_ORDERS ?? 100_000);
 const TICKERS = 40;
@@ -42,16 +43,7 @@ const WARMUP_TICKS = 20_000;
 const CROSS = 1_000;
 const CROSS_REPEATS = 30;
 
-function mulberry32(seed: number) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-const rand = mulberry32(20_261_202);
+const rand = seededRandom(20_261_202);
 const between = (lo: number, hi: number) => lo + rand() * (hi - lo);
 /** price × factor, in price units (bigint all the way; the factor has 6 decimals). */
 const scaled = (price: Price, factor: number): Price => (price * BigInt(Math.round(factor * 1_000_000))) / 1_000_000n;

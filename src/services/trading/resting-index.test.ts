@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { parsePrice, parseQty, type Price } from '../../core/money.js';
 import { initialState, onTick, parseTerms, type OrderTerms, type OrderType, type RawTerms, type RestingState, type Side, type TimeInForce } from '../../core/order-terms.js';
 import { RestingIndex, type RestingOrder } from './resting-index.js';
+import { seededRandom } from '../../infra/seeded-random.js';
 
 const p = (s: string) => parsePrice(s);
 
@@ -564,7 +565,7 @@ describe('RestingIndex at scale (no timing: see resting-index.bench.ts)', () => 
   it('agrees with the naive model over 20,000 orders on ticks that trigger nothing and on one that crosses many', () => {
     const idx = new RestingIndex();
     const model = new Model();
-    const rand = mulberry32(7);
+    const rand = seededRandom(7);
     const base = p('100');
     const pick = <X>(xs: readonly X[]) => xs[Math.floor(rand() * xs.length)]!;
     const offset = (lo: number, hi: number) => (base * BigInt(Math.floor((lo + rand() * (hi - lo)) * 10_000))) / 10_000n;
@@ -604,12 +605,3 @@ describe('RestingIndex at scale (no timing: see resting-index.bench.ts)', () => 
   });
 });
 
-function mulberry32(seed: number) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
