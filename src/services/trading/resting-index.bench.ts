@@ -44,9 +44,11 @@ const CROSS = 1_000;
 const CROSS_REPEATS = 30;
 
 const rand = seededRandom(20_261_202);
-const between = (lo: number, hi: number) => lo + rand() * (hi - lo);
-/** price × factor, in price units (bigint all the way; the factor has 6 decimals). */
-const scaled = (price: Price, factor: number): Price => (price * BigInt(Math.round(factor * 1_000_000))) / 1_000_000n;
+/** A factor in parts per million, uniform in [lo, hi]: only the draw is a float, the factor is exact. */
+const betweenPpm = (lo: bigint, hi: bigint): bigint => lo + BigInt(Math.floor(rand() * Number(hi - lo + 1n)));
+const PPM = 1_000_000n;
+/** price × ppm / 1,000,000, in price units (bigint all the way). */
+const scaled = (price: Price, ppm: bigint): Price => (price * ppm) / PPM;
 
 const gc = (globalThis as { gc?: () => void }).gc;
 interface Memory {
@@ -89,9 +91,9 @@ function backgroundOrder(ticker: string): RestingOrder {
   const base = basePrice.get(ticker)!;
   const side: Side = rand() < 0.5 ? 'buy' : 'sell';
   const tif: TimeInForce = rand() < 0.5 ? 'day' : 'gtc';
-  const away = between(0.1, 0.3);
-  const below = scaled(base, 1 - away);
-  const above = scaled(base, 1 + away);
+  const away = betweenPpm(100_000n, 300_000n); // 10-30 % from the price
+  const below = scaled(base, PPM - away);
+  const above = scaled(base, PPM + away);
   const roll = rand();
   let t: OrderTerms;
   let state = initialState(terms(side, 'limit', tif, { limitPrice: 1n }), undefined);
@@ -99,11 +101,11 @@ function backgroundOrder(ticker: string): RestingOrder {
   else if (roll < 0.45) t = terms(side, 'stop', tif, { stopPrice: side === 'buy' ? above : below });
   else if (roll < 0.55) {
     const stop = side === 'buy' ? above : below;
-    t = terms(side, 'stop_limit', tif, { stopPrice: stop, limitPrice: side === 'buy' ? scaled(stop, 1.01) : scaled(stop, 0.99) });
+    t = terms(side, 'stop_limit', tif, { stopPrice: stop, limitPrice: side === 'buy' ? scaled(stop, 1_010_000n) : scaled(stop, 990_000n) });
   } else if (roll < 0.9) {
-    t = rand() < 0.5 ? terms(side, 'trailing_stop', tif, { trailPrice: scaled(base, away) }) : terms(side, 'trailing_stop', tif, { trailPercent: BigInt(Math.round(away * 10_000)) });
+    t = rand() < 0.5 ? terms(side, 'trailing_stop', tif, { trailPrice: scaled(base, away) }) : terms(side, 'trailing_stop', tif, { trailPercent: away / 100n });
     // A high (low) since placement near the price, as read back from the database.
-    state = initialState(t, scaled(base, side === 'sell' ? 1 + between(0, 0.02) : 1 - between(0, 0.02)));
+    state = initialState(t, scaled(base, side === 'sell' ? PPM + betweenPpm(0n, 20_000n) : PPM - betweenPpm(0n, 20_000n)));
   } else {
     // Held: opg/cls limits and market orders waiting for the open.
     const kind = rand();
@@ -165,9 +167,9 @@ const footprintAfterBuild = index.footprint();
 function walk(ticker: string): Price {
   const base = basePrice.get(ticker)!;
   const price = current.get(ticker)!;
-  const lo = scaled(base, 0.98);
-  const hi = scaled(base, 1.02);
-  const step = scaled(price, between(-0.0005, 0.0005));
+  const lo = scaled(base, 980_000n);
+  const hi = scaled(base, 1_020_000n);
+  const step = scaled(price, betweenPpm(-500n, 500n));
   let next = price + step;
   if (next < lo) next = lo;
   if (next > hi) next = hi;
@@ -216,7 +218,7 @@ const crossMs: number[] = [];
 for (let r = 0; r < CROSS_REPEATS; r++) {
   const price = current.get(crossTicker)!;
   for (let i = 0; i < CROSS; i++) {
-    const near = between(0.965, 0.995); // between the drop (0.96) and the price
+    const near = betweenPpm(965_000n, 995_000n); // between the drop (0.96) and the price
     const level = scaled(price, near);
     const kind = i % 4;
     const t =
@@ -225,11 +227,11 @@ for (let r = 0; r < CROSS_REPEATS; r++) {
         : kind === 1
           ? terms('sell', 'stop', 'gtc', { stopPrice: level })
           : kind === 2
-            ? terms('sell', 'stop_limit', 'gtc', { stopPrice: level, limitPrice: scaled(price, 0.9) })
-            : terms('sell', 'trailing_stop', 'gtc', { trailPercent: BigInt(Math.round((1 - near) * 10_000)) });
+            ? terms('sell', 'stop_limit', 'gtc', { stopPrice: level, limitPrice: scaled(price, 900_000n) })
+            : terms('sell', 'trailing_stop', 'gtc', { trailPercent: (PPM - near) / 100n });
     index.add({ id: uuid(), userId: users[i % users.length]!, ticker: crossTicker, terms: t, state: initialState(t, price), createdAtMs: asOf - 1 });
   }
-  const drop = scaled(price, 0.96);
+  const drop = scaled(price, 960_000n);
   const at = ++asOf;
   const start = process.hrtime.bigint();
   const hits = index.onTick(crossTicker, drop, at);
