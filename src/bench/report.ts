@@ -123,16 +123,21 @@ function counts(record: Record<string, number>): string {
   return entries.length ? entries.map(([k, v]) => `${k}: ${fmt(v)}`).join('; ') : 'none';
 }
 
+/** The report's line on the machine and the versions (every scenario's report has it). */
+export function machineLine(r: Pick<BenchReport, 'machine' | 'versions'>): string {
+  return (
+    `Machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${fmt(r.machine.ramGb, 1)} GB RAM. ` +
+    `Node ${r.versions.node}, PostgreSQL ${r.versions.postgres}, Redis ${r.versions.redis}, papertrade ${r.versions.papertrade}.`
+  );
+}
+
 export function renderMarkdown(r: BenchReport): string {
   const s = r.settings;
   const p = r.papertrade;
   const lines: string[] = [];
   lines.push(`# papertrade benchmark — ${r.timestamp}`);
   lines.push('');
-  lines.push(
-    `Machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${fmt(r.machine.ramGb, 1)} GB RAM. ` +
-      `Node ${r.versions.node}, PostgreSQL ${r.versions.postgres}, Redis ${r.versions.redis}, papertrade ${r.versions.papertrade}.`,
-  );
+  lines.push(machineLine(r));
   lines.push('');
   lines.push(
     `Settings: ${

@@ -10,7 +10,7 @@
  */
 import { divRound, formatFixed, formatPrice, type Price } from '../core/money.js';
 import type { OrderType, Side } from '../core/order-terms.js';
-import type { BenchReport, LatencySummary, PgSummary, ProcessCpu } from './report.js';
+import { machineLine, type BenchReport, type LatencySummary, type PgSummary, type ProcessCpu } from './report.js';
 import { seededRandom } from '../infra/seeded-random.js';
 
 /** Resting orders placed when --resting-orders is not given. */
@@ -576,10 +576,7 @@ export function renderRestingMarkdown(r: RestingReport): string {
       : 'all-in-one (`papertrade start` on the local PostgreSQL and Redis)';
   lines.push(`# papertrade benchmark: resting orders — ${r.timestamp}`);
   lines.push('');
-  lines.push(
-    `Machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${fmt(r.machine.ramGb, 1)} GB RAM. ` +
-      `Node ${r.versions.node}, PostgreSQL ${r.versions.postgres}, Redis ${r.versions.redis}, papertrade ${r.versions.papertrade}.`,
-  );
+  lines.push(machineLine(r));
   lines.push('');
   lines.push(
     `Settings: ${mode}; ${fmt(rs.orders)} resting orders (one share each, ${rs.timeInForce}) over ${rs.tickers} tickers, ` +
