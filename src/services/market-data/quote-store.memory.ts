@@ -3,7 +3,8 @@
  * ticker, and subscribers called on the next turn of the event loop after a batch is stored
  * (never inside publish, like a message that travels), each batch once, in order.
  */
-import { compareCursors, TICK_LOG_LENGTH_MAX, TICK_LOG_START, type Quote, type QuoteStore, type TickBatch, type TickLog, type TickLogEntry, type TickSource, type Unsubscribe } from './quote-store.js';
+import { TICK_LOG_LENGTH_MAX, TICK_LOG_START, type Quote, type QuoteStore, type TickBatch, type TickLog, type TickLogEntry, type TickSource, type Unsubscribe } from './quote-store.js';
+import { compareStreamIds, StreamIdSource } from '../../infra/stream-ids.js';
 
 export class MemoryQuoteStore implements QuoteStore, TickLog {
   private readonly quotes = new Map<string, Quote>();
@@ -11,8 +12,7 @@ export class MemoryQuoteStore implements QuoteStore, TickLog {
   private log: TickLogEntry[] = [];
   private readonly cursors = new Map<string, string>();
   private readonly waiters = new Set<() => void>();
-  private lastMs = 0;
-  private seq = 0;
+  private readonly ids = new StreamIdSource();
 
   constructor(private readonly logLengthMax = TICK_LOG_LENGTH_MAX) {}
 
@@ -43,7 +43,7 @@ export class MemoryQuoteStore implements QuoteStore, TickLog {
     if (quotes.length === 0) return;
     await this.setMany(quotes);
     const batch: TickBatch = { source: { ...source }, quotes: quotes.map((q) => ({ ...q })) };
-    this.log.push({ cursor: this.nextCursor(), batch });
+    this.log.push({ cursor: this.ids.next(Date.now()), batch });
     if (this.log.length > this.logLengthMax) this.log = this.log.slice(-this.logLengthMax);
     for (const wake of [...this.waiters]) wake();
     this.announce(batch);
@@ -84,8 +84,9 @@ export class MemoryQuoteStore implements QuoteStore, TickLog {
     const generation = this.closeGeneration;
     for (;;) {
       const first = this.log[0];
-      const gap = cursor !== undefined && cursor !== TICK_LOG_START && first !== undefined && compareCursors(first.cursor, cursor) > 0 && !this.log.some((e) => e.cursor === cursor);
-      const entries = this.log.filter((e) => compareCursors(e.cursor, start) > 0).slice(0, countMax);
+      // The oldest entry kept is past the position: what lay between was trimmed.
+      const gap = cursor !== undefined && cursor !== TICK_LOG_START && first !== undefined && compareStreamIds(first.cursor, cursor) > 0;
+      const entries = this.log.filter((e) => compareStreamIds(e.cursor, start) > 0).slice(0, countMax);
       if (entries.length > 0 || Date.now() >= deadline || generation !== this.closeGeneration) {
         return { cursor: entries.at(-1)?.cursor ?? (cursor === undefined ? start : cursor), entries, gap };
       }
@@ -115,12 +116,5 @@ export class MemoryQuoteStore implements QuoteStore, TickLog {
 
   async loadCursor(reader: string): Promise<string | undefined> {
     return this.cursors.get(reader);
-  }
-
-  private nextCursor(): string {
-    const ms = Math.max(Date.now(), this.lastMs);
-    this.seq = ms === this.lastMs ? this.seq + 1 : 0;
-    this.lastMs = ms;
-    return `${ms}-${this.seq}`;
   }
 }

@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import { formatPrice, fromDb, PRICE_SCALE, type Price } from '../../core/money.js';
 import type { Keys } from '../../infra/keys.js';
 import { TICK_LOG_LENGTH_MAX, TICK_LOG_START, type Quote, type QuoteStore, type TickBatch, type TickLog, type TickLogEntry, type TickSource, type Unsubscribe } from './quote-store.js';
+import { compareStreamIds } from '../../infra/stream-ids.js';
 
 /**
  * The JSON published on the ticks channel, one message per tick batch:
@@ -134,11 +135,12 @@ export class RedisQuoteStore implements QuoteStore, TickLog {
     if (quotes.length === 0) return;
     const fields: string[] = [];
     for (const q of quotes) fields.push(q.ticker, encodeQuote(q.price, q.asOfMs));
+    const message = encodeTickMessage(quotes, source);
     const results = await this.redis
       .multi()
       .hset(this.keys.prices(), ...fields)
-      .xadd(this.keys.tickLog(), 'MAXLEN', '~', TICK_LOG_LENGTH_MAX, '*', 'batch', encodeTickMessage(quotes, source))
-      .publish(this.keys.ticksChannel(), encodeTickMessage(quotes, source))
+      .xadd(this.keys.tickLog(), 'MAXLEN', '~', TICK_LOG_LENGTH_MAX, '*', 'batch', message)
+      .publish(this.keys.ticksChannel(), message)
       .exec();
     // exec() reports a failed command inside the transaction as [error, result] instead of throwing.
     const failed = results?.find(([err]) => err);
@@ -189,10 +191,11 @@ export class RedisQuoteStore implements QuoteStore, TickLog {
     // while this read runs is read (from '$' it could fall between the read and the answer).
     const newest = async () => ((await this.redis.xrevrange(log, '+', '-', 'COUNT', 1)) as [string, string[]][])[0]?.[0] ?? '0-0';
     const from = cursor ?? (await newest());
+    // A gap: the oldest entry kept is past the position, so what lay between was trimmed.
     let gap = false;
     if (cursor !== undefined && cursor !== TICK_LOG_START) {
       const [first] = (await this.redis.xrange(log, '-', '+', 'COUNT', 1)) as [string, string[]][];
-      gap = first !== undefined && compareStreamId(first[0], cursor) > 0 && !(await this.redis.xrange(log, cursor, cursor)).length;
+      gap = first !== undefined && compareStreamIds(first[0], cursor) > 0;
     }
     let reply: [string, [string, string[]][]][] | null;
     try {
@@ -233,9 +236,3 @@ export class RedisQuoteStore implements QuoteStore, TickLog {
 
 /** A reader's saved position outlives it a day at most (an abandoned reader leaves no key forever). */
 const TICK_CURSOR_TTL_MS = 86_400_000;
-
-function compareStreamId(a: string, b: string): number {
-  const [am = 0n, as = 0n] = a.split('-').map((x) => BigInt(x));
-  const [bm = 0n, bs = 0n] = b.split('-').map((x) => BigInt(x));
-  return am !== bm ? (am < bm ? -1 : 1) : as < bs ? -1 : as > bs ? 1 : 0;
-}

@@ -87,9 +87,3 @@ export const TICK_LOG_LENGTH_MAX = 2_400;
 /** The position before every entry: reading from it returns everything the log holds, without a gap. */
 export const TICK_LOG_START = '0-0';
 
-/** "<ms>-<seq>" positions compare by their two numbers. */
-export function compareCursors(a: string, b: string): number {
-  const [am = 0, as = 0] = a.split('-').map(Number);
-  const [bm = 0, bs = 0] = b.split('-').map(Number);
-  return am !== bm ? am - bm : as - bs;
-}

@@ -17,6 +17,7 @@ import {
   type PipeEntry,
   type PipeMessage,
 } from './order-pipe.js';
+import { StreamIdSource } from '../../infra/stream-ids.js';
 
 interface Stored {
   entry: PipeEntry;
@@ -37,8 +38,7 @@ export class MemoryOrderPipe implements OrderPipe {
   private undelivered: string[] = [];
   private undeliveredHead = 0;
   private readonly waiters = new Set<() => void>();
-  private lastMs = 0;
-  private seq = 0;
+  private readonly ids = new StreamIdSource();
   private readonly dead: { entry: PipeEntry; reason: string }[] = [];
   private readonly lengthMax: number;
   private readonly deadLettersMax: number;
@@ -53,7 +53,7 @@ export class MemoryOrderPipe implements OrderPipe {
   async publish(messages: readonly PipeMessage[]): Promise<void> {
     for (const m of messages) {
       const fields = messageFields(m);
-      const id = this.nextId();
+      const id = this.ids.next(this.now());
       this.entries.set(id, { entry: { id, orderId: orderIdOf(fields), fields } });
       this.undelivered.push(id);
     }
@@ -139,14 +139,6 @@ export class MemoryOrderPipe implements OrderPipe {
   /** Entries published and not yet acknowledged (delivered or not). */
   get length(): number {
     return this.entries.size;
-  }
-
-  /** Ids as Redis gives them: "<ms>-<seq>", increasing even when the clock does not. */
-  private nextId(): string {
-    const ms = Math.max(this.now(), this.lastMs);
-    this.seq = ms === this.lastMs ? this.seq + 1 : 0;
-    this.lastMs = ms;
-    return `${ms}-${this.seq}`;
   }
 
   /** Past the length bound the oldest entries go, delivered or not (as MAXLEN does). */

@@ -17,6 +17,7 @@ import {
   type PipeEntry,
   type PipeMessage,
 } from './order-pipe.js';
+import { compareStreamIds } from '../../infra/stream-ids.js';
 
 export const CONSUMER_GROUP = 'engine';
 
@@ -206,10 +207,4 @@ class RedisPipeConsumer implements PipeConsumer {
     // and are claimed by another consumer after the idle time.
     this.reader.disconnect();
   }
-}
-
-export function compareStreamIds(a: string, b: string): number {
-  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
-  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
-  return am !== bm ? (am < bm ? -1 : 1) : as < bs ? -1 : as > bs ? 1 : 0;
 }
