@@ -11,7 +11,7 @@
 import { divRound, formatFixed, formatPrice, type Price } from '../core/money.js';
 import type { OrderType, Side } from '../core/order-terms.js';
 import { machineLine, type BenchReport, type LatencySummary, type PgSummary, type ProcessCpu } from './report.js';
-import { seededRandom } from '../infra/seeded-random.js';
+import { uniformFrom } from '../infra/random.js';
 
 /** Resting orders placed when --resting-orders is not given. */
 export const RESTING_ORDERS_DEFAULT = 100_000;
@@ -125,7 +125,7 @@ export interface PlannedOrder {
  */
 export function planRestingOrders(count: number, quotes: readonly { ticker: string; price: Price }[], seed = 20_261_203): PlannedOrder[] {
   if (quotes.length === 0) throw new Error('no ticker to place resting orders on');
-  const rand = seededRandom(seed);
+  const rand = uniformFrom(seed);
   const span = Number(AWAY_BPS_MAX - AWAY_BPS_MIN) + 1;
   const out: PlannedOrder[] = new Array<PlannedOrder>(count);
   for (let i = 0; i < count; i++) {

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { AssertionFailed } from '../../core/errors.js';
 import { PRICE_MAX, parsePrice, type Price } from '../../core/money.js';
 import type { Tick } from './feed.js';
-import { SeededRandom } from './random.js';
+import { SeededRandom } from '../../infra/random.js';
 import {
   GbmSimulator,
   SIMULATED_PRICE_MIN,

@@ -18,7 +18,7 @@
 import { assert } from '../../core/errors.js';
 import { PRICE_MAX, type Price } from '../../core/money.js';
 import { sleepUntil, TICK_BATCH_SIZE_MAX, type EmitFn, type PriceFeed, type Tick } from './feed.js';
-import { SeededRandom } from './random.js';
+import { SeededRandom } from '../../infra/random.js';
 
 /** Trading time per year the volatilities are quoted in: 252 sessions of 6.5 hours. */
 export const TRADING_SECONDS_PER_YEAR = 252 * 6.5 * 3600;

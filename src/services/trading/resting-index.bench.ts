@@ -34,7 +34,7 @@ import { randomUUID } from 'node:crypto';
 import type { Price } from '../../core/money.js';
 import { initialState, type OrderTerms, type OrderType, type Side, type TimeInForce } from '../../core/order-terms.js';
 import { RestingIndex, type RestingOrder } from './resting-index.js';
-import { seededRandom } from '../../infra/seeded-random.js';
+import { uniformFrom } from '../../infra/random.js';
 
 const ORDERS = Number(process.env.BENCH_ORDERS ?? 100_000);
 const TICKERS = 40;
@@ -43,7 +43,7 @@ const WARMUP_TICKS = 20_000;
 const CROSS = 1_000;
 const CROSS_REPEATS = 30;
 
-const rand = seededRandom(20_261_202);
+const rand = uniformFrom(20_261_202);
 /** A factor in parts per million, uniform in [lo, hi]: only the draw is a float, the factor is exact. */
 const betweenPpm = (lo: bigint, hi: bigint): bigint => lo + BigInt(Math.floor(rand() * Number(hi - lo + 1n)));
 const PPM = 1_000_000n;

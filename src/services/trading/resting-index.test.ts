@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { parsePrice, parseQty, type Price } from '../../core/money.js';
 import { initialState, onTick, parseTerms, type OrderTerms, type OrderType, type RawTerms, type RestingState, type Side, type TimeInForce } from '../../core/order-terms.js';
 import { RestingIndex, type RestingOrder } from './resting-index.js';
-import { seededRandom } from '../../infra/seeded-random.js';
+import { uniformFrom } from '../../infra/random.js';
 
 const p = (s: string) => parsePrice(s);
 
@@ -565,7 +565,7 @@ describe('RestingIndex at scale (no timing: see resting-index.bench.ts)', () => 
   it('agrees with the naive model over 20,000 orders on ticks that trigger nothing and on one that crosses many', () => {
     const idx = new RestingIndex();
     const model = new Model();
-    const rand = seededRandom(7);
+    const rand = uniformFrom(7);
     const base = p('100');
     const pick = <X>(xs: readonly X[]) => xs[Math.floor(rand() * xs.length)]!;
     const offset = (lo: number, hi: number) => (base * BigInt(Math.floor((lo + rand() * (hi - lo)) * 10_000))) / 10_000n;

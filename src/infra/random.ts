@@ -1,5 +1,6 @@
 /**
- * A small seeded random generator for the price simulator: xoshiro128** (period 2^128 - 1)
+ * A small seeded random generator for the price simulator, benchmarks and property-style tests:
+ * xoshiro128** (period 2^128 - 1)
  * seeded through splitmix32, and standard normal variates by the Box-Muller transform. The same
  * seed gives the same sequence. The integer generator is exact everywhere; the normals go through
  * `Math.log`, `Math.sin` and `Math.cos`, which the language does not require to be correctly
@@ -70,4 +71,10 @@ export class SeededRandom {
 
 function rotl(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k));
+}
+
+/** Uniform draws in [0, 1) from a SeededRandom, as a plain function (benchmarks, property-style tests). */
+export function uniformFrom(seed: number): () => number {
+  const r = new SeededRandom(seed);
+  return () => r.nextUniform();
 }
