@@ -4,6 +4,7 @@
  * POST /admin/market as every process reads it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clockAt } from '../src/core/calendar.js';
 import { MarketClock } from '../src/services/clock/clock.service.js';
 import { ADMIN_TOKEN, createTestContext, eventually, startTestServer, type TestContext, type TestServer } from './harness.js';
 
@@ -151,5 +152,26 @@ describe('MARKET_CALENDAR=always (the default), and the admin override', () => {
     expect(auto.body).toMatchObject({ is_open: true, forced: null });
     await eventually(async () => (other.view().forced === null ? true : undefined));
     expect(other.isOpen()).toBe(true);
+  });
+});
+
+describe('MarketClock.isOpen', () => {
+  it('answers what the calendar says at every moment, also from its memo of the current stretch', () => {
+    // Never started: no override, and the database is not read.
+    const clocks = (['nyse', 'always'] as const).map((calendar) => ({
+      calendar,
+      clock: new MarketClock(undefined as never, { calendar, timeZone: 'America/New_York' }),
+    }));
+    // Every 7 minutes over 2026-12-22 .. 2026-12-29 (an early close on the 24th, Christmas on the
+    // 25th, a weekend), in time order and then in random order (the memo must not go stale when
+    // asked about an earlier moment).
+    const start = Date.parse('2026-12-22T00:00:00Z');
+    const moments = Array.from({ length: (7 * 24 * 60) / 7 }, (_, i) => start + i * 7 * 60_000 + (i % 13) * 1_000);
+    const shuffled = [...moments].sort((a, b) => ((a * 2654435761) % 1009) - ((b * 2654435761) % 1009));
+    for (const { calendar, clock } of clocks) {
+      for (const ms of [...moments, ...shuffled]) {
+        expect(clock.isOpen(ms), `${calendar} at ${new Date(ms).toISOString()}`).toBe(clockAt(calendar, 'America/New_York', ms).isOpen);
+      }
+    }
   });
 });

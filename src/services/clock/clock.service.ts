@@ -33,6 +33,8 @@ export class MarketClock {
   private forced: ForcedState = null;
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
+  /** What the calendar says from `fromMs` until `untilMs` (its next change): isOpen's memo. */
+  private stretch: { fromMs: number; untilMs: number; open: boolean } | undefined;
 
   constructor(
     private readonly db: Db,
@@ -67,8 +69,21 @@ export class MarketClock {
     this.forced = (await repo.getClock(this.db)).forced;
   }
 
+  /**
+   * Asked for every quote the resting-order watcher applies, so it answers from the calendar's
+   * last stretch (open until its next close, or closed until its next open) while `nowMs` is in
+   * it: working the calendar out costs a few hundred microseconds (Intl date formatting), the
+   * lookup nothing.
+   */
   isOpen(nowMs: number = this.now()): boolean {
-    return clockAt(this.options.calendar, this.options.timeZone, nowMs, this.forced).isOpen;
+    if (this.forced !== null) return this.forced === 'open';
+    const stretch = this.stretch;
+    if (stretch === undefined || nowMs < stretch.fromMs || nowMs >= stretch.untilMs) {
+      const clock = clockAt(this.options.calendar, this.options.timeZone, nowMs);
+      this.stretch = { fromMs: nowMs, untilMs: clock.calendarOpen ? clock.nextCloseMs : clock.nextOpenMs, open: clock.calendarOpen };
+      return clock.calendarOpen;
+    }
+    return stretch.open;
   }
 
   view(nowMs: number = this.now()): ClockView {
