@@ -415,13 +415,10 @@ export async function listLiveOfUser(db: Executor, userId: string, limit: number
 }
 
 /**
- * The OPEN orders a session event concerns, placed at or before `at`, oldest first, at most
- * `limit`: at the open, opg orders and market orders waiting for it; at the close, cls orders
- * and day orders.
- */
-/**
- * OPEN orders a session event concerns, placed at or before `at`, by id (time order) after
- * `afterId`: the caller pages through them, so an order the event leaves OPEN is read once.
+ * The OPEN orders a session event concerns, placed at or before `at` — at the open, opg orders
+ * and market orders waiting for it; at the close, cls orders and day orders — by id (time order)
+ * after `afterId`, at most `limit`: the caller pages through them, so an order the event leaves
+ * OPEN is read once.
  */
 export async function listOpenForSession(db: Executor, event: 'open' | 'close', at: Date, limit: number, afterId?: string): Promise<OrderRow[]> {
   let q = db.selectFrom('orders').select(COLUMNS).where('status', '=', 'OPEN').where('created_at', '<=', at);

@@ -6,7 +6,7 @@ import { CLOSED_STATUSES, OPEN_STATUSES, ORDER_STATUSES, ORDER_TYPES, TIMES_IN_F
 import { parseTerms, TRAIL_PERCENT_SCALE } from '../../core/order-terms.js';
 import { ValidationError } from '../../core/errors.js';
 import { actOn, isAdmin } from '../../http/auth.js';
-import { forbidden } from '../../http/errors.js';
+import { forbidden, statusForCode } from '../../http/errors.js';
 import {
   CashString,
   Cursor,
@@ -241,7 +241,7 @@ export function registerOrderRoutes(server: Server, orders: OrdersService): void
       const userId = queryUserId(request, request.query.user_id, true)!;
       const results = await orders.cancelAll(userId, isAdmin(request));
       return {
-        results: results.map((r) => (r.order ? { id: r.id, status: 200, order: orderBody(r.order) } : { id: r.id, status: 409, error: r.error!.toJSON() })),
+        results: results.map((r) => (r.order ? { id: r.id, status: 200, order: orderBody(r.order) } : { id: r.id, status: statusForCode(r.error!.code) ?? 500, error: r.error!.toJSON() })),
       };
     },
   );

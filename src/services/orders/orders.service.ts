@@ -208,13 +208,23 @@ export function requestHash(userId: string, ticker: string, t: OrderTerms, repla
   return hash('sha256', canonical, 'buffer');
 }
 
-function newRow(userId: string, ticker: string, t: OrderTerms, reserved: Cash, quote: Price, clientOrderId: string | null, replaces: string | null): repo.NewOrderRow {
+/** The new PENDING row; `hash` is the request's (requestHash), computed once by the caller. */
+function newRow(
+  userId: string,
+  ticker: string,
+  t: OrderTerms,
+  reserved: Cash,
+  quote: Price,
+  clientOrderId: string | null,
+  replaces: string | null,
+  hash: Buffer,
+): repo.NewOrderRow {
   const p = (v: Price | null) => (v === null ? null : priceToSql(v));
   return {
     id: uuidv7(),
     user_id: userId,
     client_order_id: clientOrderId,
-    request_hash: requestHash(userId, ticker, t, replaces),
+    request_hash: hash,
     ticker,
     side: t.side,
     type: t.type,
@@ -269,7 +279,7 @@ export class OrdersService {
     const quote = await this.deps.market.getPrice(cmd.ticker);
     await this.requireMinimumNotional(cmd.userId, cmd.ticker, t, quote.price);
     const reserved = holdFor(t, quote.price, this.deps.reservationBufferBps);
-    const row = newRow(cmd.userId, cmd.ticker, t, reserved, quote.price, cmd.clientOrderId ?? null, null);
+    const row = newRow(cmd.userId, cmd.ticker, t, reserved, quote.price, cmd.clientOrderId ?? null, null, hash);
 
     if (this.accepts) {
       const result = await this.accepts.submit({ row }).catch((err: unknown) => {
@@ -494,7 +504,7 @@ export class OrdersService {
         await releaseHold(trx, before);
         if (t.side === 'buy') await accounts.reserveFunds(trx, before.userId, reserved);
         else await portfolios.reserveShares(trx, before.userId, before.ticker, t.quantity);
-        let fresh = toOrder(await repo.insertPendingOrder(trx, newRow(before.userId, before.ticker, t, reserved, quote.price, clientOrderId, before.id)));
+        let fresh = toOrder(await repo.insertPendingOrder(trx, newRow(before.userId, before.ticker, t, reserved, quote.price, clientOrderId, before.id, requestHash(before.userId, before.ticker, t, before.id))));
         const carried = carriedState(before, t);
         if (carried) fresh = toOrder(await repo.setCarriedState(trx, fresh.id, carried));
         const done = await repo.markReplaced(trx, before.id, fresh.id);

@@ -49,7 +49,7 @@ export interface BatchExecutorDeps {
 }
 
 export interface ExecutionReport {
-  /** Orders brought to a terminal status by this batch. */
+  /** What this batch did with each order: a terminal status, or OPEN for one that came to rest. */
   outcomes: Outcome[];
   /** Orders that failed on their own (not an outage): their deliveries stay unsettled. */
   failed: Set<string>;
@@ -96,7 +96,7 @@ export class BatchExecutor {
 
   constructor(private readonly deps: BatchExecutorDeps) {
     this.now = deps.now ?? Date.now;
-    this.executed = counter(deps.metrics, 'papertrade_engine_orders_total', 'Orders brought to a terminal status by the engine', ['status']);
+    this.executed = counter(deps.metrics, 'papertrade_engine_orders_total', 'Orders the engine executed, by the status it left them in (OPEN: came to rest)', ['status']);
     this.batchSeconds = histogram(deps.metrics, 'papertrade_engine_batch_seconds', 'Time to execute one batch of orders', [
       0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
     ]);

@@ -28,7 +28,7 @@ import { TICK_LOG_START, type QuoteStore, type TickLog } from '../market-data/qu
 import * as ordersRepo from '../orders/orders.repository.js';
 import { termsOf, toOrder, type Order } from '../orders/orders.service.js';
 import type { BatchExecutor } from './batch-executor.js';
-import { RestingIndex, type RestingOrder } from './resting-index.js';
+import { RestingIndex, restsOnPrice, type RestingOrder } from './resting-index.js';
 
 /** The watcher's name as a tick-log reader (one watcher leads at a time). */
 export const TICK_READER = 'resting-watcher';
@@ -372,7 +372,7 @@ export class RestingWatcher {
       if (this.index.has(order.id)) continue;
       let state: RestingState = order.state;
       let executable: { price: Price; triggered: boolean } | undefined;
-      if (watchedOnPrice(order)) {
+      if (restsOnPrice(order.terms)) {
         for (const tick of this.recent.get(order.ticker) ?? []) {
           if (tick.asOfMs < order.createdAtMs) continue;
           const outcome = applyTick(order.terms, state, tick.price);
@@ -554,8 +554,3 @@ export class RestingWatcher {
 
 /** Rounds of EXECUTE_BATCH_MAX orders one session event handles at most (a bound on the loop). */
 export const SESSION_ROUNDS_MAX = 1_000;
-
-/** Orders a price can make executable (the others wait for a session event). */
-function watchedOnPrice(o: RestingOrder): boolean {
-  return o.terms.type !== 'market' && (o.terms.timeInForce === 'day' || o.terms.timeInForce === 'gtc');
-}

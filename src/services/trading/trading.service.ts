@@ -1,8 +1,9 @@
 /**
- * Trade execution: applies the engine's decisions — fills and rejections of PENDING orders —
- * with every effect (cash, holds, holdings, the fill and the ledger rows) inside the caller's
- * transaction. Every change is guarded by `status = 'PENDING'`, so an order executed twice (a
- * redelivered pipe entry, a cancel that won the race) has its effects applied once.
+ * Trade execution: applies the engine's decisions — fills, rejections, cancellations, expiries
+ * and orders coming to rest — with every effect (cash, holds, holdings, the fill and the ledger
+ * rows) inside the caller's transaction. Every change is guarded by the order still being live
+ * (`status IN ('PENDING', 'OPEN')`), so an order executed twice (a redelivered pipe entry, a
+ * trigger seen twice, a cancel that won the race) has its effects applied once.
  */
 import { sql } from 'kysely';
 import { assert } from '../../core/errors.js';
