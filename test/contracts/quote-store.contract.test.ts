@@ -251,10 +251,13 @@ describe.each(factories)('QuoteStore contract: $name', (factory) => {
 
     it('tick log: a waiting read wakes for a batch published meanwhile, and closeReader ends a wait at once', async () => {
       const { cursor } = await store.readTicks(undefined, 10, 0);
+      const waitStarted = Date.now();
       const waiting = store.readTicks(cursor, 10, 5_000);
       await store.publish([{ ticker: 'WAKE', price: p('1.0000'), asOfMs: T0 }], SOURCE);
       const woke = await waiting;
       expect(woke.entries.map((e) => e.batch.quotes[0]!.ticker)).toEqual(['WAKE']);
+      // Woken by the publish, not by the end of its 5 s wait.
+      expect(Date.now() - waitStarted).toBeLessThan(2_000);
       const started = Date.now();
       const blocked = store.readTicks(woke.cursor, 10, 10_000);
       await store.closeReader();
