@@ -142,21 +142,18 @@ export class BatchExecutor {
   }
 
   /**
-   * Applies decisions made elsewhere (session events) to OPEN orders; `decide` sees each order
-   * as it is now in PostgreSQL (undefined: the order is not concerned).
+   * Applies decisions made elsewhere (session events) to OPEN orders the caller has just read
+   * (undefined: the order is not concerned). Reading them again here would add nothing: every
+   * change is guarded by the order still being live, so one canceled meanwhile is left alone.
    */
-  async decideOpen(
-    orderIds: readonly string[],
-    decide: (order: Order) => Decision | { kind: 'expire' } | undefined,
-  ): Promise<ExecutionReport> {
-    return this.run(orderIds.length, async () => {
-      const open = (await ordersRepo.getOrders(this.deps.db, orderIds)).filter((r) => r.status === 'OPEN').map(toOrder);
+  async decideOpen(orders: readonly Order[], decide: (order: Order) => Decision | { kind: 'expire' } | undefined): Promise<ExecutionReport> {
+    return this.run(orders.length, () => {
       const work = emptyWork();
-      for (const order of open.sort(byUserTickerId)) {
+      for (const order of [...orders].sort(byUserTickerId)) {
         const decision = decide(order);
         if (decision) addDecision(work, order, decision);
       }
-      return work;
+      return Promise.resolve(work);
     });
   }
 

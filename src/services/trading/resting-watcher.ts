@@ -519,10 +519,7 @@ export class RestingWatcher {
       afterId = rows[rows.length - 1]!.id;
       const concerned = rows.map(toOrder);
       const quotes = await this.freshQuotes([...new Set(concerned.map((o) => o.ticker))]);
-      const byId = new Map(concerned.map((o) => [o.id, o]));
       const decide = (order: Order): Decision | { kind: 'expire' } | undefined => {
-        const known = byId.get(order.id);
-        if (!known) return undefined;
         const state = this.index.get(order.id)?.state ?? toResting(order).state;
         return decideOnSession(
           { terms: termsOf(order), reservedAmount: order.reservedAmount, createdAtMs: order.createdAt.getTime(), state },
@@ -531,13 +528,12 @@ export class RestingWatcher {
         );
       };
       // cls orders execute at the close before the day orders the close expires.
-      const first = concerned.filter((o) => (event === 'close' ? o.timeInForce === 'cls' : true)).map((o) => o.id);
-      const then = concerned.filter((o) => !first.includes(o.id)).map((o) => o.id);
-      for (const ids of [first, then]) {
-        if (ids.length === 0) continue;
-        const report = await executor.decideOpen(ids, decide);
+      const runsFirst = (o: Order) => event === 'open' || o.timeInForce === 'cls';
+      for (const orders of [concerned.filter(runsFirst), concerned.filter((o) => !runsFirst(o))]) {
+        if (orders.length === 0) continue;
+        const report = await executor.decideOpen(orders, decide);
         if (report.unavailable) throw report.unavailable;
-        for (const id of ids) this.index.remove(id);
+        for (const o of orders) this.index.remove(o.id);
       }
       handled += rows.length;
       if (rows.length < EXECUTE_BATCH_MAX) break;
