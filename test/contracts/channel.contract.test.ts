@@ -5,57 +5,20 @@
  * "Nothing arrives" is shown with a marker: publish it after the message that must not arrive,
  * wait for the marker, and look.
  */
-import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryChannel, RedisChannel, type Channel } from '../../src/infra/channel.js';
-import { createKeys } from '../../src/infra/keys.js';
-import { createRedis } from '../../src/infra/redis.js';
-import { testRedisUrl } from '../db-names.js';
 import { eventually, hasRedis } from '../harness.js';
+import { memoryFixture, redisFixture, type Factory, type Fixture } from './fixtures.js';
 
-interface Fixture {
-  impl: Channel;
-  cleanup(): Promise<void>;
-}
+type ChannelFixture = Fixture<Channel>;
 
-interface Factory {
-  name: string;
-  needsRedis: boolean;
-  create(): Promise<Fixture>;
-}
-
-const factories: Factory[] = [
-  {
-    name: 'memory',
-    needsRedis: false,
-    async create() {
-      return { impl: new MemoryChannel(), cleanup: async () => {} };
-    },
-  },
+const factories: Factory<ChannelFixture>[] = [
+  { name: 'memory', needsRedis: false, create: async () => memoryFixture<Channel>(new MemoryChannel()) },
   {
     name: 'redis',
     needsRedis: true,
-    async create() {
-      const url = testRedisUrl()!;
-      const keys = createKeys(`test:contract:${randomBytes(4).toString('hex')}:`);
-      const connections: Redis[] = [];
-      const connect = (name: string): Redis => {
-        const r = createRedis(url, { name });
-        r.on('error', () => {});
-        connections.push(r);
-        return r;
-      };
-      const redis = connect('contract-channel');
-      return {
-        impl: new RedisChannel(redis, keys.orderUpdatesChannel(), () => connect('contract-channel-sub')),
-        async cleanup() {
-          const left = await redis.keys(`${keys.prefix}*`);
-          if (left.length) await redis.del(...left);
-          for (const c of connections) c.disconnect();
-        },
-      };
-    },
+    create: async () =>
+      redisFixture('channel', ({ redis, keys, connect }) => ({ impl: new RedisChannel(redis, keys.orderUpdatesChannel(), () => connect('contract-channel-sub')) })),
   },
 ];
 
@@ -71,7 +34,7 @@ function heard(messages: string[], message: string, timeoutMs = 5_000) {
 
 describe.each(factories)('Channel contract: $name', (factory) => {
   describe.skipIf(factory.needsRedis && !hasRedis())(factory.name, () => {
-    let fx: Fixture;
+    let fx: ChannelFixture;
     let channel: Channel;
     const subscriptions: (() => Promise<void>)[] = [];
     const subscribe = async () => {

@@ -5,60 +5,19 @@
  * for both implementations alike; expiry is polled for, never slept for. Redis entries are
  * skipped when the run has no Redis; each Redis test owns a fresh key prefix, deleted after it.
  */
-import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createKeys, type Keys } from '../../src/infra/keys.js';
 import { LeaseLock, MemoryLeaseStore, RedisLeaseStore, type LeaseStore } from '../../src/infra/lease.js';
-import { createRedis } from '../../src/infra/redis.js';
-import { testRedisUrl } from '../db-names.js';
 import { eventually, hasRedis } from '../harness.js';
+import { memoryFixture, redisFixture, type Factory, type Fixture } from './fixtures.js';
 
-interface Fixture {
-  impl: LeaseStore;
-  keys: Keys;
-  cleanup(): Promise<void>;
-}
-
-interface Factory {
-  name: string;
-  needsRedis: boolean;
-  create(): Promise<Fixture>;
-}
-
-const newKeys = () => createKeys(`test:contract:${randomBytes(4).toString('hex')}:`);
-
-const factories: Factory[] = [
-  {
-    name: 'memory',
-    needsRedis: false,
-    async create() {
-      return { impl: new MemoryLeaseStore(), keys: newKeys(), cleanup: async () => {} };
-    },
-  },
-  {
-    name: 'redis',
-    needsRedis: true,
-    async create() {
-      const keys = newKeys();
-      const redis: Redis = createRedis(testRedisUrl()!, { name: 'contract-lease' });
-      redis.on('error', () => {});
-      return {
-        impl: new RedisLeaseStore(redis),
-        keys,
-        async cleanup() {
-          const left = await redis.keys(`${keys.prefix}*`);
-          if (left.length) await redis.del(...left);
-          redis.disconnect();
-        },
-      };
-    },
-  },
+const factories: Factory<Fixture<LeaseStore>>[] = [
+  { name: 'memory', needsRedis: false, create: async () => memoryFixture<LeaseStore>(new MemoryLeaseStore()) },
+  { name: 'redis', needsRedis: true, create: async () => redisFixture('lease', ({ redis }) => ({ impl: new RedisLeaseStore(redis) })) },
 ];
 
 describe.each(factories)('LeaseStore contract: $name', (factory) => {
   describe.skipIf(factory.needsRedis && !hasRedis())(factory.name, () => {
-    let fx: Fixture;
+    let fx: Fixture<LeaseStore>;
     let store: LeaseStore;
     let key: string;
     beforeEach(async () => {

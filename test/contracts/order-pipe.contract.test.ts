@@ -7,74 +7,32 @@
  * Idle times are real and short (50–250 ms), for both implementations alike: claims are
  * polled until the entry qualifies, never slept for.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createKeys } from '../../src/infra/keys.js';
-import { createRedis } from '../../src/infra/redis.js';
 import { messageFields, type OrderPipe, type PipeConsumer, type PipeEntry, type PipeMessage } from '../../src/services/orders/order-pipe.js';
 import { MemoryOrderPipe } from '../../src/services/orders/order-pipe.memory.js';
 import { RedisOrderPipe } from '../../src/services/orders/order-pipe.redis.js';
-import { testRedisUrl } from '../db-names.js';
 import { eventually, hasRedis } from '../harness.js';
+import { memoryFixture, redisFixture, type Factory, type Fixture } from './fixtures.js';
 
-interface Fixture {
-  impl: OrderPipe;
+interface PipeFixture extends Fixture<OrderPipe> {
   /** Appends an entry with exactly these fields, bypassing publish; undefined when the implementation cannot hold one. */
   publishRaw?: (fields: Record<string, string>) => Promise<string>;
-  cleanup(): Promise<void>;
 }
 
-interface Factory {
-  name: string;
-  needsRedis: boolean;
-  /** Whether the implementation can hold an entry publish would never write (publishRaw). */
-  holdsRawEntries: boolean;
-  create(): Promise<Fixture>;
-}
-
-const factories: Factory[] = [
-  {
-    name: 'memory',
-    needsRedis: false,
-    holdsRawEntries: false,
-    async create() {
-      const pipe = new MemoryOrderPipe();
-      return {
-        impl: pipe,
-        // No publishRaw: the memory pipe only takes PipeMessages, whose fields always include
-        // order_id (messageFields), so an entry without one cannot exist in it.
-        cleanup: async () => {},
-      };
-    },
-  },
+const factories: (Factory<PipeFixture> & { holdsRawEntries: boolean })[] = [
+  // No publishRaw: the memory pipe only takes PipeMessages, whose fields always include order_id
+  // (messageFields), so an entry without one cannot exist in it.
+  { name: 'memory', needsRedis: false, holdsRawEntries: false, create: async () => memoryFixture<OrderPipe>(new MemoryOrderPipe()) },
   {
     name: 'redis',
     needsRedis: true,
     holdsRawEntries: true,
-    async create() {
-      const url = testRedisUrl()!;
-      const keys = createKeys(`test:contract:${randomBytes(4).toString('hex')}:`);
-      const connections: Redis[] = [];
-      const connect = (name: string, blocking = false): Redis => {
-        const r = createRedis(url, { name, blocking });
-        r.on('error', () => {});
-        connections.push(r);
-        return r;
-      };
-      const redis = connect('contract-pipe');
-      return {
-        impl: new RedisOrderPipe(redis, keys, () => connect('contract-pipe-reader', true)),
-        async publishRaw(fields) {
-          return (await redis.xadd(keys.orderStream(), '*', ...Object.entries(fields).flat()))!;
-        },
-        async cleanup() {
-          const left = await redis.keys(`${keys.prefix}*`);
-          if (left.length) await redis.del(...left);
-          for (const c of connections) c.disconnect();
-        },
-      };
-    },
+    create: async () =>
+      redisFixture('pipe', ({ redis, keys, connect }) => ({
+        impl: new RedisOrderPipe(redis, keys, () => connect('contract-pipe-reader', { blocking: true })),
+        publishRaw: async (fields: Record<string, string>) => (await redis.xadd(keys.orderStream(), '*', ...Object.entries(fields).flat()))!,
+      })),
   },
 ];
 
@@ -102,7 +60,7 @@ function claimWhenIdle(consumer: PipeConsumer, idleMs: number, countMax = 100, t
 
 describe.each(factories)('OrderPipe contract: $name', (factory) => {
   describe.skipIf(factory.needsRedis && !hasRedis())(factory.name, () => {
-    let fx: Fixture;
+    let fx: PipeFixture;
     let pipe: OrderPipe;
     const consumers: PipeConsumer[] = [];
     const join = async (name: string) => {

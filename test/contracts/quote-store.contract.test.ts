@@ -3,60 +3,22 @@
  * bodies against RedisQuoteStore and MemoryQuoteStore. Redis entries are skipped when the run
  * has no Redis (test/global-setup.ts); each Redis test owns a fresh key prefix, deleted after it.
  */
-import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parsePrice, PRICE_MAX } from '../../src/core/money.js';
-import { createKeys } from '../../src/infra/keys.js';
-import { createRedis } from '../../src/infra/redis.js';
 import { TICK_LOG_START, type Quote, type QuoteStore, type TickBatch, type TickLog, type TickSource } from '../../src/services/market-data/quote-store.js';
 import { MemoryQuoteStore } from '../../src/services/market-data/quote-store.memory.js';
 import { RedisQuoteStore } from '../../src/services/market-data/quote-store.redis.js';
-import { testRedisUrl } from '../db-names.js';
 import { eventually, hasRedis } from '../harness.js';
+import { memoryFixture, redisFixture, type Factory, type Fixture } from './fixtures.js';
 
-interface Fixture {
-  impl: QuoteStore & TickLog;
-  cleanup(): Promise<void>;
-}
+type QuoteFixture = Fixture<QuoteStore & TickLog>;
 
-interface Factory {
-  name: string;
-  needsRedis: boolean;
-  create(): Promise<Fixture>;
-}
-
-const factories: Factory[] = [
-  {
-    name: 'memory',
-    needsRedis: false,
-    async create() {
-      return { impl: new MemoryQuoteStore(), cleanup: async () => {} };
-    },
-  },
+const factories: Factory<QuoteFixture>[] = [
+  { name: 'memory', needsRedis: false, create: async () => memoryFixture<QuoteStore & TickLog>(new MemoryQuoteStore()) },
   {
     name: 'redis',
     needsRedis: true,
-    async create() {
-      const url = testRedisUrl()!;
-      const keys = createKeys(`test:contract:${randomBytes(4).toString('hex')}:`);
-      const connections: Redis[] = [];
-      const connect = (name: string): Redis => {
-        const r = createRedis(url, { name });
-        r.on('error', () => {});
-        connections.push(r);
-        return r;
-      };
-      const redis = connect('contract-quotes');
-      return {
-        impl: new RedisQuoteStore(redis, keys, () => connect('contract-quotes-sub')),
-        async cleanup() {
-          const left = await redis.keys(`${keys.prefix}*`);
-          if (left.length) await redis.del(...left);
-          for (const c of connections) c.disconnect();
-        },
-      };
-    },
+    create: async () => redisFixture('quotes', ({ redis, keys, connect }) => ({ impl: new RedisQuoteStore(redis, keys, () => connect('contract-quotes-sub')) })),
   },
 ];
 
@@ -81,7 +43,7 @@ function heard(batches: TickBatch[], ticker: string, timeoutMs = 5_000) {
 
 describe.each(factories)('QuoteStore contract: $name', (factory) => {
   describe.skipIf(factory.needsRedis && !hasRedis())(factory.name, () => {
-    let fx: Fixture;
+    let fx: QuoteFixture;
     let store: QuoteStore & TickLog;
     beforeEach(async () => {
       fx = await factory.create();

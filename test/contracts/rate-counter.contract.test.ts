@@ -4,52 +4,15 @@
  * short for both implementations alike. Redis entries are skipped when the run has no Redis;
  * each Redis test owns a fresh key prefix, deleted after it.
  */
-import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryRateCounter, RATE_LIMIT_WINDOW_MS, RateLimiter, RedisRateCounter, type RateCounter } from '../../src/http/rate-limit.js';
-import { createKeys } from '../../src/infra/keys.js';
 import { createLogger } from '../../src/infra/logger.js';
-import { createRedis } from '../../src/infra/redis.js';
-import { testRedisUrl } from '../db-names.js';
 import { eventually, hasRedis } from '../harness.js';
+import { memoryFixture, redisFixture, type Factory, type Fixture } from './fixtures.js';
 
-interface Fixture {
-  impl: RateCounter;
-  cleanup(): Promise<void>;
-}
-
-interface Factory {
-  name: string;
-  needsRedis: boolean;
-  create(): Promise<Fixture>;
-}
-
-const factories: Factory[] = [
-  {
-    name: 'memory',
-    needsRedis: false,
-    async create() {
-      return { impl: new MemoryRateCounter(), cleanup: async () => {} };
-    },
-  },
-  {
-    name: 'redis',
-    needsRedis: true,
-    async create() {
-      const keys = createKeys(`test:contract:${randomBytes(4).toString('hex')}:`);
-      const redis: Redis = createRedis(testRedisUrl()!, { name: 'contract-rate' });
-      redis.on('error', () => {});
-      return {
-        impl: new RedisRateCounter(redis, keys),
-        async cleanup() {
-          const left = await redis.keys(`${keys.prefix}*`);
-          if (left.length) await redis.del(...left);
-          redis.disconnect();
-        },
-      };
-    },
-  },
+const factories: Factory<Fixture<RateCounter>>[] = [
+  { name: 'memory', needsRedis: false, create: async () => memoryFixture<RateCounter>(new MemoryRateCounter()) },
+  { name: 'redis', needsRedis: true, create: async () => redisFixture('rate', ({ redis, keys }) => ({ impl: new RedisRateCounter(redis, keys) })) },
 ];
 
 const W0 = Date.UTC(2024, 0, 2, 14, 30);
@@ -58,7 +21,7 @@ const TTL = 60_000;
 
 describe.each(factories)('RateCounter contract: $name', (factory) => {
   describe.skipIf(factory.needsRedis && !hasRedis())(factory.name, () => {
-    let fx: Fixture;
+    let fx: Fixture<RateCounter>;
     let counter: RateCounter;
     beforeEach(async () => {
       fx = await factory.create();
