@@ -283,7 +283,11 @@ describe('delivery guarantees', () => {
     await startEngine({ deliveriesMax: 5, reconcileAfterMs: 60_000 });
     const done = await terminal(order.id);
     expect([done.status, done.rejectReason]).toEqual(['REJECTED', 'DELIVERY_ATTEMPTS_EXCEEDED']);
-    const dead = await ctx.infra.pipe.deadLetters(100);
+    // The order is rejected first, then its entry dead-lettered: poll for the dead letter.
+    const dead = await eventually(async () => {
+      const letters = await ctx.infra.pipe.deadLetters(100);
+      return letters.some((d) => d.entry.orderId === order.id) ? letters : undefined;
+    });
     expect(dead.some((d) => d.entry.orderId === order.id && d.reason === 'DELIVERY_ATTEMPTS_EXCEEDED')).toBe(true);
     expect(await balance(u.id)).toEqual({ cash: '10000.00', available: '10000.00' });
   });
