@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
 // instead of merging them, so the sets below are disjoint (`ignores`) and each lists every
 // pattern that applies to it. Import paths are matched as written (relative, `.js` suffix).
 // ---------------------------------------------------------------------------------------------
-const LEAF_SERVICES = ['accounts', 'portfolios', 'users', 'market-data', 'clock'];
+const LEAF_SERVICES = ['accounts', 'portfolios', 'users', 'market-data', 'clock', 'events'];
 const leafDirs = LEAF_SERVICES.map((name) => `src/services/${name}/**`);
 const leafRoutes = LEAF_SERVICES.map((name) => `src/services/${name}/**/*.routes.ts`);
 const ROUTES = 'src/services/**/*.routes.ts';

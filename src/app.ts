@@ -25,6 +25,8 @@ import type { OrderPipe } from './services/orders/order-pipe.js';
 import { MemoryOrderPipe } from './services/orders/order-pipe.memory.js';
 import { RedisOrderPipe } from './services/orders/order-pipe.redis.js';
 import { OrdersService } from './services/orders/orders.service.js';
+import { channelEventBus, type EventBus, type EventRecord } from './services/events/event-log.js';
+import { EventRetention, EventsService, publishEvents } from './services/events/events.service.js';
 import { ApiKeyCache } from './services/users/api-key-cache.js';
 import { BatchExecutor } from './services/trading/batch-executor.js';
 import { DeliveryLoop } from './services/trading/delivery-loop.js';
@@ -41,6 +43,8 @@ export interface Infra {
   readonly ticks: TickLog;
   readonly pipe: OrderPipe;
   readonly orderUpdates: Channel;
+  /** Committed events, announced to every api process (the live stream's news). */
+  readonly eventBus: EventBus;
   readonly leases: LeaseStore;
   readonly rateCounter: RateCounter;
   /** Where lease locks live, by name. */
@@ -66,6 +70,7 @@ export function createRedisInfra(url: string, prefix: string, role: string, logg
     ticks: quotes,
     pipe: new RedisOrderPipe(redis, keys, () => createRedis(url, { name: `${role}-pipe-reader`, blocking: true })),
     orderUpdates: new RedisChannel(redis, keys.orderUpdatesChannel(), subscriber),
+    eventBus: channelEventBus(new RedisChannel(redis, keys.eventsChannel(), subscriber)),
     leases: new RedisLeaseStore(redis),
     rateCounter: new RedisRateCounter(redis, keys),
     ping: async () => (await redis.ping()) === 'PONG',
@@ -85,6 +90,7 @@ export function createMemoryInfra(prefix = 'pt:'): Infra {
     ticks: quotes,
     pipe: new MemoryOrderPipe(),
     orderUpdates: new MemoryChannel(),
+    eventBus: channelEventBus(new MemoryChannel()),
     leases: new MemoryLeaseStore(),
     rateCounter: new MemoryRateCounter(),
     ping: async () => true,
@@ -107,6 +113,10 @@ export interface AppContext {
   orders: OrdersService;
   /** The market clock (calendar and admin override); started by the roles that use it. */
   clock: MarketClock;
+  /** The event log's reading side and retention. */
+  events: EventsService;
+  /** Announces committed events on the bus (never throws: the log already holds them). */
+  publishEvents(events: readonly EventRecord[]): Promise<void>;
 }
 
 export function createContext(
@@ -125,6 +135,7 @@ export function createContext(
     db,
     pipe: infra.pipe,
     orderUpdates: infra.orderUpdates,
+    eventBus: infra.eventBus,
     logger,
     market,
     reservationBufferBps: config.reservationBufferBps,
@@ -135,7 +146,22 @@ export function createContext(
     metrics,
   });
   const clock = new MarketClock(db, { calendar: config.marketCalendar, timeZone: config.marketTimeZone, logger });
-  return { config, db, pool, infra, quotes: infra.quotes, logger, metrics, market, apiKeys: new ApiKeyCache(), orders, clock };
+  const events = new EventsService({ db, retentionDays: config.eventsRetentionDays, logger });
+  return {
+    config,
+    db,
+    pool,
+    infra,
+    quotes: infra.quotes,
+    logger,
+    metrics,
+    market,
+    apiKeys: new ApiKeyCache(),
+    orders,
+    clock,
+    events,
+    publishEvents: (batch) => publishEvents(infra.eventBus, batch, logger),
+  };
 }
 
 export async function closeContext(ctx: AppContext): Promise<void> {
@@ -162,6 +188,7 @@ export function createEngine(
     db: ctx.db,
     quotes: ctx.quotes,
     orderUpdates: ctx.infra.orderUpdates,
+    eventBus: ctx.infra.eventBus,
     logger: ctx.logger,
     session: ctx.clock,
     limits: { priceAgeMsMax: ctx.config.priceAgeMsMax, priceWaitMsMax: config.priceWaitMsMax },
@@ -173,6 +200,7 @@ export function createEngine(
     ticks: ctx.infra.ticks,
     quotes: ctx.quotes,
     orderUpdates: ctx.infra.orderUpdates,
+    eventBus: ctx.infra.eventBus,
     executor,
     clock: sessionClock ?? ctx.clock,
     lease: new LeaseLock(ctx.infra.leases, ctx.infra.keys.restingLeader(), config.restingLeaseTtlMs),
@@ -187,6 +215,12 @@ export function createEngine(
     logger: ctx.logger,
     config,
   });
+  const retention = new EventRetention(
+    ctx.events,
+    new LeaseLock(ctx.infra.leases, ctx.infra.keys.eventsPrunerLock(), config.eventsPruneIntervalMs),
+    config.eventsPruneIntervalMs,
+    ctx.logger,
+  );
   return {
     loop,
     executor,
@@ -197,8 +231,10 @@ export function createEngine(
       await loop.start();
       watcher.start();
       reconciler.start();
+      retention.start();
     },
     async stop() {
+      await retention.stop();
       await reconciler.stop();
       await watcher.stop();
       await loop.stop();

@@ -81,24 +81,24 @@ describe('accounts service', () => {
 
   it('moves cash once per Idempotency-Key, also when 20 requests with the key race', async () => {
     const u = await newUser(ctx, { cash: '100.00' });
-    const results = await Promise.all(Array.from({ length: 20 }, () => accounts.deposit(ctx.db, u.id, cash('25.00'), 'dep-1')));
+    const results = await Promise.all(Array.from({ length: 20 }, () => accounts.deposit(ctx.db, u.id, cash('25.00'), { idempotencyKey: 'dep-1' })));
     expect(results.filter((r) => !r.replayed)).toHaveLength(1);
     expect(formatCash((await accounts.getBalance(ctx.db, u.id)).cashBalance)).toBe('125.00');
-    const again = await accounts.deposit(ctx.db, u.id, cash('25.00'), 'dep-1');
+    const again = await accounts.deposit(ctx.db, u.id, cash('25.00'), { idempotencyKey: 'dep-1' });
     expect(again.replayed).toBe(true);
     expect(await ledgerSum(u.id)).toBe('125.00');
   });
 
   it('refuses an Idempotency-Key reused with another amount or for a withdrawal, and moves nothing', async () => {
     const u = await newUser(ctx, { cash: '100.00' });
-    await accounts.withdraw(ctx.db, u.id, cash('10.00'), 'k');
-    await expect(accounts.withdraw(ctx.db, u.id, cash('10.01'), 'k')).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED', service: 'accounts' });
-    await expect(accounts.deposit(ctx.db, u.id, cash('10.00'), 'k')).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
-    expect((await accounts.withdraw(ctx.db, u.id, cash('10.00'), 'k')).replayed).toBe(true);
+    await accounts.withdraw(ctx.db, u.id, cash('10.00'), { idempotencyKey: 'k' });
+    await expect(accounts.withdraw(ctx.db, u.id, cash('10.01'), { idempotencyKey: 'k' })).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED', service: 'accounts' });
+    await expect(accounts.deposit(ctx.db, u.id, cash('10.00'), { idempotencyKey: 'k' })).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
+    expect((await accounts.withdraw(ctx.db, u.id, cash('10.00'), { idempotencyKey: 'k' })).replayed).toBe(true);
     expect(formatCash((await accounts.getBalance(ctx.db, u.id)).cashBalance)).toBe('90.00');
     // Keys are per user: another user's key of the same text is another request.
     const other = await newUser(ctx, { cash: '100.00' });
-    expect((await accounts.withdraw(ctx.db, other.id, cash('10.01'), 'k')).replayed).toBe(false);
+    expect((await accounts.withdraw(ctx.db, other.id, cash('10.01'), { idempotencyKey: 'k' })).replayed).toBe(false);
   });
 
   it('never overdraws under 50 concurrent withdrawals, and the ledger sums to the balance', async () => {

@@ -154,6 +154,7 @@ describe('a clean database', () => {
       ['6', 'no_stale_pending_orders', 0, []],
       ['7', 'no_value_from_nothing', 0, []],
       ['8', 'no_missed_triggers', 0, []],
+      ['9', 'events_numbered_without_gaps', 0, []],
     ]);
     // 3 users; 10 orders (6 filled by A and B, 1 rejected, 1 canceled, 2 pending); 6 fills.
     expect(report.counts).toEqual({ users: 3, orders: 10, fills: 6 });
@@ -423,6 +424,24 @@ describe('each invariant, broken on purpose', () => {
     expect(invariant(report, 'no_missed_triggers').examples[0]!.detail).toContain('bar low 99.0000');
   });
 
+  it('9: a user whose counter runs past the kept events, and an event past its counter', async () => {
+    const report = await whileBroken(
+      [
+        sql`UPDATE event_counters SET last_seq = last_seq + 1 WHERE user_id = ${u.a}`,
+        sql`INSERT INTO events (user_id, seq, type, data)
+            SELECT user_id, last_seq + 2, 'cash.deposit', '{}'::json FROM event_counters WHERE user_id = ${u.b}`,
+      ],
+      [
+        sql`DELETE FROM events WHERE user_id = ${u.b} AND seq = (SELECT last_seq + 2 FROM event_counters WHERE user_id = ${u.b})`,
+        sql`UPDATE event_counters SET last_seq = last_seq - 1 WHERE user_id = ${u.a}`,
+      ],
+    );
+    expectOnly(report, 'events_numbered_without_gaps', [
+      { userId: u.a, field: 'event_seqs' },
+      { userId: u.b, field: 'event_seqs' },
+    ]);
+  });
+
   it('6: an order PENDING beyond the recovery period; a longer period accepts it', async () => {
     const id = o.cPendingBuy.id;
     await sql`UPDATE orders SET created_at = now() - interval '2 minutes' WHERE id = ${id}`.execute(ctx.db);
@@ -467,7 +486,7 @@ describe('papertrade audit (CLI)', () => {
     const { code, stdout } = await cli([]);
     expect(code).toBe(0);
     expect(stdout).toMatch(/3 users, 10 orders, 6 fills/);
-    expect(stdout).toMatch(/^OK: 9 invariants hold/m);
+    expect(stdout).toMatch(/^OK: 10 invariants hold/m);
   });
 
   it('exits 1 with the violations as JSON when an invariant is broken', { timeout: 90_000 }, async () => {
@@ -505,7 +524,7 @@ describe('GET /admin/audit', () => {
       const ok = await api.request('GET', '/admin/audit');
       expect(ok.status).toBe(200);
       expect(ok.body).toMatchObject({ ok: true, counts: { users: 3, orders: 10, fills: 6 }, pending_max_age_ms: 60000 });
-      expect(ok.body.invariants).toHaveLength(9);
+      expect(ok.body.invariants).toHaveLength(10);
 
       const failing = await api.request('GET', '/admin/audit?pending_max_age_ms=0&limit=1');
       expect(failing.status).toBe(200);

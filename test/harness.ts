@@ -245,7 +245,7 @@ export async function seedShares(ctx: AppContext, userId: string, ticker: string
   const { order } = await ctx.orders.placeOrder(marketOrder(userId, ticker, 'buy', quantity));
   const execution = executeBuy(qty, priceExact, hold);
   if (execution.outcome !== 'fill') throw new Error('seedShares: the hold does not cover the buy');
-  const [outcome] = await ctx.db.transaction().execute((trx) => applyDecisions(trx, { ...NO_DECISIONS, fills: [{ order, price: priceExact, amount: execution.amount }] }));
+  const { outcomes: [outcome] } = await ctx.db.transaction().execute((trx) => applyDecisions(trx, { ...NO_DECISIONS, fills: [{ order, price: priceExact, amount: execution.amount }] }));
   if (outcome?.order.status !== 'FILLED') throw new Error(`seedShares: the buy of ${quantity} ${ticker} was not filled`);
   await accounts.withdraw(ctx.db, userId, hold - execution.amount);
 }

@@ -308,6 +308,7 @@ describe('bounded accept queue', () => {
       db: ctx.db,
       pipe: ctx.infra.pipe,
       orderUpdates: ctx.infra.orderUpdates,
+      eventBus: ctx.infra.eventBus,
       logger: ctx.logger,
       market: ctx.market,
       reservationBufferBps: 500n,
@@ -478,8 +479,18 @@ describe('set-based fills', () => {
     const batch = await scenario();
     const single = await scenario();
 
-    const outcomes = await ctx.db.transaction().execute((trx) => applyDecisions(trx, { ...NO_DECISIONS, fills: batch.items }));
+    const { outcomes, events } = await ctx.db.transaction().execute((trx) => applyDecisions(trx, { ...NO_DECISIONS, fills: batch.items }));
     expect(outcomes.map((o) => [o.applied, o.order.status])).toEqual(batch.items.map(() => [true, 'FILLED']));
+    // One order.fill per order, in round order, each with the position its fill left (KO: sold
+    // to zero in round one, bought again in round two), numbered on from the user's last event.
+    expect(events.map((e) => { const d = JSON.parse(e.dataJson); return [e.type, d.ticker, d.fill.quantity, d.position_quantity]; })).toEqual([
+      ['order.fill', 'AAPL', '2', '2'],
+      ['order.fill', 'KO', '5', '0'],
+      ['order.fill', 'MSFT', '1', '1'],
+      ['order.fill', 'AAPL', '3', '5'],
+      ['order.fill', 'KO', '1.5', '1.5'],
+    ]);
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => events[0]!.seq + i));
     for (const item of single.items) await ctx.db.transaction().execute((trx) => applyDecisions(trx, { ...NO_DECISIONS, fills: [item] }));
 
     const a = await state(batch.u.id);
@@ -501,7 +512,8 @@ describe('set-based fills', () => {
 
     // Executing the batch again changes nothing: every order is past PENDING.
     const again = await ctx.db.transaction().execute((trx) => applyDecisions(trx, { ...NO_DECISIONS, fills: batch.items }));
-    expect(again.every((o) => !o.applied)).toBe(true);
+    expect(again.events).toEqual([]);
+    expect(again.outcomes.every((o) => !o.applied)).toBe(true);
     expect(await state(batch.u.id)).toEqual(a);
   });
 });

@@ -7,6 +7,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type CoreErrorCode, type ErrorJson } from '../core/errors.js';
 import { isUnavailableError } from '../infra/unavailable.js';
 import type { AccountsErrorCode } from '../services/accounts/accounts.errors.js';
+import type { EventsErrorCode } from '../services/events/events.errors.js';
 import type { MarketDataErrorCode } from '../services/market-data/market-data.errors.js';
 import type { OrdersErrorCode } from '../services/orders/orders.errors.js';
 import type { PortfoliosErrorCode } from '../services/portfolios/portfolios.errors.js';
@@ -34,6 +35,7 @@ export type ErrorCode =
   | CoreErrorCode
   | HttpErrorCode
   | AccountsErrorCode
+  | EventsErrorCode
   | MarketDataErrorCode
   | OrdersErrorCode
   | PortfoliosErrorCode
@@ -55,6 +57,10 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   ORDER_NOT_CANCELABLE: 409,
   ORDER_NOT_REPLACEABLE: 409,
   IDEMPOTENCY_KEY_REUSED: 409,
+  // The client's position is of another history; 409 like any state the request conflicts with.
+  EVENTS_SEQ_AHEAD: 409,
+  // Gone: what the client asked to replay was removed by retention.
+  EVENTS_EXPIRED: 410,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   INSUFFICIENT_FUNDS: 422,

@@ -58,6 +58,8 @@ export interface Config {
   rateLimitPerMinute: number;
   /** Orders the OMS accepts in one statement at most when requests queue up (1: one by one). */
   acceptBatchMax: number;
+  /** Days an event stays in the log (GET /users/{id}/events, the live stream's replay). */
+  eventsRetentionDays: number;
   engine: EngineConfig;
 }
 
@@ -78,6 +80,8 @@ export interface EngineConfig {
   reconcileIntervalMs: number;
   /** A pending order older than this is re-published by the reconciler (the stream lost it). */
   reconcileAfterMs: number;
+  /** How often one engine deletes the events past retention (EVENTS_RETENTION_DAYS). */
+  eventsPruneIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -246,6 +250,7 @@ export function loadConfig(env: Env = process.env): Config {
     feedLeaderTtlMs: r.int('FEED_LEADER_TTL_MS', 3_000, 100, 60_000),
     rateLimitPerMinute: r.int('RATE_LIMIT_PER_MINUTE', 0, 0, 10_000_000),
     acceptBatchMax: r.int('OMS_ACCEPT_BATCH_MAX', 100, 1, 1_000),
+    eventsRetentionDays: r.int('EVENTS_RETENTION_DAYS', 30, 1, 3_650),
     engine: {
       batchSizeMax: r.int('ENGINE_BATCH_SIZE_MAX', 200, 1, 5_000),
       blockMs: r.int('ENGINE_BLOCK_MS', 1_000, 10, 60_000),
@@ -255,6 +260,7 @@ export function loadConfig(env: Env = process.env): Config {
       restingLeaseTtlMs: r.int('ENGINE_RESTING_LEASE_TTL_MS', 3_000, 100, 60_000),
       reconcileIntervalMs: r.int('RECONCILE_INTERVAL_MS', 2_000, 50, 3_600_000),
       reconcileAfterMs: r.int('RECONCILE_AFTER_MS', 5_000, 0, 86_400_000),
+      eventsPruneIntervalMs: r.int('EVENTS_PRUNE_INTERVAL_MS', 600_000, 1_000, 86_400_000),
     },
   };
   if (config.feed === 'replay' && !config.feedReplayFile) {

@@ -21,6 +21,10 @@ export interface Keys {
   restingLeader(): string;
   /** Pub/sub channel of order status changes. */
   orderUpdatesChannel(): string;
+  /** Pub/sub channel of committed events (the event log's news; the log itself is in PostgreSQL). */
+  eventsChannel(): string;
+  /** Short lock so one process at a time runs an event-retention pass. */
+  eventsPrunerLock(): string;
   /** Leader lock of the feed role. */
   feedLeader(): string;
   /** Short lock so one engine at a time runs a reconciler pass. */
@@ -40,6 +44,8 @@ export function createKeys(prefix: string): Keys {
     tickCursor: (reader) => `${prefix}ticks:cursor:${reader}`,
     restingLeader: () => `${prefix}engine:resting`,
     orderUpdatesChannel: () => `${prefix}orders:updates`,
+    eventsChannel: () => `${prefix}events`,
+    eventsPrunerLock: () => `${prefix}events:pruner`,
     feedLeader: () => `${prefix}feed:leader`,
     reconcilerLock: () => `${prefix}engine:reconciler`,
     rateLimit: (subject, windowStartMs) => `${prefix}ratelimit:${subject}:${windowStartMs}`,

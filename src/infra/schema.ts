@@ -133,6 +133,20 @@ export interface PriceBarsTable {
   tick_count: ColumnType<number, number | undefined, number>;
 }
 
+export interface EventCountersTable {
+  user_id: string;
+  last_seq: ColumnType<string, string | number, string | number>;
+}
+
+export interface EventsTable {
+  user_id: string;
+  seq: ColumnType<string, string | number, never>;
+  type: string;
+  at: ColumnType<Date, Date | string | undefined, never>;
+  /** The JSON clients receive, as text (the column is `json`; read it with `data::text`). */
+  data: ColumnType<unknown, string, never>;
+}
+
 export interface Database {
   users: UsersTable;
   api_keys: ApiKeysTable;
@@ -145,4 +159,6 @@ export interface Database {
   price_bars: PriceBarsTable;
   market_clock: MarketClockTable;
   market_sessions: MarketSessionsTable;
+  event_counters: EventCountersTable;
+  events: EventsTable;
 }

@@ -80,7 +80,8 @@ export function cashMovementSteps(name: string, m: CashMovement): Step[] {
         SELECT c.user_id, ${m.kind}, ${m.balanceDelta}::numeric, c.cash_balance::numeric, ${m.orderId}::uuid,
                ${m.idempotency?.key ?? null}::text, ${m.idempotency?.requestHash ?? null}::bytea
           FROM ${sql.id(cash)} c
-         WHERE ${m.balanceDelta}::numeric <> 0`,
+         WHERE ${m.balanceDelta}::numeric <> 0
+        RETURNING id, user_id, kind, amount, balance_after, order_id, created_at`,
     },
   ];
 }
@@ -139,9 +140,42 @@ export function cashMovementManySteps(name: string, moves: readonly CashMovement
   ];
 }
 
-/** Moves cash (deposit, withdrawal, settlement); undefined when available cash would go negative. */
-export async function moveCash(db: Executor, m: CashMovement): Promise<BalanceRow | undefined> {
-  const rows = await runSteps<BalanceRow>(db, cashMovementSteps('m', m), sql`SELECT * FROM m_cash`);
+/**
+ * Steps appending the events a query yields (events.repository's appendEventsSteps, passed in
+ * by the service): the step `name` returns the appended events.
+ */
+export type AppendEventsSteps = (name: string, source: RawBuilder<unknown>) => Step[];
+
+/**
+ * The activity view of the ledger row `alias` (GET /users/{id}/activities), as a json
+ * expression: NUMERIC text has the column's scale (formatCash), times are UTC milliseconds.
+ */
+function activityViewSql(alias: string): RawBuilder<unknown> {
+  const a = (c: string) => sql`${sql.id(alias)}.${sql.id(c)}`;
+  return sql`json_build_object('id', ${a('id')}::text, 'kind', ${a('kind')}, 'amount', ${a('amount')}::text,
+    'balance_after', ${a('balance_after')}::text, 'order_id', ${a('order_id')},
+    'created_at', to_char(${a('created_at')} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))`;
+}
+
+export interface MovedRow extends BalanceRow {
+  event_seq: string;
+  event_at: Date;
+  event_data: string;
+}
+
+/**
+ * A deposit or withdrawal, with its event (type `eventType`, data the activity) appended in the
+ * same statement; undefined when available cash would go negative.
+ */
+export async function moveCash(db: Executor, m: CashMovement, eventType: string, append: AppendEventsSteps): Promise<MovedRow | undefined> {
+  const rows = await runSteps<MovedRow>(
+    db,
+    [
+      ...cashMovementSteps('m', m),
+      ...append('m_events', sql`SELECT l.user_id, ${eventType}::text AS type, ${activityViewSql('l')} AS data, 1 AS ord FROM m_ledger l`),
+    ],
+    sql`SELECT c.*, e.seq AS event_seq, e.at AS event_at, e.data AS event_data FROM m_cash c JOIN m_events e ON e.user_id = c.user_id`,
+  );
   return rows[0];
 }
 

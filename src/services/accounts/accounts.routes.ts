@@ -60,7 +60,7 @@ export function registerAccountRoutes(server: Server, ctx: AppContext): void {
     async (request, reply) => {
       const amount = parseCash(request.body.amount);
       await assertUserExists(ctx.db, request.params.id);
-      const moved = await accounts.deposit(ctx.db, request.params.id, amount, request.headers['idempotency-key']);
+      const moved = await accounts.deposit(ctx.db, request.params.id, amount, { idempotencyKey: request.headers['idempotency-key'], publish: ctx.publishEvents });
       return reply.status(moved.replayed ? 200 : 201).send(await accountView(ctx, request.params.id, moved.balance));
     },
   );
@@ -81,7 +81,7 @@ export function registerAccountRoutes(server: Server, ctx: AppContext): void {
       actOn(request, request.params.id);
       const amount = parseCash(request.body.amount);
       await assertUserExists(ctx.db, request.params.id);
-      const moved = await accounts.withdraw(ctx.db, request.params.id, amount, request.headers['idempotency-key']);
+      const moved = await accounts.withdraw(ctx.db, request.params.id, amount, { idempotencyKey: request.headers['idempotency-key'], publish: ctx.publishEvents });
       return reply.status(moved.replayed ? 200 : 201).send(await accountView(ctx, request.params.id, moved.balance));
     },
   );

@@ -11,6 +11,11 @@ import { pgConstraint, pgErrorCode, type Db, type Executor } from '../../infra/p
 import type { LedgerKind } from '../../infra/schema.js';
 import { AccountNotFoundError, IdempotencyKeyReusedError, InsufficientFundsError } from './accounts.errors.js';
 import * as repo from './accounts.repository.js';
+import type { EventRecord } from '../events/event-log.js';
+import * as eventsRepo from '../events/events.repository.js';
+
+/** The event a client-initiated movement appends. */
+const MOVEMENT_EVENT = { deposit: 'cash.deposit', withdrawal: 'cash.withdrawal' } as const;
 
 export interface Balance {
   userId: string;
@@ -86,26 +91,36 @@ export interface MovementResult {
   balance: Balance;
   /** True when the Idempotency-Key was seen with this same request: nothing moved this time. */
   replayed: boolean;
+  /** The cash.deposit or cash.withdrawal event the movement appended (none for a replay). */
+  event?: EventRecord;
+}
+
+/** Where a committed movement's event is announced (the bus); the log already holds it. */
+export type PublishEvents = (events: readonly EventRecord[]) => Promise<void>;
+
+export interface MovementOptions {
+  idempotencyKey?: string | undefined;
+  publish?: PublishEvents;
 }
 
 /**
  * Adds cash. With an Idempotency-Key, the same request again moves nothing and answers
  * `replayed` (the balance as it is now); the key with another request is IDEMPOTENCY_KEY_REUSED.
  */
-export async function deposit(db: Db, userId: string, amount: Cash, idempotencyKey?: string): Promise<MovementResult> {
+export async function deposit(db: Db, userId: string, amount: Cash, options: MovementOptions = {}): Promise<MovementResult> {
   assert(amount > 0n, 'deposit amount is positive');
-  return idempotentMovement(db, movement(userId, 'deposit', amount, amount, null), idempotencyKey, async (m) => {
-    const row = await repo.moveCash(db, m);
+  return idempotentMovement(db, movement(userId, 'deposit', amount, amount, null), options, async (m) => {
+    const row = await repo.moveCash(db, m, MOVEMENT_EVENT.deposit, eventsRepo.appendEventsSteps);
     if (!row) throw new AccountNotFoundError(userId);
     return row;
   });
 }
 
 /** Withdraws from available cash; refuses with INSUFFICIENT_FUNDS rather than overdraw. Idempotent as deposit. */
-export async function withdraw(db: Db, userId: string, amount: Cash, idempotencyKey?: string): Promise<MovementResult> {
+export async function withdraw(db: Db, userId: string, amount: Cash, options: MovementOptions = {}): Promise<MovementResult> {
   assert(amount > 0n, 'withdrawal amount is positive');
-  return idempotentMovement(db, movement(userId, 'withdrawal', -amount, -amount, null), idempotencyKey, async (m) => {
-    const row = await repo.moveCash(db, m);
+  return idempotentMovement(db, movement(userId, 'withdrawal', -amount, -amount, null), options, async (m) => {
+    const row = await repo.moveCash(db, m, MOVEMENT_EVENT.withdrawal, eventsRepo.appendEventsSteps);
     if (!row) throw await fundsRefusal(db, userId, amount);
     return row;
   });
@@ -125,10 +140,18 @@ function movementHash(m: repo.CashMovement): Buffer {
 async function idempotentMovement(
   db: Db,
   m: repo.CashMovement,
-  key: string | undefined,
-  move: (m: repo.CashMovement) => Promise<repo.BalanceRow>,
+  options: MovementOptions,
+  move: (m: repo.CashMovement) => Promise<repo.MovedRow>,
 ): Promise<MovementResult> {
-  if (key === undefined) return { balance: toBalance(await move(m)), replayed: false };
+  const key = options.idempotencyKey;
+  // Committed: the event is announced (never throws: the log is the record).
+  const moved = async (row: repo.MovedRow): Promise<MovementResult> => {
+    const type = MOVEMENT_EVENT[m.kind as keyof typeof MOVEMENT_EVENT];
+    const event = eventsRepo.toEventRecord({ user_id: row.user_id, seq: row.event_seq, type, at: row.event_at, data: row.event_data });
+    await options.publish?.([event]);
+    return { balance: toBalance(row), replayed: false, event };
+  };
+  if (key === undefined) return moved(await move(m));
   const requestHash = movementHash(m);
   const replay = async (): Promise<MovementResult | undefined> => {
     const seen = await repo.getLedgerByIdempotencyKey(db, m.userId, key);
@@ -139,7 +162,7 @@ async function idempotentMovement(
   const earlier = await replay();
   if (earlier) return earlier;
   try {
-    return { balance: toBalance(await move({ ...m, idempotency: { key, requestHash } })), replayed: false };
+    return await moved(await move({ ...m, idempotency: { key, requestHash } }));
   } catch (err) {
     if (pgErrorCode(err) === '23505' && pgConstraint(err) === 'cash_ledger_idempotency_key_key') {
       const twin = await replay();

@@ -305,6 +305,28 @@ export function stalePendingOrders(db: Executor, maxAgeMs: number, limit: number
   );
 }
 
+/**
+ * 9. Events are numbered per user without a gap: the kept events of a user run from their
+ * oldest kept seq up to the user's counter, one by one (retention removes a prefix only), and
+ * no event belongs to a user without a counter.
+ */
+export function eventsNumberedWithoutGaps(db: Executor, limit: number): Promise<ViolationRow[]> {
+  return violations(
+    db,
+    sql`
+      SELECT coalesce(c.user_id, e.user_id), NULL::text, NULL::uuid, NULL::bigint,
+             'event_seqs',
+             coalesce(e.lo::text, '1') || '..' || coalesce(c.last_seq::text, '(no counter)') || ' without a gap',
+             coalesce(e.n::text || ' events, seq ' || e.lo::text || '..' || e.hi::text, 'no events'),
+             'events are numbered per user 1, 2, 3, ... up to the user''s counter'
+        FROM event_counters c
+        FULL JOIN (SELECT user_id, count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM events GROUP BY user_id) e
+          ON e.user_id = c.user_id
+       WHERE c.user_id IS NULL OR (e.user_id IS NOT NULL AND (e.hi <> c.last_seq OR e.n <> e.hi - e.lo + 1))`,
+    limit,
+  );
+}
+
 export async function counts(db: Executor): Promise<CountsRow> {
   const { rows } = await sql<CountsRow>`
     SELECT now() AS snapshot_at,

@@ -44,7 +44,8 @@ export type InvariantName =
   | 'one_fill_per_filled_order'
   | 'no_stale_pending_orders'
   | 'no_value_from_nothing'
-  | 'no_missed_triggers';
+  | 'no_missed_triggers'
+  | 'events_numbered_without_gaps';
 
 /** One wrong value. `expected`/`actual` are decimal strings (or null: "no row"). */
 export interface AuditViolation {
@@ -143,6 +144,12 @@ export const INVARIANTS: readonly InvariantCheck[] = [
     name: 'no_missed_triggers',
     description: 'no OPEN limit, stop or stop_limit order rests past a stored minute bar (after its placement) that met its condition',
     run: (trx, limit, o) => repo.noMissedTriggers(trx, o.triggerSettleMs, limit),
+  },
+  {
+    id: '9',
+    name: 'events_numbered_without_gaps',
+    description: "every user's kept events run seq by seq, without a gap, up to the user's event counter",
+    run: (trx, limit) => repo.eventsNumberedWithoutGaps(trx, limit),
   },
 ];
 

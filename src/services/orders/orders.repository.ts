@@ -94,6 +94,62 @@ const COLUMNS = [
 ] as const;
 
 const returning = sql.join(COLUMNS.map((c) => sql.ref(c)));
+
+/** How a column of the order view is rendered from the row (order-view.ts's formatting). */
+type ViewRule = 'text' | 'decimal' | 'quantity' | 'time';
+const VIEW: readonly (readonly [string, ViewRule])[] = [
+  ['id', 'text'],
+  ['user_id', 'text'],
+  ['client_order_id', 'text'],
+  ['ticker', 'text'],
+  ['side', 'text'],
+  ['type', 'text'],
+  ['time_in_force', 'text'],
+  ['quantity', 'quantity'],
+  ['limit_price', 'decimal'],
+  ['stop_price', 'decimal'],
+  ['trail_price', 'decimal'],
+  ['trail_percent', 'decimal'],
+  ['hwm', 'decimal'],
+  ['stop_level', 'decimal'],
+  ['status', 'text'],
+  ['reserved_amount', 'decimal'],
+  ['fill_price', 'decimal'],
+  ['filled_quantity', 'quantity'],
+  ['filled_at', 'time'],
+  ['triggered_at', 'time'],
+  ['canceled_at', 'time'],
+  ['expired_at', 'time'],
+  ['reject_reason', 'text'],
+  ['cancel_reason', 'text'],
+  ['replaces', 'text'],
+  ['replaced_by', 'text'],
+  ['created_at', 'time'],
+  ['updated_at', 'time'],
+];
+
+/**
+ * The order view (order-view.ts's orderBody) of the row `alias`, as a json expression: for a
+ * statement that writes an order.* event in the same statement as the change. A NUMERIC's
+ * text has the column's scale, which is what formatCash and formatPrice print; quantities drop
+ * trailing zeros (trim_scale, as formatQty); times are UTC with milliseconds, truncated as the
+ * driver truncates microseconds into a Date.
+ */
+export function orderViewSql(alias: string): RawBuilder<unknown> {
+  const col = (c: string) => sql`${sql.id(alias)}.${sql.id(c)}`;
+  const value = (c: string, rule: ViewRule) => {
+    switch (rule) {
+      case 'text':
+      case 'decimal': // NUMERIC text has the column's scale
+        return sql`${col(c)}::text`;
+      case 'quantity':
+        return sql`trim_scale(${col(c)})::text`;
+      case 'time':
+        return sql`to_char(${col(c)} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+    }
+  };
+  return sql`json_build_object(${sql.join(VIEW.map(([c, rule]) => sql`${sql.lit(c)}, ${value(c, rule)}`))})`;
+}
 const returningOf = (alias: string) => sql.join(COLUMNS.map((c) => sql`${sql.id(alias)}.${sql.ref(c)}`));
 
 /** The new rows' columns as one unnest() (the batch accept's input, and a single order's). */
@@ -125,19 +181,58 @@ function newRowsStep(name: string, orders: readonly NewOrderRow[]): Step {
 const insertColumns = sql.join([...NEW_COLUMNS.map(([c]) => sql.id(c)), sql.id('status')]);
 
 /**
- * Takes the hold and inserts the PENDING order in ONE statement (one round trip, atomic by
- * itself): the insert reads from the hold's CTE, so no hold means no order (undefined), and a
- * repeated (user_id, client_order_id) raises the unique violation, undoing the hold with it.
+ * Steps appending the events a query yields (events.repository's appendEventsSteps, passed in
+ * by the OMS, which composes the services): the step `name` returns the appended events.
  */
-export async function insertPendingOrderWithHold(db: Executor, order: NewOrderRow, hold: RawBuilder<unknown>): Promise<OrderRow | undefined> {
-  const rows = await runSteps<OrderRow>(
+export type AppendEventsSteps = (name: string, source: RawBuilder<unknown>) => Step[];
+
+/** A new order as inserted, with the order.new event its statement appended. */
+export interface InsertedOrderRow extends OrderRow {
+  event_seq: string;
+  event_at: Date;
+  event_data: string;
+}
+
+/**
+ * The insert of the held orders and their order.new events, ending a statement whose earlier
+ * steps are `steps`: `inserted` inserts the rows of `x` that `heldSql` admits, PENDING; the
+ * events read the inserted rows (the view rendered in SQL: orderViewSql) and are appended last,
+ * so the counters are the statement's last locks. Each order is returned with its event —
+ * joined by user, as a statement holds at most one order per user.
+ */
+async function insertWithEvents(db: Executor, steps: Step[], heldSql: RawBuilder<unknown>, append: AppendEventsSteps): Promise<InsertedOrderRow[]> {
+  return runSteps<InsertedOrderRow>(
     db,
-    [newRowsStep('x', [order]), { name: 'hold', statement: sql`${hold} RETURNING 1` }],
+    [
+      ...steps,
+      {
+        name: 'inserted',
+        statement: sql`
+          INSERT INTO orders (${insertColumns})
+          SELECT x.*, 'PENDING' FROM x WHERE ${heldSql}
+          RETURNING ${returning}`,
+      },
+      ...append('order_events', sql`SELECT i.user_id, 'order.new' AS type, ${orderViewSql('i')} AS data, 1 AS ord FROM inserted i`),
+    ],
     sql`
-      INSERT INTO orders (${insertColumns})
-      SELECT x.*, 'PENDING' FROM x WHERE EXISTS (SELECT 1 FROM hold)
-      RETURNING ${returning}`,
+      SELECT i.*, e.seq AS event_seq, e.at AS event_at, e.data AS event_data
+        FROM inserted i JOIN order_events e ON e.user_id = i.user_id`,
   );
+}
+
+/**
+ * Takes the hold and inserts the PENDING order with its order.new event in ONE statement (one
+ * round trip, atomic by itself): the insert reads from the hold's CTE, so no hold means no
+ * order (undefined), and a repeated (user_id, client_order_id) raises the unique violation,
+ * undoing the hold with it.
+ */
+export async function insertPendingOrderWithHold(
+  db: Executor,
+  order: NewOrderRow,
+  hold: RawBuilder<unknown>,
+  append: AppendEventsSteps,
+): Promise<InsertedOrderRow | undefined> {
+  const rows = await insertWithEvents(db, [newRowsStep('x', [order]), { name: 'hold', statement: sql`${hold} RETURNING 1` }], sql`EXISTS (SELECT 1 FROM hold)`, append);
   return rows[0];
 }
 
@@ -170,30 +265,24 @@ export async function setCarriedState(
 }
 
 /**
- * Accepts many orders in ONE statement: `x` unnests the new rows, `holds(x)` are the leaf
- * services' batch hold steps over it (`held` names those returning the ids they held; the
- * others lock rows), and only the held orders are inserted PENDING. An order without its hold
- * is simply not returned (refused); any error (a repeated client_order_id, a missing user)
- * undoes the whole statement, holds included.
+ * Accepts many orders (at most one per user) in ONE statement: `x` unnests the new rows,
+ * `holds(x)` are the leaf services' batch hold steps over it (`held` names those returning the
+ * ids they held; the others lock rows), and only the held orders are inserted PENDING, each
+ * with its order.new event. An order without its hold is simply not returned (refused); any
+ * error (a repeated client_order_id, a missing user) undoes the whole statement, holds included.
  */
 export async function insertPendingOrdersWithHolds(
   db: Executor,
   orders: readonly NewOrderRow[],
   holds: (inputStep: string) => { steps: Step[]; held: string[] },
-): Promise<OrderRow[]> {
+  append: AppendEventsSteps,
+): Promise<InsertedOrderRow[]> {
   const { steps: holdSteps, held: heldSteps } = holds('x');
   const held = sql.join(
     heldSteps.map((name) => sql`SELECT id FROM ${sql.id(name)}`),
     sql` UNION ALL `,
   );
-  return runSteps<OrderRow>(
-    db,
-    [newRowsStep('x', orders), ...holdSteps],
-    sql`
-      INSERT INTO orders (${insertColumns})
-      SELECT x.*, 'PENDING' FROM x WHERE id IN (${held})
-      RETURNING ${returning}`,
-  );
+  return insertWithEvents(db, [newRowsStep('x', orders), ...holdSteps], sql`id IN (${held})`, append);
 }
 
 export async function getOrder(db: Executor, id: string): Promise<OrderRow | undefined> {
@@ -300,22 +389,30 @@ export async function markOpen(
 
 /**
  * Keeps resting orders' watch state current (trailing hwm and stop level, a stop_limit's
- * trigger) for readers of the order; applies only while they are still OPEN.
+ * trigger) for readers of the order; applies only while they are still OPEN. Returns the orders
+ * this call triggered (their triggered_at was unset before it): each is an order.triggered.
  */
 export async function saveRestingState(
   db: Executor,
   states: readonly { id: string; hwm: string | null; stopLevel: string | null; triggered: boolean }[],
-): Promise<number> {
-  if (states.length === 0) return 0;
-  const { rows } = await sql<{ id: string }>`
-    UPDATE orders o SET hwm = x.hwm, stop_level = x.stop_level,
-           triggered_at = CASE WHEN x.triggered THEN coalesce(o.triggered_at, now()) ELSE o.triggered_at END
-      FROM unnest(${states.map((r) => r.id)}::uuid[], ${states.map((r) => r.hwm)}::numeric[],
-                  ${states.map((r) => r.stopLevel)}::numeric[], ${states.map((r) => r.triggered)}::boolean[])
-           AS x (id, hwm, stop_level, triggered)
-     WHERE o.id = x.id AND o.status = 'OPEN'
-    RETURNING o.id`.execute(db);
-  return rows.length;
+): Promise<OrderRow[]> {
+  if (states.length === 0) return [];
+  // `before` reads the rows as the statement found them (every CTE sees the same snapshot).
+  const { rows } = await sql<OrderRow & { was_triggered: boolean }>`
+    WITH x AS (
+      SELECT * FROM unnest(${states.map((r) => r.id)}::uuid[], ${states.map((r) => r.hwm)}::numeric[],
+                           ${states.map((r) => r.stopLevel)}::numeric[], ${states.map((r) => r.triggered)}::boolean[])
+             AS x (id, hwm, stop_level, triggered)),
+    before AS (SELECT o.id, o.triggered_at IS NOT NULL AS was_triggered FROM orders o WHERE o.id IN (SELECT id FROM x)),
+    saved AS (
+      UPDATE orders o SET hwm = x.hwm, stop_level = x.stop_level,
+             triggered_at = CASE WHEN x.triggered THEN coalesce(o.triggered_at, now()) ELSE o.triggered_at END
+        FROM x
+       WHERE o.id = x.id AND o.status = 'OPEN'
+      RETURNING ${returningOf('o')})
+    SELECT s.* FROM saved s JOIN before b ON b.id = s.id
+     WHERE s.triggered_at IS NOT NULL AND NOT b.was_triggered`.execute(db);
+  return rows;
 }
 
 /**

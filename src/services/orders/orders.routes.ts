@@ -1,9 +1,9 @@
 import { Type } from 'typebox';
 import type { FastifyRequest } from 'fastify';
 import { normalizeTicker } from '../market-data/instruments.js';
-import { parseQty, formatCash, formatFixed, formatPrice, formatQty, type Price } from '../../core/money.js';
+import { parseQty } from '../../core/money.js';
 import { CLOSED_STATUSES, OPEN_STATUSES, ORDER_STATUSES, ORDER_TYPES, TIMES_IN_FORCE, type OrderStatus } from '../../core/orders.js';
-import { parseTerms, TRAIL_PERCENT_SCALE } from '../../core/order-terms.js';
+import { parseTerms } from '../../core/order-terms.js';
 import { ValidationError } from '../../core/errors.js';
 import { actOn, isAdmin } from '../../http/auth.js';
 import { forbidden, statusForCode } from '../../http/errors.js';
@@ -12,7 +12,6 @@ import {
   Cursor,
   DecimalInput,
   IdempotencyKey,
-  iso,
   LimitQuery,
   parseLimit,
   PriceString,
@@ -22,7 +21,8 @@ import {
   UUID_PATTERN,
 } from '../../http/schemas.js';
 import type { Server } from '../../http/server.js';
-import { assertSameIdempotencyKey, type Order, type OrdersService } from './orders.service.js';
+import { assertSameIdempotencyKey, type OrdersService } from './orders.service.js';
+import { orderBody } from './order-view.js';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 const NullablePrice = Nullable(PriceString);
@@ -58,42 +58,6 @@ export const OrderBody = Type.Object({
   created_at: Type.String(),
   updated_at: Type.String(),
 });
-
-const priceOrNull = (p: Price | null) => (p === null ? null : formatPrice(p));
-const timeOrNull = (d: Date | null) => (d === null ? null : iso(d));
-
-export function orderBody(o: Order) {
-  return {
-    id: o.id,
-    user_id: o.userId,
-    client_order_id: o.clientOrderId,
-    ticker: o.ticker,
-    side: o.side,
-    type: o.type,
-    time_in_force: o.timeInForce,
-    quantity: formatQty(o.quantity),
-    limit_price: priceOrNull(o.limitPrice),
-    stop_price: priceOrNull(o.stopPrice),
-    trail_price: priceOrNull(o.trailPrice),
-    trail_percent: o.trailPercent === null ? null : formatFixed(o.trailPercent, TRAIL_PERCENT_SCALE),
-    hwm: priceOrNull(o.hwm),
-    stop_level: priceOrNull(o.stopLevel),
-    status: o.status,
-    reserved_amount: formatCash(o.reservedAmount),
-    fill_price: priceOrNull(o.fillPrice),
-    filled_quantity: formatQty(o.filledQuantity),
-    filled_at: timeOrNull(o.filledAt),
-    triggered_at: timeOrNull(o.triggeredAt),
-    canceled_at: timeOrNull(o.canceledAt),
-    expired_at: timeOrNull(o.expiredAt),
-    reject_reason: o.rejectReason,
-    cancel_reason: o.cancelReason,
-    replaces: o.replaces,
-    replaced_by: o.replacedBy,
-    created_at: iso(o.createdAt),
-    updated_at: iso(o.updatedAt),
-  };
-}
 
 const Ticker = TickerInput;
 const ClientOrderId = IdempotencyKey;

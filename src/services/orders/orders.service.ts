@@ -51,7 +51,11 @@ import {
 } from './orders.errors.js';
 import type { OrderPipe, PipeMessage } from './order-pipe.js';
 import { announce } from './order-updates.js';
+import { insertedEvent, orderEvent } from './order-events.js';
 import * as repo from './orders.repository.js';
+import type { EventBus, EventRecord } from '../events/event-log.js';
+import * as eventsRepo from '../events/events.repository.js';
+import { publishEvents } from '../events/events.service.js';
 
 /** An order as stored: its terms (core/order-terms.ts) and what has happened to it. */
 export interface Order extends OrderTerms {
@@ -128,6 +132,8 @@ export interface OrdersDeps {
   pipe: OrderPipe;
   /** Where status changes are announced. */
   orderUpdates: Channel;
+  /** Where committed events are announced (the log itself is written with each change). */
+  eventBus: EventBus;
   logger: Logger;
   market: MarketPrices;
   reservationBufferBps: bigint;
@@ -147,7 +153,7 @@ export const ACCEPT_QUEUE_MAX_DEFAULT = 10_000;
 
 /** What a batched accept answers for one order. */
 type AcceptResult =
-  | { kind: 'accepted'; order: Order }
+  | { kind: 'accepted'; order: Order; event: EventRecord }
   /** No hold (refused), or its statement failed (e.g. a repeated client_order_id): try it alone. */
   | { kind: 'alone' };
 
@@ -324,16 +330,18 @@ export class OrdersService {
     hash: Buffer,
   ): Promise<{ order: Order; created: boolean }> {
     let order: Order;
+    let event: EventRecord;
     try {
       const hold =
         t.side === 'buy' ? accounts.reserveFundsStatement(userId, reserved) : portfolios.reserveSharesStatement(userId, ticker, t.quantity);
-      const inserted = await repo.insertPendingOrderWithHold(this.deps.db, row, hold);
+      const inserted = await repo.insertPendingOrderWithHold(this.deps.db, row, hold, eventsRepo.appendEventsSteps);
       if (!inserted) {
         throw t.side === 'buy'
           ? await accounts.fundsRefusal(this.deps.db, userId, reserved)
           : await portfolios.sharesRefusal(this.deps.db, userId, ticker, t.quantity);
       }
       order = toOrder(inserted);
+      event = insertedEvent(inserted);
     } catch (err) {
       if (pgErrorCode(err) === '23505' && pgConstraint(err) === 'orders_client_order_id_key' && clientOrderId) {
         // A concurrent request with the same key committed first; our statement undid its hold.
@@ -347,7 +355,7 @@ export class OrdersService {
       throw err;
     }
 
-    await this.publishAccepted([order]);
+    await this.publishAccepted([order], [event]);
     return { order, created: true };
   }
 
@@ -367,8 +375,9 @@ export class OrdersService {
       (rounds[d] ??= []).push(i);
     });
     const accepted: Order[] = [];
+    const events: EventRecord[] = [];
     for (const round of rounds) {
-      let rows: repo.OrderRow[];
+      let rows: repo.InsertedOrderRow[];
       try {
         rows = await repo.insertPendingOrdersWithHolds(
           this.deps.db,
@@ -381,6 +390,7 @@ export class OrdersService {
             ],
             held: ['cash_hold', 'share_hold'],
           }),
+          eventsRepo.appendEventsSteps,
         );
       } catch (err) {
         this.deps.logger.debug({ err, orders: round.length }, 'batched accept failed; accepting its orders one by one');
@@ -388,14 +398,21 @@ export class OrdersService {
         continue;
       }
       this.acceptBatchSize.observe(round.length);
-      const byId = new Map(rows.map((r) => [r.id, toOrder(r)]));
+      const byId = new Map(rows.map((r) => [r.id, r]));
       for (const i of round) {
-        const order = byId.get(items[i]!.row.id);
-        results[i] = order ? { kind: 'accepted', order } : { kind: 'alone' };
-        if (order) accepted.push(order);
+        const row = byId.get(items[i]!.row.id);
+        if (!row) {
+          results[i] = { kind: 'alone' };
+          continue;
+        }
+        const order = toOrder(row);
+        const event = insertedEvent(row);
+        results[i] = { kind: 'accepted', order, event };
+        accepted.push(order);
+        events.push(event);
       }
     }
-    await this.publishAccepted(accepted);
+    await this.publishAccepted(accepted, events);
     return results;
   }
 
@@ -404,8 +421,9 @@ export class OrdersService {
    * nothing: the orders are PENDING in PostgreSQL and the reconciler publishes them again; the
    * clients still get their 201.
    */
-  private async publishAccepted(orders: readonly Order[]): Promise<void> {
+  private async publishAccepted(orders: readonly Order[], events: readonly EventRecord[]): Promise<void> {
     if (orders.length === 0) return;
+    await publishEvents(this.deps.eventBus, events, this.deps.logger);
     await announce(this.deps.orderUpdates, orders, (err) => this.deps.logger.warn({ err }, 'order update announcement failed'));
     await this.deps.pipe.publish(orders.map(pipeMessage)).catch((err: unknown) =>
       this.deps.logger.warn({ err, orders: orders.length }, 'order pipe publish failed; left to the reconciler'),
@@ -442,15 +460,16 @@ export class OrdersService {
       if (!row) return undefined;
       const order = toOrder(row);
       await releaseHold(trx, order);
-      return order;
+      return { order, events: await eventsRepo.appendEvents(trx, [orderEvent('order.canceled', order)]) };
     });
     if (!result) {
       const current = await repo.getOrder(this.deps.db, id);
       if (!current || (ownerId !== undefined && current.user_id !== ownerId)) throw new OrderNotFoundError(id);
       throw new OrderNotCancelableError(id, current.status);
     }
-    await announce(this.deps.orderUpdates, [result], (err) => this.deps.logger.warn({ err }, 'order update announcement failed'));
-    return result;
+    await publishEvents(this.deps.eventBus, result.events, this.deps.logger);
+    await announce(this.deps.orderUpdates, [result.order], (err) => this.deps.logger.warn({ err }, 'order update announcement failed'));
+    return result.order;
   }
 
   /**
@@ -491,7 +510,7 @@ export class OrdersService {
     const quote = await this.deps.market.getPrice(old.ticker);
     const reserved = holdFor(t, quote.price, this.deps.reservationBufferBps);
     const clientOrderId = change.clientOrderId ?? null;
-    let replaced: { old: Order; fresh: Order };
+    let replaced: { old: Order; fresh: Order; events: EventRecord[] };
     try {
       replaced = await this.deps.db.transaction().execute(async (trx) => {
         // Lock order: the order first, then the balance or holding (the global lock order).
@@ -509,7 +528,9 @@ export class OrdersService {
         if (carried) fresh = toOrder(await repo.setCarriedState(trx, fresh.id, carried));
         const done = await repo.markReplaced(trx, before.id, fresh.id);
         if (!done) throw new OrderNotReplaceableError(id, 'terminal', old.type);
-        return { old: toOrder(done), fresh };
+        const oldDone = toOrder(done);
+        const events = await eventsRepo.appendEvents(trx, [orderEvent('order.replaced', oldDone), orderEvent('order.new', fresh)]);
+        return { old: oldDone, fresh, events };
       });
     } catch (err) {
       if (err instanceof AppError && (err.code === 'INSUFFICIENT_FUNDS' || err.code === 'INSUFFICIENT_HOLDINGS')) throw new OrderRejectedError(err);
@@ -519,7 +540,7 @@ export class OrdersService {
       throw err;
     }
     await announce(this.deps.orderUpdates, [replaced.old], (err) => this.deps.logger.warn({ err }, 'order update announcement failed'));
-    await this.publishAccepted([replaced.fresh]);
+    await this.publishAccepted([replaced.fresh], replaced.events);
     return replaced.fresh;
   }
 }

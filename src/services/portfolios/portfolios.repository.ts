@@ -126,7 +126,8 @@ export async function releaseShares(
  * splits it — so each holding row is touched by one step once, as PostgreSQL requires of a
  * statement's data-modifying CTEs, and the result equals filling them one by one. Buys are
  * added as addSharesStep does; sells leave as removeReservedSharesSteps does (deleted at zero).
- * `<name>_added`, `<name>_deleted` and `<name>_reduced` return `order_id` per holding moved.
+ * `<name>_added` returns (user_id, ticker) and `<name>_deleted` and `<name>_reduced` `order_id`
+ * per holding moved; `_added` and `_reduced` also the `quantity` the holding is left with.
  */
 export function moveSharesManySteps(
   name: string,
@@ -160,7 +161,7 @@ export function moveSharesManySteps(
                                 / (h.quantity + excluded.quantity), 4),
                quantity = h.quantity + excluded.quantity,
                updated_at = now()
-        RETURNING user_id, ticker`,
+        RETURNING user_id, ticker, quantity::text AS quantity`,
     },
     {
       name: `${name}_deleted`,
@@ -181,7 +182,7 @@ export function moveSharesManySteps(
           FROM ${sql.id(m)} s
          WHERE s.side = 'sell' AND h.user_id = s.user_id AND h.ticker = s.ticker
            AND h.quantity > s.quantity AND h.reserved_quantity >= s.quantity AND ${locked}
-        RETURNING s.order_id`,
+        RETURNING s.order_id, h.quantity::text AS quantity`,
     },
   ];
 }

@@ -23,11 +23,13 @@ import type { Logger } from '../../infra/logger.js';
 import { isTransientPgError, type Db } from '../../infra/postgres.js';
 import { isUnavailableError } from '../../infra/unavailable.js';
 import type { QuoteStore } from '../market-data/quote-store.js';
+import type { EventBus, EventRecord } from '../events/event-log.js';
+import { publishEvents } from '../events/events.service.js';
 import { announce } from '../orders/order-updates.js';
 import * as ordersRepo from '../orders/orders.repository.js';
 import { termsOf, toOrder, type Order } from '../orders/orders.service.js';
 import { ExecutionConflictError } from './trading.errors.js';
-import { applyDecisions, rejectOrder, type Decisions, type Outcome } from './trading.service.js';
+import { appendOutcomeEvents, applyDecisions, rejectOrder, type Decisions, type Outcome } from './trading.service.js';
 
 /** Attempts of one batch transaction that failed on a deadlock or serialization conflict. */
 export const BATCH_ATTEMPTS_MAX = 3;
@@ -42,6 +44,8 @@ export interface BatchExecutorDeps {
   quotes: Pick<QuoteStore, 'getMany'>;
   session: MarketSession;
   orderUpdates: Channel;
+  /** Where the events of committed batches are announced. */
+  eventBus: EventBus;
   logger: Logger;
   limits: DecisionLimits;
   metrics?: Registry;
@@ -51,6 +55,8 @@ export interface BatchExecutorDeps {
 export interface ExecutionReport {
   /** What this batch did with each order: a terminal status, or OPEN for one that came to rest. */
   outcomes: Outcome[];
+  /** The events the batch's transactions appended (published by run, after the commits). */
+  events: EventRecord[];
   /** Orders that failed on their own (not an outage): their deliveries stay unsettled. */
   failed: Set<string>;
   /** Set when PostgreSQL (or the quote store) could not be reached: nothing was done; retry later. */
@@ -161,9 +167,13 @@ export class BatchExecutor {
   async rejectAlone(orderId: string, reason: RejectReason): Promise<boolean> {
     const row = await ordersRepo.getOrder(this.deps.db, orderId);
     if (!row || (row.status !== 'PENDING' && row.status !== 'OPEN')) return false;
-    const outcome = await this.deps.db.transaction().execute((trx) => rejectOrder(trx, toOrder(row), reason));
+    const { outcome, events } = await this.deps.db.transaction().execute(async (trx) => {
+      const outcome = await rejectOrder(trx, toOrder(row), reason);
+      return { outcome, events: await appendOutcomeEvents(trx, [outcome]) };
+    });
     if (outcome.applied) {
       this.executed.inc({ status: outcome.order.status });
+      await publishEvents(this.deps.eventBus, events, this.deps.logger);
       await announce(this.deps.orderUpdates, [outcome.order], () => undefined);
     }
     return outcome.applied;
@@ -171,16 +181,17 @@ export class BatchExecutor {
 
   /** Decides (reading orders and quotes), applies, counts and announces one batch. */
   private async run(size: number, decide: () => Promise<Work>): Promise<ExecutionReport> {
-    if (size === 0) return { outcomes: [], failed: new Set() };
+    if (size === 0) return { outcomes: [], events: [], failed: new Set() };
     const started = process.hrtime.bigint();
     let work: Work;
     try {
       work = await decide();
     } catch (err) {
-      if (isUnavailableError(err)) return { outcomes: [], failed: new Set(), unavailable: err };
+      if (isUnavailableError(err)) return { outcomes: [], events: [], failed: new Set(), unavailable: err };
       throw err;
     }
     const report = await this.apply(work);
+    await publishEvents(this.deps.eventBus, report.events, this.deps.logger);
     if (!report.unavailable) {
       const applied = report.outcomes.filter((o) => o.applied).map((o) => o.order);
       for (const o of applied) this.executed.inc({ status: o.status });
@@ -192,35 +203,37 @@ export class BatchExecutor {
 
   private async apply(work: Work): Promise<ExecutionReport> {
     const all = [...work.fills, ...work.rejects, ...work.cancels, ...work.expiries, ...work.rests];
-    if (all.length === 0) return { outcomes: [], failed: new Set() };
+    if (all.length === 0) return { outcomes: [], events: [], failed: new Set() };
     let lastError: unknown;
     for (let attempt = 1; attempt <= BATCH_ATTEMPTS_MAX; attempt++) {
       try {
-        const outcomes = await this.deps.db.transaction().execute((trx) => applyDecisions(trx, work));
-        return { outcomes, failed: new Set() };
+        const { outcomes, events } = await this.deps.db.transaction().execute((trx) => applyDecisions(trx, work));
+        return { outcomes, events, failed: new Set() };
       } catch (err) {
         lastError = err;
-        if (isUnavailableError(err)) return { outcomes: [], failed: new Set(), unavailable: err };
+        if (isUnavailableError(err)) return { outcomes: [], events: [], failed: new Set(), unavailable: err };
         if (!(isTransientPgError(err) || err instanceof ExecutionConflictError)) break;
       }
     }
     if (all.length === 1) {
       this.deps.logger.error({ err: lastError, order_id: all[0]!.order.id }, 'order execution failed; left for redelivery');
-      return { outcomes: [], failed: new Set([all[0]!.order.id]) };
+      return { outcomes: [], events: [], failed: new Set([all[0]!.order.id]) };
     }
     // The batch failed as a whole: each order alone, so only the bad one stays behind.
     const outcomes: Outcome[] = [];
+    const events: EventRecord[] = [];
     const failed = new Set<string>();
     for (const key of Object.keys(work) as (keyof Work)[]) {
       for (const item of work[key]) {
         const single = await this.apply({ ...emptyWork(), [key]: [item] });
         outcomes.push(...single.outcomes);
+        events.push(...single.events);
         for (const id of single.failed) failed.add(id);
         // An outage in the middle of the singles: that order stays unsettled, to be tried again.
         if (single.unavailable) failed.add(item.order.id);
       }
     }
-    return { outcomes, failed };
+    return { outcomes, events, failed };
   }
 }
 

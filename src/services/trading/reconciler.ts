@@ -9,6 +9,7 @@
 import type { EngineConfig } from '../../infra/config.js';
 import type { LeaseLock } from '../../infra/lease.js';
 import type { Logger } from '../../infra/logger.js';
+import { Periodic } from '../../infra/periodic.js';
 import type { Db } from '../../infra/postgres.js';
 import type { OrderPipe } from '../orders/order-pipe.js';
 import * as ordersRepo from '../orders/orders.repository.js';
@@ -27,26 +28,18 @@ export interface ReconcilerDeps {
 }
 
 export class Reconciler {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  private readonly periodic: Periodic;
 
-  constructor(private readonly deps: ReconcilerDeps) {}
-
-  start(): void {
-    const tick = () => {
-      this.running = this.pass()
-        .catch((err: unknown) => this.deps.logger.warn({ err }, 'reconciler pass failed'))
-        .finally(() => {
-          if (this.timer) this.timer = setTimeout(tick, this.deps.config.reconcileIntervalMs);
-        });
-    };
-    this.timer = setTimeout(tick, this.deps.config.reconcileIntervalMs);
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.periodic = new Periodic(deps.config.reconcileIntervalMs, () => this.pass(), (err) => deps.logger.warn({ err }, 'reconciler pass failed'));
   }
 
-  async stop(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+  start(): void {
+    this.periodic.start();
+  }
+
+  stop(): Promise<void> {
+    return this.periodic.stop();
   }
 
   /** One pass; returns how many orders were re-published. */

@@ -25,6 +25,10 @@ import { counter, gauge, histogram } from '../../infra/metrics.js';
 import { sleep } from '../../infra/sleep.js';
 import type { Db } from '../../infra/postgres.js';
 import { TICK_LOG_START, type QuoteStore, type TickLog } from '../market-data/quote-store.js';
+import type { EventBus } from '../events/event-log.js';
+import * as eventsRepo from '../events/events.repository.js';
+import { publishEvents } from '../events/events.service.js';
+import { orderEvent } from '../orders/order-events.js';
 import * as ordersRepo from '../orders/orders.repository.js';
 import { termsOf, toOrder, type Order } from '../orders/orders.service.js';
 import type { BatchExecutor } from './batch-executor.js';
@@ -80,6 +84,8 @@ export interface RestingWatcherDeps {
   ticks: TickLog;
   quotes: Pick<QuoteStore, 'getMany'>;
   orderUpdates: Channel;
+  /** Where the order.triggered events of stop_limit triggers are announced. */
+  eventBus: EventBus;
   executor: BatchExecutor;
   clock: SessionClock;
   /** The lease that makes one engine of the deployment the watcher. */
@@ -436,15 +442,21 @@ export class RestingWatcher {
     const batch = [...this.unsaved];
     for (let i = 0; i < batch.length; i += STATE_SAVE_CHUNK) {
       const chunk = batch.slice(i, i + STATE_SAVE_CHUNK);
-      await ordersRepo.saveRestingState(
-        this.deps.db,
-        chunk.map(([id, state]) => ({
-          id,
-          hwm: state.extreme === null ? null : priceToSql(state.extreme),
-          stopLevel: state.stopLevel === null ? null : priceToSql(state.stopLevel),
-          triggered: state.triggered,
-        })),
-      );
+      // A stop_limit that triggered (and rests on as a limit) is an order.triggered event,
+      // appended in the transaction that records the trigger.
+      const events = await this.deps.db.transaction().execute(async (trx) => {
+        const triggered = await ordersRepo.saveRestingState(
+          trx,
+          chunk.map(([id, state]) => ({
+            id,
+            hwm: state.extreme === null ? null : priceToSql(state.extreme),
+            stopLevel: state.stopLevel === null ? null : priceToSql(state.stopLevel),
+            triggered: state.triggered,
+          })),
+        );
+        return eventsRepo.appendEvents(trx, triggered.map((row) => orderEvent('order.triggered', toOrder(row))));
+      });
+      await publishEvents(this.deps.eventBus, events, this.deps.logger);
       for (const [id] of chunk) this.unsaved.delete(id);
     }
     if (cursor !== undefined && cursor !== this.savedCursor) {

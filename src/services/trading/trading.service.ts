@@ -7,18 +7,43 @@
  */
 import { sql } from 'kysely';
 import { assert } from '../../core/errors.js';
-import { cashToSql, priceToSql, qtyToSql, type Cash, type Price } from '../../core/money.js';
+import { cashToSql, formatCash, formatPrice, formatQty, priceToSql, qtyFromDb, qtyToSql, type Cash, type Price } from '../../core/money.js';
 import type { CancelReason, RejectReason } from '../../core/orders.js';
 import type { RestingState } from '../../core/order-terms.js';
 import type { Executor } from '../../infra/postgres.js';
 import { runSteps, type Step } from '../../infra/statements.js';
 import * as accounts from '../accounts/accounts.service.js';
 import * as portfolios from '../portfolios/portfolios.service.js';
+import type { EventRecord, EventType } from '../events/event-log.js';
+import * as eventsRepo from '../events/events.repository.js';
+import { orderEvent } from '../orders/order-events.js';
 import * as ordersRepo from '../orders/orders.repository.js';
 import { releaseHold, toOrder, type Order } from '../orders/orders.service.js';
 import { ExecutionConflictError } from './trading.errors.js';
 
-export type Outcome = { order: Order; applied: true } | { order: Order; applied: false };
+/** An applied outcome carries its event (appended when the transaction's work is done). */
+export type Outcome = { order: Order; applied: true; event: eventsRepo.NewEvent } | { order: Order; applied: false };
+
+/** What a batch's transaction did: each order's outcome, and the events it appended. */
+export interface Applied {
+  outcomes: Outcome[];
+  events: EventRecord[];
+}
+
+const EVENT_BY_STATUS: Partial<Record<Order['status'], EventType>> = {
+  OPEN: 'order.open',
+  FILLED: 'order.fill',
+  CANCELED: 'order.canceled',
+  EXPIRED: 'order.expired',
+  REJECTED: 'order.rejected',
+};
+
+/** The outcome of an order whose transition applied, with its event. */
+function applied(order: Order, extra?: Record<string, unknown>): Outcome {
+  const type = EVENT_BY_STATUS[order.status];
+  assert(type !== undefined, `an applied outcome leaves the order in a status with an event (${order.status})`);
+  return { order, applied: true, event: orderEvent(type, order, extra) };
+}
 
 export interface FillDecision {
   order: Order;
@@ -61,8 +86,11 @@ export const NO_DECISIONS: Decisions = { fills: [], rejects: [], cancels: [], ex
  * first locks all of its rows in the one global order — orders, then balances by user, then
  * holdings by (user, ticker) — and can never deadlock with an accept batch or a cancel. Orders
  * that rest become OPEN with their watch state (trailing hwm and level).
+ *
+ * The events of every applied outcome are appended last, in one statement (the counters are
+ * the transaction's last locks: see the events migration).
  */
-export async function applyDecisions(trx: Executor, d: Decisions): Promise<Outcome[]> {
+export async function applyDecisions(trx: Executor, d: Decisions): Promise<Applied> {
   const releasing = [...d.rejects, ...d.cancels, ...d.expiries].map((x) => x.order);
   if (releasing.length > 0) {
     const orders = [...d.fills.map((f) => f.order), ...releasing];
@@ -87,11 +115,19 @@ export async function applyDecisions(trx: Executor, d: Decisions): Promise<Outco
     const rested = new Map(rows.map((row) => [row.id, toOrder(row)]));
     for (const r of d.rests) {
       const done = rested.get(r.order.id);
-      outcomes.push(done ? { order: done, applied: true } : { order: r.order, applied: false });
+      outcomes.push(done ? applied(done) : { order: r.order, applied: false });
     }
   }
   for (const round of rounds(d.fills)) outcomes.push(...(await fillRound(trx, round)));
-  return outcomes;
+  return { outcomes, events: await appendOutcomeEvents(trx, outcomes) };
+}
+
+/** Appends the events of the applied outcomes, in their order (the transaction's last statement). */
+export async function appendOutcomeEvents(trx: Executor, outcomes: readonly Outcome[]): Promise<EventRecord[]> {
+  return eventsRepo.appendEvents(
+    trx,
+    outcomes.flatMap((o) => (o.applied ? [o.event] : [])),
+  );
 }
 
 /** Ends a live order with `mark` (cancel, expiry) and releases its hold, if it was still live. */
@@ -99,7 +135,7 @@ async function endOrder(trx: Executor, order: Order, mark: () => Promise<ordersR
   const row = await mark();
   if (!row) return { order, applied: false };
   await releaseHold(trx, order);
-  return { order: toOrder(row), applied: true };
+  return applied(toOrder(row));
 }
 
 /** Splits fills into rounds holding at most one order per (user, ticker), keeping their order. */
@@ -145,10 +181,15 @@ async function fillRound(trx: Executor, round: readonly FillDecision[]): Promise
       'filled',
     ),
   ];
-  const rows = await runSteps<ordersRepo.OrderRow & { cash_moved: number; sells_moved: number; buys_moved: number; fills: number }>(
+  const rows = await runSteps<ordersRepo.OrderRow & { position_quantity: string; cash_moved: number; sells_moved: number; buys_moved: number; fills: number }>(
     trx,
     steps,
-    sql`SELECT f.*, (SELECT count(*) FROM settle_cash)::int AS cash_moved,
+    // The position each fill leaves: a round moves each holding once, so it is the holding's
+    // quantity after this statement (none: a sell of the whole holding deleted it).
+    sql`SELECT f.*,
+               coalesce((SELECT a.quantity FROM shares_added a WHERE a.user_id = f.user_id AND a.ticker = f.ticker),
+                        (SELECT r.quantity FROM shares_reduced r WHERE r.order_id = f.id), '0') AS position_quantity,
+               (SELECT count(*) FROM settle_cash)::int AS cash_moved,
                (SELECT count(*) FROM shares_added)::int AS buys_moved,
                ((SELECT count(*) FROM shares_deleted) + (SELECT count(*) FROM shares_reduced))::int AS sells_moved,
                (SELECT count(*) FROM fill)::int AS fills
@@ -156,6 +197,7 @@ async function fillRound(trx: Executor, round: readonly FillDecision[]): Promise
   );
   if (rows.length === 0) return round.map(({ order }) => ({ order, applied: false }));
   const filled = rows.map(toOrder);
+  const positions = new Map(rows.map((r) => [r.id, qtyFromDb(r.position_quantity)]));
   const counts = rows[0]!;
   const sells = filled.filter((o) => o.side === 'sell');
   // The sell steps (delete the row at zero, else reduce it) test the holding as of the
@@ -172,11 +214,12 @@ async function fillRound(trx: Executor, round: readonly FillDecision[]): Promise
     `fill of ${filled.length} orders settled cash and shares of each`,
   );
   const byId = new Map(filled.map((o) => [o.id, o]));
-  return round.map(({ order }) => {
+  return round.map(({ order, price, amount }) => {
     const done = byId.get(order.id);
     if (!done) return { order, applied: false };
     assert(done.status === 'FILLED', 'a filled order reads FILLED');
-    return { order: done, applied: true };
+    const fill = { price: formatPrice(price), quantity: formatQty(done.quantity), amount: formatCash(amount) };
+    return applied(done, { fill, position_quantity: formatQty(positions.get(done.id)!) });
   });
 }
 
