@@ -64,6 +64,7 @@ const ROUTES: Record<string, Classified> = {
   'POST /users/:id/deposits': { scope: 'admin', request: () => ({ body: { amount: '1.00' } }) },
   'POST /users/:id/withdrawals': { scope: 'user-path', request: () => ({ body: { amount: '1.00' } }) },
   'GET /users/:id/activities': { scope: 'user-path' },
+  'GET /users/:id/events': { scope: 'user-path' },
   'GET /users/:id/portfolio': { scope: 'user-path' },
 
   'GET /instruments': { scope: 'any-user' },

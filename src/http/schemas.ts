@@ -33,11 +33,11 @@ export const UserIdParams = Type.Object({ id: Uuid }, { additionalProperties: fa
 export const LIST_LIMIT_DEFAULT = 50;
 export const LIST_LIMIT_MAX = 500;
 
-export function parseLimit(raw: string | undefined): number {
-  if (raw === undefined) return LIST_LIMIT_DEFAULT;
+export function parseLimit(raw: string | undefined, max = LIST_LIMIT_MAX, fallback = LIST_LIMIT_DEFAULT): number {
+  if (raw === undefined) return fallback;
   const limit = Number(raw);
-  if (!Number.isInteger(limit) || limit < 1 || limit > LIST_LIMIT_MAX) {
-    throw new ValidationError(`limit must be an integer from 1 to ${LIST_LIMIT_MAX}`, { field: 'limit' });
+  if (!Number.isInteger(limit) || limit < 1 || limit > max) {
+    throw new ValidationError(`limit must be an integer from 1 to ${max}`, { field: 'limit' });
   }
   return limit;
 }

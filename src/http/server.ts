@@ -33,6 +33,7 @@ import { registerPortfolioRoutes } from '../services/portfolios/portfolios.route
 import { registerMarketDataRoutes } from '../services/market-data/market-data.routes.js';
 import { registerAuditRoutes } from '../services/audit/audit.routes.js';
 import { registerClockRoutes } from '../services/clock/clock.routes.js';
+import { registerEventRoutes } from '../services/events/events.routes.js';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 export const READY_TIMEOUT_MS = 2_000;
@@ -197,6 +198,7 @@ export async function buildServer(ctx: AppContext): Promise<{ server: Server; ro
   registerOrderRoutes(server, ctx.orders);
   registerAuditRoutes(server, ctx);
   registerClockRoutes(server, ctx);
+  registerEventRoutes(server, ctx);
   // The clock's admin override is read by every process: this one keeps its copy current.
   await ctx.clock.start();
 
