@@ -51,6 +51,8 @@ const ROUTES: Record<string, Classified> = {
   'GET /ready': { scope: 'public' },
   'GET /metrics': { scope: 'public' },
   'GET /openapi.json': { scope: 'public' },
+  // The live stream authenticates itself (header or first message); a plain GET is a 400.
+  'GET /ws': { scope: 'public' },
 
   'POST /users': {
     scope: 'admin',

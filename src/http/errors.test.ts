@@ -4,6 +4,7 @@ import * as core from '../core/errors.js';
 import { AppError, ValidationError } from '../core/errors.js';
 import * as accounts from '../services/accounts/accounts.errors.js';
 import * as events from '../services/events/events.errors.js';
+import * as liveProtocol from '../services/events/live-protocol.js';
 import * as marketData from '../services/market-data/market-data.errors.js';
 import * as orders from '../services/orders/orders.errors.js';
 import * as portfolios from '../services/portfolios/portfolios.errors.js';
@@ -21,6 +22,7 @@ const INSTANCES: AppError[] = [
   new accounts.IdempotencyKeyReusedError('key-1'),
   new events.EventsExpiredError('u-1', 3, 120, 30),
   new events.EventsSeqAheadError('u-1', 500, 120),
+  new liveProtocol.LiveStreamError('FORBIDDEN', 'a user key follows its own events only'),
   new marketData.UnknownTickerError('NOPE'),
   new marketData.PriceUnavailableError('AAPL', 'no_price'),
   new marketData.PriceUnavailableError('AAPL', 'stale', 90_000),
@@ -104,7 +106,7 @@ describe('the status table', () => {
   });
 
   it('has an instance above of every exported error class (a new class needs one)', () => {
-    const exported = [core, accounts, events, marketData, orders, portfolios, trading, users, http].flatMap(errorClasses);
+    const exported = [core, accounts, events, liveProtocol, marketData, orders, portfolios, trading, users, http].flatMap(errorClasses);
     const built = new Set<unknown>(INSTANCES.map((error) => error.constructor));
     for (const cls of exported) expect(built.has(cls), cls.name).toBe(true);
     expect(new Set(exported).size).toBe(built.size);

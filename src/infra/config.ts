@@ -60,6 +60,15 @@ export interface Config {
   acceptBatchMax: number;
   /** Days an event stays in the log (GET /users/{id}/events, the live stream's replay). */
   eventsRetentionDays: number;
+  /** The live stream (GET /ws) of each api process. */
+  liveStream: {
+    /** Connections one api process takes at most; past it an upgrade gets 503. */
+    connectionsMax: number;
+    /** A client whose unsent data passes this is closed with 4008 (it resumes with since_seq). */
+    sendBufferBytesMax: number;
+    /** How often the counters are read to repair what the bus lost. */
+    sweepIntervalMs: number;
+  };
   engine: EngineConfig;
 }
 
@@ -251,6 +260,11 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimitPerMinute: r.int('RATE_LIMIT_PER_MINUTE', 0, 0, 10_000_000),
     acceptBatchMax: r.int('OMS_ACCEPT_BATCH_MAX', 100, 1, 1_000),
     eventsRetentionDays: r.int('EVENTS_RETENTION_DAYS', 30, 1, 3_650),
+    liveStream: {
+      connectionsMax: r.int('WS_CONNECTIONS_MAX', 10_000, 1, 1_000_000),
+      sendBufferBytesMax: r.int('WS_SEND_BUFFER_BYTES_MAX', 1_048_576, 65_536, 268_435_456),
+      sweepIntervalMs: r.int('WS_SWEEP_INTERVAL_MS', 2_000, 100, 600_000),
+    },
     engine: {
       batchSizeMax: r.int('ENGINE_BATCH_SIZE_MAX', 200, 1, 5_000),
       blockMs: r.int('ENGINE_BLOCK_MS', 1_000, 10, 60_000),
