@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres } from '../src/infra/embedded-postgres.js';
 import { eventually } from './harness.js';
@@ -130,6 +131,52 @@ describe('papertrade start with nothing configured', () => {
     const ledger = activities.body.activities.reduce((sum: bigint, a: { amount: string }) => sum + BigInt(a.amount.replace('.', '')), 0n);
     expect(BigInt(account.body.cash_balance.replace('.', ''))).toBe(ledger);
     expect(account.body.available_cash).toBe(account.body.cash_balance);
+  });
+
+  it('streams the whole history from since_seq 0, then a buy live; a client back with its last seq gets exactly what it missed', { timeout: 60_000 }, async () => {
+    const follow = (sinceSeq: number) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { authorization: `Bearer ${user.api_key}` } });
+      const events: { seq: number; type: string; data: { id: string } }[] = [];
+      ws.on('open', () => ws.send(JSON.stringify({ action: 'subscribe', events: true, since_seq: sinceSeq })));
+      ws.on('message', (raw: Buffer) => {
+        const message = JSON.parse(raw.toString('utf8'));
+        if (message.channel === 'events') events.push(message);
+      });
+      const closed = new Promise((resolve) => ws.once('close', resolve));
+      return { events, close: async () => (ws.close(), await closed) };
+    };
+    const count = async (list: unknown[], n: number) => eventually(async () => (list.length >= n ? true : undefined));
+
+    // The seed's buy and sell: order.new and order.fill each.
+    const first = follow(0);
+    await count(first.events, 4);
+    expect(first.events.map((e) => [e.seq, e.type])).toEqual([
+      [1, 'order.new'],
+      [2, 'order.fill'],
+      [3, 'order.new'],
+      [4, 'order.fill'],
+    ]);
+    const buy = await call('POST', '/orders', user.api_key, { ticker: 'AAPL', quantity: 1, type: 'market' });
+    await count(first.events, 6);
+    expect(first.events.slice(4).map((e) => [e.seq, e.type, e.data.id])).toEqual([
+      [5, 'order.new', buy.body.id],
+      [6, 'order.fill', buy.body.id],
+    ]);
+    await first.close();
+
+    const sell = await call('POST', '/orders', user.api_key, { ticker: 'AAPL', quantity: 1, type: 'market', side: 'sell' });
+    await eventually(async () => ((await call('GET', `/orders/${sell.body.id}`, user.api_key)).body.status === 'FILLED' ? true : undefined));
+    const again = follow(6);
+    await count(again.events, 2);
+    // The next event comes right after them: nothing was skipped or sent twice in between.
+    await call('POST', `/users/${user.id}/deposits`, admin, { amount: '1.00' });
+    await count(again.events, 3);
+    expect(again.events.map((e) => [e.seq, e.type])).toEqual([
+      [7, 'order.new'],
+      [8, 'order.fill'],
+      [9, 'cash.deposit'],
+    ]);
+    await again.close();
   });
 
   it('loses nothing to a SIGKILL with orders PENDING: the next start brings each to a terminal status', { timeout: 120_000 }, async () => {
