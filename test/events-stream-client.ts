@@ -12,7 +12,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import WebSocket from 'ws';
 import type { AppContext } from '../src/app.js';
 import { sendError } from '../src/http/errors.js';
-import { registerLiveStream, type LiveStreamDeps } from '../src/services/events/live-stream.routes.js';
+import { liveStreamDeps, registerLiveStream, type LiveStreamDeps } from '../src/services/events/live-stream.routes.js';
 import type { LiveStream, LiveStreamOptions } from '../src/services/events/live-stream.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- tests inspect arbitrary JSON */
@@ -135,22 +135,6 @@ export class StreamClient {
   }
 }
 
-/** The deps of a stream over the context's parts, as src/http/server.ts builds them. */
-export function streamDeps(ctx: AppContext, options: Partial<LiveStreamOptions> = {}): LiveStreamDeps {
-  return {
-    db: ctx.db,
-    apiKeys: ctx.apiKeys,
-    adminToken: ctx.config.adminToken,
-    events: ctx.events,
-    bus: ctx.infra.eventBus,
-    quotes: ctx.quotes,
-    market: ctx.market,
-    logger: ctx.logger,
-    metrics: undefined,
-    options,
-  };
-}
-
 export interface StreamServer {
   stream: LiveStream;
   /** What StreamClient.connect takes. */
@@ -172,7 +156,7 @@ export async function startStreamServer(
   const server = Fastify().withTypeProvider<TypeBoxTypeProvider>();
   // Errors in the envelope and with the statuses of the real server.
   server.setErrorHandler((err, request, reply) => sendError(request, reply, err));
-  const stream = await registerLiveStream(server, { ...streamDeps(ctx, options), ...depsOverrides });
+  const stream = await registerLiveStream(server, { ...liveStreamDeps(ctx, options), metrics: undefined, ...depsOverrides });
   await server.ready();
   let url: string;
   let socketPath: string | undefined;

@@ -11,18 +11,14 @@ import { createEngine } from '../src/app.js';
 import { EventRetention, EventsService } from '../src/services/events/events.service.js';
 import { firstKeptSeq } from '../src/services/events/events.repository.js';
 import { LeaseLock } from '../src/infra/lease.js';
-import { ADMIN_TOKEN, createTestContext, eventually, startTestServer, type TestContext, type TestServer } from './harness.js';
+import { adminPrice, ADMIN_TOKEN, apiUser, eventually, startTradingStack, type TestContext, type TestServer } from './harness.js';
 
 let ctx: TestContext;
 let api: TestServer;
 let engine: ReturnType<typeof createEngine>;
 
 beforeAll(async () => {
-  ctx = await createTestContext({ ENGINE_BLOCK_MS: '50', PRICE_AGE_MS_MAX: '3600000', ENGINE_RESTING_LEASE_TTL_MS: '1000' });
-  api = await startTestServer(ctx);
-  engine = createEngine(ctx);
-  await engine.start();
-  await eventually(async () => (engine.watcher.isLeader() ? true : undefined));
+  ({ ctx, api, engine } = await startTradingStack());
 });
 afterAll(async () => {
   await engine?.stop();
@@ -30,17 +26,9 @@ afterAll(async () => {
   await ctx?.close();
 });
 
-let seq = 0;
-async function user(cash = '100000.00') {
-  const res = await api.request('POST', '/users', { body: { name: 'E', email: `e${++seq}@example.com`, initial_cash: cash } });
-  expect(res.status).toBe(201);
-  return res.body as { id: string; api_key: string };
-}
+const user = (cash?: string) => apiUser(api, cash);
 
-async function price(ticker: string, value: string) {
-  const res = await api.request('PUT', `/admin/prices/${ticker}`, { body: { price: value } });
-  expect(res.status, JSON.stringify(res.body)).toBe(200);
-}
+const price = (ticker: string, value: string) => adminPrice(api, ticker, value);
 
 async function place(token: string, body: Record<string, unknown>) {
   const res = await api.request('POST', '/orders', { token, body: { quantity: 10, ...body } });

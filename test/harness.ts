@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Redis } from 'ioredis';
-import { closeContext, createContext, createMemoryInfra, createRedisInfra, type AppContext } from '../src/app.js';
+import { closeContext, createContext, createEngine, createMemoryInfra, createRedisInfra, type AppContext } from '../src/app.js';
 import { createKeys, type Keys } from '../src/infra/keys.js';
 import { createRedis } from '../src/infra/redis.js';
 import { loadConfig, type Config } from '../src/infra/config.js';
@@ -192,6 +192,34 @@ export async function startTestServer(ctx: AppContext): Promise<TestServer> {
       return { status: res.status, body: parsed, headers: res.headers };
     },
   };
+}
+
+/**
+ * A context, its API server and an engine whose resting-order watcher leads, for tests that
+ * script prices through PUT /admin/prices (prices an hour old still count).
+ */
+export async function startTradingStack(env: Record<string, string> = {}) {
+  const ctx = await createTestContext({ ENGINE_BLOCK_MS: '50', PRICE_AGE_MS_MAX: '3600000', ENGINE_RESTING_LEASE_TTL_MS: '1000', ...env });
+  const api = await startTestServer(ctx);
+  const engine = createEngine(ctx);
+  await engine.start();
+  await eventually(async () => (engine.watcher.isLeader() ? true : undefined));
+  return { ctx, api, engine };
+}
+
+let apiUserSeq = 0;
+/** A user created through POST /users (as the admin), with its API key. */
+export async function apiUser(api: TestServer, cash = '100000.00'): Promise<{ id: string; api_key: string }> {
+  const res = await api.request('POST', '/users', { body: { name: 'API user', email: `api-user${++apiUserSeq}-${randomBytes(4).toString('hex')}@example.com`, initial_cash: cash } });
+  if (res.status !== 201) throw new Error(`POST /users answered ${res.status}: ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+
+/** Sets a price as the admin does (the quote store, its tick log, the bars). */
+export async function adminPrice(api: TestServer, ticker: string, value: string): Promise<unknown> {
+  const res = await api.request('PUT', `/admin/prices/${ticker}`, { body: { price: value } });
+  if (res.status !== 200) throw new Error(`PUT /admin/prices/${ticker} answered ${res.status}: ${JSON.stringify(res.body)}`);
+  return res.body;
 }
 
 let userSeq = 0;

@@ -7,18 +7,14 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine } from '../src/app.js';
-import { ADMIN_TOKEN, createTestContext, eventually, startTestServer, type TestContext, type TestServer } from './harness.js';
+import { adminPrice, ADMIN_TOKEN, apiUser, eventually, startTradingStack, type TestContext, type TestServer } from './harness.js';
 
 let ctx: TestContext;
 let api: TestServer;
 let engine: ReturnType<typeof createEngine>;
 
 beforeAll(async () => {
-  ctx = await createTestContext({ ENGINE_BLOCK_MS: '50', PRICE_AGE_MS_MAX: '3600000', ENGINE_RESTING_LEASE_TTL_MS: '1000' });
-  api = await startTestServer(ctx);
-  engine = createEngine(ctx);
-  await engine.start();
-  await eventually(async () => (engine.watcher.isLeader() ? true : undefined));
+  ({ ctx, api, engine } = await startTradingStack());
 });
 afterAll(async () => {
   await engine?.stop();
@@ -26,18 +22,9 @@ afterAll(async () => {
   await ctx?.close();
 });
 
-let seq = 0;
-async function user(cash = '100000.00') {
-  const res = await api.request('POST', '/users', { body: { name: 'R', email: `r${++seq}@example.com`, initial_cash: cash } });
-  expect(res.status).toBe(201);
-  return res.body as { id: string; api_key: string };
-}
+const user = (cash?: string) => apiUser(api, cash);
 
-async function price(ticker: string, value: string) {
-  const res = await api.request('PUT', `/admin/prices/${ticker}`, { body: { price: value } });
-  expect(res.status, JSON.stringify(res.body)).toBe(200);
-  return res.body;
-}
+const price = (ticker: string, value: string) => adminPrice(api, ticker, value);
 
 async function order(token: string, body: Record<string, unknown>) {
   return api.request('POST', '/orders', { token, body: { quantity: 10, ...body } });
@@ -335,10 +322,10 @@ describe('the watcher', () => {
     await price('BAC', '42');
     const placed = await order(u.api_key, { ticker: 'BAC', type: 'limit', limit_price: '40' });
     await until(u.api_key, placed.body.id, resting);
-    let t0 = Date.now(); await engine.stop(); console.log("stop", Date.now() - t0);
+    await engine.stop();
     engine = createEngine(ctx);
-    t0 = Date.now(); await engine.start(); console.log("start", Date.now() - t0); t0 = Date.now();
-    await eventually(async () => (engine.watcher.isLeader() ? true : undefined)); console.log("leader", Date.now() - t0);
+    await engine.start();
+    await eventually(async () => (engine.watcher.isLeader() ? true : undefined));
     await price('BAC', '39.99');
     expect(await until(u.api_key, placed.body.id, terminal)).toMatchObject({ status: 'FILLED', fill_price: '39.9900' });
   });

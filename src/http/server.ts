@@ -33,7 +33,7 @@ import { registerPortfolioRoutes } from '../services/portfolios/portfolios.route
 import { registerMarketDataRoutes } from '../services/market-data/market-data.routes.js';
 import { registerAuditRoutes } from '../services/audit/audit.routes.js';
 import { registerClockRoutes } from '../services/clock/clock.routes.js';
-import { registerLiveStream } from '../services/events/live-stream.routes.js';
+import { liveStreamDeps, registerLiveStream } from '../services/events/live-stream.routes.js';
 import { registerEventRoutes } from '../services/events/events.routes.js';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -203,18 +203,7 @@ export async function buildServer(ctx: AppContext): Promise<{ server: Server; ro
   // The clock's admin override is read by every process: this one keeps its copy current.
   await ctx.clock.start();
   // GET /ws: each client's events (replayed, then live) and the prices it asks for.
-  await registerLiveStream(server, {
-    db: ctx.db,
-    apiKeys: ctx.apiKeys,
-    adminToken: ctx.config.adminToken,
-    events: ctx.events,
-    bus: ctx.infra.eventBus,
-    quotes: ctx.quotes,
-    market: ctx.market,
-    logger: ctx.logger,
-    metrics: ctx.metrics,
-    options: ctx.config.liveStream,
-  });
+  await registerLiveStream(server, liveStreamDeps(ctx));
 
   await server.ready();
   return { server, routes };

@@ -22,3 +22,11 @@ export async function runSteps<R>(db: Executor, steps: readonly Step[], final: R
   const { rows } = await sql<R>`WITH ${ctes} ${final}`.execute(db);
   return rows;
 }
+
+/**
+ * A timestamptz as the API writes times (Date.toISOString(): UTC, milliseconds, `Z`), for
+ * views rendered in SQL. to_char truncates the microseconds, as the driver does into a Date.
+ */
+export function isoMillisUtc(expr: RawBuilder<unknown>): RawBuilder<string> {
+  return sql<string>`to_char(${expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+}

@@ -5,7 +5,7 @@
  * (`WHERE available_cash >= $amount`) make each check-and-move atomic: no read-then-write race.
  */
 import { sql, type RawBuilder } from 'kysely';
-import { runSteps, type Step } from '../../infra/statements.js';
+import { isoMillisUtc, runSteps, type Step } from '../../infra/statements.js';
 import type { Executor } from '../../infra/postgres.js';
 import type { LedgerKind } from '../../infra/schema.js';
 
@@ -154,7 +154,7 @@ function activityViewSql(alias: string): RawBuilder<unknown> {
   const a = (c: string) => sql`${sql.id(alias)}.${sql.id(c)}`;
   return sql`json_build_object('id', ${a('id')}::text, 'kind', ${a('kind')}, 'amount', ${a('amount')}::text,
     'balance_after', ${a('balance_after')}::text, 'order_id', ${a('order_id')},
-    'created_at', to_char(${a('created_at')} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))`;
+    'created_at', ${isoMillisUtc(a('created_at'))})`;
 }
 
 export interface MovedRow extends BalanceRow {

@@ -9,6 +9,7 @@ import websocket from '@fastify/websocket';
 import type { Registry } from 'prom-client';
 import { ValidationError } from '../../core/errors.js';
 import type { Server } from '../../http/server.js';
+import type { AppContext } from '../../app.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Db } from '../../infra/postgres.js';
 import type { QuoteStore } from '../market-data/quote-store.js';
@@ -32,6 +33,22 @@ export interface LiveStreamDeps {
   metrics?: Registry;
   /** Overrides of the defaults (LIVE_STREAM_DEFAULTS). */
   options?: Partial<LiveStreamOptions>;
+}
+
+/** The stream's deps from the process's context (what src/http/server.ts registers). */
+export function liveStreamDeps(ctx: AppContext, options: Partial<LiveStreamOptions> = ctx.config.liveStream): LiveStreamDeps {
+  return {
+    db: ctx.db,
+    apiKeys: ctx.apiKeys,
+    adminToken: ctx.config.adminToken,
+    events: ctx.events,
+    bus: ctx.infra.eventBus,
+    quotes: ctx.quotes,
+    market: ctx.market,
+    logger: ctx.logger,
+    metrics: ctx.metrics,
+    options,
+  };
 }
 
 /** Registers the WebSocket plugin and `GET /ws`, and starts the process's stream (stopped when the server closes). */

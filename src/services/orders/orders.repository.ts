@@ -4,7 +4,7 @@
  * engine, a cancel, a replace) wins and every other writer sees no row: one outcome per order.
  */
 import { sql, type RawBuilder } from 'kysely';
-import { runSteps, type Step } from '../../infra/statements.js';
+import { isoMillisUtc, runSteps, type Step } from '../../infra/statements.js';
 import type { Executor } from '../../infra/postgres.js';
 import type { OrderSide, OrderStatus, OrderType, TimeInForce } from '../../core/orders.js';
 
@@ -132,8 +132,7 @@ const VIEW: readonly (readonly [string, ViewRule])[] = [
  * The order view (order-view.ts's orderBody) of the row `alias`, as a json expression: for a
  * statement that writes an order.* event in the same statement as the change. A NUMERIC's
  * text has the column's scale, which is what formatCash and formatPrice print; quantities drop
- * trailing zeros (trim_scale, as formatQty); times are UTC with milliseconds, truncated as the
- * driver truncates microseconds into a Date.
+ * trailing zeros (trim_scale, as formatQty); times as isoMillisUtc writes them.
  */
 export function orderViewSql(alias: string): RawBuilder<unknown> {
   const col = (c: string) => sql`${sql.id(alias)}.${sql.id(c)}`;
@@ -145,7 +144,7 @@ export function orderViewSql(alias: string): RawBuilder<unknown> {
       case 'quantity':
         return sql`trim_scale(${col(c)})::text`;
       case 'time':
-        return sql`to_char(${col(c)} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+        return isoMillisUtc(col(c));
     }
   };
   return sql`json_build_object(${sql.join(VIEW.map(([c, rule]) => sql`${sql.lit(c)}, ${value(c, rule)}`))})`;
