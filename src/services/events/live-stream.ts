@@ -20,6 +20,7 @@
  * client that reads it at its own speed; one that stops draining for `drainWaitMsMax` is cut
  * all the same.
  */
+import type { Socket } from 'node:net';
 import type { RawData, WebSocket } from 'ws';
 import type { Registry } from 'prom-client';
 import { AppError, ValidationError } from '../../core/errors.js';
@@ -28,7 +29,7 @@ import { counter, gauge } from '../../infra/metrics.js';
 import { isUnavailableError } from '../../infra/unavailable.js';
 import { normalizeTicker } from '../market-data/instruments.js';
 import { UnknownTickerError } from '../market-data/market-data.errors.js';
-import type { QuoteStore, TickBatch, Unsubscribe } from '../market-data/quote-store.js';
+import type { Quote, QuoteStore, TickBatch, Unsubscribe } from '../market-data/quote-store.js';
 import { EVENTS_PAGE_MAX, streamEventJson, type EventBus, type EventLog, type EventRecord } from './event-log.js';
 import { EventsSeqAheadError } from './events.errors.js';
 import { EventCursor } from './live-cursor.js';
@@ -82,6 +83,16 @@ export const LIVE_CLIENT_MESSAGES_PER_SECOND_MAX = 20;
 export const LIVE_CLIENT_MESSAGES_QUEUED_MAX = 32;
 /** At shutdown, how long clients get to answer the close before their sockets are cut. */
 export const LIVE_SHUTDOWN_GRACE_MS = 1_000;
+
+/** A price of a tick batch, encoded once for every connection that gets it. */
+interface OutgoingPrice {
+  ticker: string;
+  asOfMs: number;
+  data: Buffer;
+}
+
+/** A Buffer sent as a text frame (ws sends Buffers as binary ones unless told). */
+const TEXT_FRAME = { binary: false } as const;
 
 export interface LiveStreamOptions {
   authTimeoutMs: number;
@@ -198,6 +209,9 @@ export class LiveStream {
   private sweeping = false;
   private sweepCount = 0;
   private stopped = false;
+  /** Ticks heard since the last fan-out, the latest per ticker (at most one per ticker). */
+  private readonly pendingQuotes = new Map<string, Quote>();
+  private fanOutScheduled = false;
   private lastSweepFailureLogMs = -Infinity;
   private readonly closedBy: Record<string, number> = {};
   private readonly metrics;
@@ -356,13 +370,45 @@ export class LiveStream {
     }
   }
 
+  /**
+   * Ticks are fanned out on the next turn of the event loop, the latest per ticker: when the
+   * process falls behind (many clients, a burst of batches), the batches heard meanwhile
+   * collapse into one, so the work waiting is bounded by the number of tickers and clients get
+   * the latest price, never a backlog.
+   */
   private onTicks(batch: TickBatch): void {
     for (const q of batch.quotes) {
+      if (!this.byTicker.has(q.ticker)) continue;
+      const pending = this.pendingQuotes.get(q.ticker);
+      if (pending === undefined || q.asOfMs >= pending.asOfMs) this.pendingQuotes.set(q.ticker, q);
+    }
+    if (this.pendingQuotes.size > 0 && !this.fanOutScheduled) {
+      this.fanOutScheduled = true;
+      setImmediate(() => this.fanOutPrices());
+    }
+  }
+
+  /**
+   * Prices are the stream's bulk (every client, several tickers, every tick), so a fan-out costs
+   * as little per message as it can: each price is rendered and encoded once for every
+   * connection, and a connection's prices leave in one write (its socket corked while they are
+   * framed), not one system call each.
+   */
+  private fanOutPrices(): void {
+    this.fanOutScheduled = false;
+    const byConnection = new Map<LiveConnection, OutgoingPrice[]>();
+    for (const q of this.pendingQuotes.values()) {
       const connections = this.byTicker.get(q.ticker);
       if (!connections) continue;
-      const json = priceJson(q);
-      for (const c of connections) c.sendPrice(q.ticker, q.asOfMs, json);
+      const price: OutgoingPrice = { ticker: q.ticker, asOfMs: q.asOfMs, data: Buffer.from(priceJson(q), 'utf8') };
+      for (const c of connections) {
+        const list = byConnection.get(c);
+        if (list) list.push(price);
+        else byConnection.set(c, [price]);
+      }
     }
+    this.pendingQuotes.clear();
+    for (const [c, prices] of byConnection) c.sendPrices(prices);
   }
 
   /** Every subscribed user's last seq from the log, in bounded batches: catches up whoever is behind. */
@@ -416,7 +462,7 @@ class LiveConnection {
   /** The as_of of the last price sent per ticker: an older one (a snapshot overtaken by a tick) is not sent. */
   private readonly priceAsOfMs = new Map<string, number>();
   /** Prices held while the client's queue is long: the latest per ticker. */
-  private readonly heldPrices = new Map<string, string>();
+  private readonly heldPrices = new Map<string, string | Buffer>();
   private readyWaiters: (() => void)[] = [];
   /** Messages are handled one at a time, in order. */
   private chain: Promise<void> = Promise.resolve();
@@ -532,7 +578,21 @@ class LiveConnection {
     if (this.ws.bufferedAmount > this.options.sendBufferBytesMax) this.closeSlow();
   }
 
-  sendPrice(ticker: string, asOfMs: number, json: string): void {
+  /** A batch's prices for this connection, written together (see LiveStream.onTicks). */
+  sendPrices(prices: readonly OutgoingPrice[]): void {
+    if (this.closed) return;
+    // ws frames each message with its own corked pair of writes; corking around the batch
+    // makes the whole batch one writev.
+    const socket = (this.ws as unknown as { _socket?: Socket })._socket;
+    socket?.cork();
+    try {
+      for (const p of prices) this.sendPrice(p.ticker, p.asOfMs, p.data);
+    } finally {
+      socket?.uncork();
+    }
+  }
+
+  sendPrice(ticker: string, asOfMs: number, json: string | Buffer): void {
     if (this.closed) return;
     const last = this.priceAsOfMs.get(ticker);
     if (last !== undefined && asOfMs <= last) return;
@@ -542,7 +602,7 @@ class LiveConnection {
       this.heldPrices.set(ticker, json);
       return;
     }
-    this.ws.send(json, this.onWritten);
+    this.ws.send(json, TEXT_FRAME, this.onWritten);
     this.hub.countSent('price');
   }
 
@@ -553,7 +613,7 @@ class LiveConnection {
       const held = [...this.heldPrices.values()];
       this.heldPrices.clear();
       for (const json of held) {
-        this.ws.send(json, this.onWritten);
+        this.ws.send(json, TEXT_FRAME, this.onWritten);
         this.hub.countSent('price');
       }
     }
