@@ -85,6 +85,8 @@ import {
   type EngineSnapshot,
   type LogCounts,
 } from './resting-run.js';
+import { lossFree, parseStreamOptions, renderStreamMarkdown, streamReport, type RawStreamOptions, type StreamOptions, type StreamPart } from './stream.js';
+import { runStreamPhases, type MarketInput } from './stream-run.js';
 
 /** The server the bench creates its scratch database on when DATABASE_URL is unset. */
 export const BENCH_DATABASE_URL_DEFAULT = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -108,10 +110,12 @@ const BENCH_APP = 'papertrade-bench';
 const EMBEDDED_PROCESS = 'papertrade (embedded: start, nothing configured)';
 const EMBEDDED_TOTAL_LABEL = 'total: papertrade + its PostgreSQL';
 const MACHINE = 'whole machine';
+/** The bench's own row in the CPU rows: the load generator (and --stream's WebSocket clients). */
+const BENCH_LOAD_LABEL = 'bench (load generator)';
 const PRICE_REFRESH_MS = 250;
 
-/** The options as commander hands them over (strings, booleans). */
-export interface RawBenchOptions {
+/** The options as commander hands them over (strings, booleans); --stream's are in RawStreamOptions. */
+export interface RawBenchOptions extends RawStreamOptions {
   duration: string;
   warmup: string;
   rate: string;
@@ -160,6 +164,8 @@ export interface BenchOptions {
   runs: number;
   /** Null unless --resting. */
   resting: RestingOptions | null;
+  /** Null unless --stream. */
+  stream: StreamOptions | null;
   feed: boolean;
   floor: boolean;
   floorDurationS: number;
@@ -209,6 +215,11 @@ export function parseBenchOptions(raw: RawBenchOptions): BenchOptions {
     );
   }
   if (resting && rate !== 'max') throw new BenchUsageError('--resting compares closed-loop throughput with and without resting orders: leave --rate at max');
+  const stream = parseStreamOptions(raw, (m) => new BenchUsageError(m));
+  if (stream && (startup || resting)) throw new BenchUsageError('--stream, --resting and --startup are separate scenarios: run one at a time');
+  if (stream && raw.feed === false && !(raw.allInOne || embedded)) {
+    throw new BenchUsageError('--stream measures tick → delivery: it needs the feed role (drop --no-feed)');
+  }
   const quantity = intIn('quantity', raw.quantity, 1, 1_000);
   const seedShares = intIn('seed-shares', raw.seedShares, quantity, 1_000_000);
   return {
@@ -232,9 +243,10 @@ export function parseBenchOptions(raw: RawBenchOptions): BenchOptions {
           idleS: intIn('resting-idle', raw.restingIdle ?? String(RESTING_IDLE_S_DEFAULT), 1, 600),
         }
       : null,
+    stream,
     feed: raw.feed !== false,
-    // The resting scenario compares papertrade with itself: the SQL floor adds nothing to it.
-    floor: raw.floor && !resting,
+    // The resting and stream scenarios compare papertrade with itself: the SQL floor adds nothing to them.
+    floor: raw.floor && !resting && !stream,
     floorDurationS: intIn('floor-duration', raw.floorDuration, 1, 3_600),
     floorWarmupS: intIn('floor-warmup', raw.floorWarmup, 0, 600),
     floorConnections: raw.floorConnections === undefined ? undefined : intIn('floor-connections', raw.floorConnections, 2, 200),
@@ -750,6 +762,15 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
     };
 
     let users: BenchUser[] = [];
+    /** --stream: one user per client of the largest phase, the load's users first (the others only listen). */
+    let streamUsers: BenchUser[] = [];
+    const createAllUsers = async () => {
+      say(`creating ${o.users} users...`);
+      users = await createUsers(db, o.users, runId, say);
+      const extra = o.stream ? Math.max(0, Math.max(...o.stream.clients) - o.users) : 0;
+      if (extra > 0) say(`creating ${extra} more users for the WebSocket clients...`);
+      streamUsers = extra > 0 ? [...users, ...(await createUsers(db, extra, `${runId}-ws`, say))] : users;
+    };
     if (!embedded) {
       await readPgInfo();
       if (!hasFeed) {
@@ -758,8 +779,7 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
         );
         stopPrices = startPriceSeeder(redis!, keys, instruments);
       }
-      say(`creating ${o.users} users...`);
-      users = await createUsers(db, o.users, runId, say);
+      await createAllUsers();
     }
 
     // Start the roles.
@@ -770,7 +790,8 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
       const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
       // --resting: an inspector on a free loopback port, for a forced GC before and after the
       // placement (resting-run.ts forcedGcReading); idle unless the bench connects to it.
-      if (o.resting) nodeArgs.push('--inspect=127.0.0.1:0');
+      // --stream: the same on the process serving /ws, for its memory per connection.
+      if (o.resting || (o.stream && (o.allInOne || name === 'api'))) nodeArgs.push('--inspect=127.0.0.1:0');
       const p = startProcess(name, process.execPath, [...nodeArgs, mainJs, ...args], childEnv, path.join(logDir, file));
       children.push(p);
       return p;
@@ -811,8 +832,7 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
       adminToken = readFileSync(path.join(dataDir, ADMIN_TOKEN_FILE), 'utf8').trim();
       await readPgInfo();
       say(`  attached to the embedded PostgreSQL ${server.version} on 127.0.0.1:${server.port} (run by papertrade pid ${server.ownerPid})`);
-      say(`creating ${o.users} users...`);
-      users = await createUsers(db, o.users, runId, say);
+      await createAllUsers();
     } else {
       await waitFor(
         'the engine to create its order stream group',
@@ -899,7 +919,7 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
       groups.push([PG_GROUP, pgPidsCache]);
       if (embedded) groups.push([BENCH_PG_GROUP, benchPgPids]);
       if (redisPid) groups.push(['redis-server', [redisPid]]);
-      return sampleCpu(groups, 'bench (load generator)');
+      return sampleCpu(groups, BENCH_LOAD_LABEL);
     };
 
     await refreshPgPids();
@@ -1069,7 +1089,38 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
     };
 
     const edgesA = engineEdges();
-    const first = await runMarket(o.resting ? 'without resting orders' : '', true, o.resting ? edgesA.hooks : {});
+    const first = await runMarket(o.resting ? 'without resting orders' : o.stream ? 'baseline: no WebSocket client' : '', true, o.resting ? edgesA.hooks : {});
+
+    let stream: StreamPart | undefined;
+    if (o.stream) {
+      const tickerPool = [...tickers, ...listed.filter((t) => !tickers.includes(t))];
+      if (o.stream.tickers > tickerPool.length) {
+        throw new BenchUsageError(`--stream-tickers ${o.stream.tickers}: only ${tickerPool.length} tickers are listed`);
+      }
+      const api = children.find((c) => c.name === 'api') ?? children[0]!;
+      const asInput = (run: MarketRun): MarketInput => ({
+        figures: marketFigures(run, o.durationS),
+        windowStartMs: run.load.windowStartMs,
+        windowEndMs: run.load.windowEndMs,
+      });
+      stream = await runStreamPhases({
+        options: o.stream,
+        origin,
+        pool,
+        users: streamUsers,
+        loadUsers: users.length,
+        tickerPool,
+        api: { name: api.name, pid: api.pid, logFile: api.logFile },
+        benchProcess: BENCH_LOAD_LABEL,
+        durationS: o.durationS,
+        baseline: asInput(first),
+        runMarket: async (label, hooks) => asInput(await runMarket(label, false, hooks)),
+        say,
+        status,
+        endStatus: () => void endStatus(),
+        abort: died,
+      });
+    }
 
     let resting: RestingPart | undefined;
     if (o.resting) {
@@ -1277,6 +1328,21 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
         say(`saved ${files.md} and ${files.json}`);
       }
       return audit.ran && audit.ok === false ? 1 : 0;
+    }
+
+    if (stream) {
+      const report = streamReport({ part: stream, audit, common: { ...reportHeader(), logs: logDir }, feedTickMs: cfg.feedTickMs });
+      const markdown = renderStreamMarkdown(report);
+      const files = saveReport(report, markdown, '-stream');
+      if (o.jsonOnly) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      else {
+        process.stdout.write(`\n${markdown}\n`);
+        say(`saved ${files.md} and ${files.json}`);
+      }
+      // A lost event is a bug of the stream, like a violated invariant: the run fails.
+      const lost = report.phases.some((p) => !lossFree(p));
+      if (lost) process.stderr.write('papertrade bench: the live stream lost, duplicated or withheld events (see the report)\n');
+      return (audit.ran && audit.ok === false) || lost ? 1 : 0;
     }
 
     // The SQL floor, on the same database with fresh users.

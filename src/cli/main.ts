@@ -255,6 +255,15 @@ export function buildCli(): Command {
     .option('--resting-cross <n>', 'limit buys the crossing tick crosses (default 1000)')
     .option('--resting-cross-repeats <n>', 'crossings made one after the other, each with fresh limit buys (default 3)')
     .option('--resting-idle <s>', 'seconds of each idle window, before and after the placement (default 20)')
+    .option(
+      '--stream',
+      'live-stream scenario (separate roles, --all-in-one or --embedded): the market-order load without WebSocket clients, then with ' +
+        'each --stream-clients count of clients (one user each, its events and --stream-tickers tickers): commit → delivery and tick → delivery ' +
+        'p50/p99, memory per connection, fan-out CPU, no event lost (no SQL floor)',
+      false,
+    )
+    .option('--stream-clients <list>', 'client counts of the --stream phases, comma-separated, one phase each (default 1000,5000)')
+    .option('--stream-tickers <n>', 'tickers each --stream client subscribes to (default 5)')
     .option('--no-feed', 'do not start the feed role: the bench writes the prices itself (ignored with --all-in-one, refused with --embedded)')
     .option('--no-floor', 'skip the SQL floor')
     .option('--floor-duration <s>', 'measured seconds of the SQL floor', '20')
