@@ -5,7 +5,7 @@
  * promises a copy-paste user.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -52,6 +52,11 @@ function run(file: string, env: Record<string, string>): { child: ChildProcess; 
   return { child, lines };
 }
 
+/** Waits until the client has recorded `seq` as its position (it prints an event, then records it). */
+async function recorded(file: string, seq: number): Promise<void> {
+  await eventually(async () => (existsSync(file) && readFileSync(file, 'utf8') === String(seq) ? true : undefined));
+}
+
 async function killed(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -76,6 +81,7 @@ it('prints the history, then live events, and after a kill and restart exactly w
     await eventually(async () => (first.lines.length >= 2 ? true : undefined));
     await deposit(u.id, '3.00');
     await eventually(async () => (first.lines.length >= 3 ? true : undefined));
+    await recorded(env.PT_SEQ_FILE, 3);
   } finally {
     await killed(first.child);
   }
