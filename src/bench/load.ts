@@ -27,6 +27,16 @@ export interface OrderRequest {
   done?: (ok: boolean) => void;
 }
 
+/** Sends one order request on the pool (the JSON body as given, with its credential). */
+export function postOrder(pool: Pool, req: OrderRequest): ReturnType<Pool['request']> {
+  return pool.request({
+    path: req.path,
+    method: 'POST',
+    headers: { authorization: req.authorization, 'content-type': 'application/json' },
+    body: req.body,
+  });
+}
+
 export interface LoadOptions {
   /** http://127.0.0.1:PORT */
   origin: string;
@@ -105,12 +115,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     inflight += 1;
     let success = false;
     try {
-      const res = await pool.request({
-        path: req.path,
-        method: 'POST',
-        headers: { authorization: req.authorization, 'content-type': 'application/json' },
-        body: req.body,
-      });
+      const res = await postOrder(pool, req);
       if (res.statusCode >= 200 && res.statusCode < 300) {
         await res.body.dump();
         success = true;
@@ -269,12 +274,7 @@ export async function sendAll(origin: string, requests: readonly OrderRequest[],
     while (next < requests.length) {
       const req = requests[next++]!;
       try {
-        const res = await pool.request({
-          path: req.path,
-          method: 'POST',
-          headers: { authorization: req.authorization, 'content-type': 'application/json' },
-          body: req.body,
-        });
+        const res = await postOrder(pool, req);
         if (res.statusCode >= 200 && res.statusCode < 300) await res.body.dump();
         else {
           const key = `${res.statusCode} ${errorCode(await res.body.text().catch(() => ''))}`;

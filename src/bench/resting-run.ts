@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import type pg from 'pg';
 import { Pool, WebSocket } from 'undici';
 import { formatPrice, parsePrice, type Price } from '../core/money.js';
-import { errorCode, REQUEST_TIMEOUT_MS, type OrderRequest } from './load.js';
+import { errorCode, postOrder, REQUEST_TIMEOUT_MS, type OrderRequest } from './load.js';
 import type { ProcessCpu } from './report.js';
 import {
   crossingPlan,
@@ -295,12 +295,7 @@ export async function placeOrders(
       const i = next++;
       const req = request(i);
       try {
-        const res = await pool.request({
-          path: req.path,
-          method: 'POST',
-          headers: { authorization: req.authorization, 'content-type': 'application/json' },
-          body: req.body,
-        });
+        const res = await postOrder(pool, req);
         const text = await res.body.text();
         if (res.statusCode === 201) ids[i] = (JSON.parse(text) as { id: string }).id;
         else {

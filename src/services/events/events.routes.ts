@@ -22,7 +22,7 @@ const EventBody = Type.Object({
 });
 
 /** A seq from the query string: a safe integer (seqs never come near 2^53). */
-export function parseSeq(raw: string | undefined, field: string): number {
+function parseSeq(raw: string | undefined, field: string): number {
   if (raw === undefined) return 0;
   const seq = Number(raw);
   if (!Number.isSafeInteger(seq) || seq < 0) throw new ValidationError(`${field} must be a whole number from 0`, { field });

@@ -5,6 +5,7 @@
  */
 import { sql, type RawBuilder } from 'kysely';
 import { isoMillisUtc, runSteps, type Step } from '../../infra/statements.js';
+import { assert } from '../../core/errors.js';
 import type { Executor } from '../../infra/postgres.js';
 import type { OrderSide, OrderStatus, OrderType, TimeInForce } from '../../core/orders.js';
 
@@ -276,6 +277,8 @@ export async function insertPendingOrdersWithHolds(
   holds: (inputStep: string) => { steps: Step[]; held: string[] },
   append: AppendEventsSteps,
 ): Promise<InsertedOrderRow[]> {
+  // Each order is returned joined to its event by user (insertWithEvents).
+  assert(new Set(orders.map((o) => o.user_id)).size === orders.length, 'an accept statement holds at most one order per user');
   const { steps: holdSteps, held: heldSteps } = holds('x');
   const held = sql.join(
     heldSteps.map((name) => sql`SELECT id FROM ${sql.id(name)}`),
