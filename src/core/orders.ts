@@ -40,6 +40,8 @@ export const CANCEL_REASONS = {
   marketClosed: 'MARKET_CLOSED',
   /** opg or cls that did not execute at its open or close. */
   notFilledAtSession: 'NOT_FILLED_AT_SESSION',
+  /** Its account was reset: every live order of the account ends with it. */
+  accountReset: 'ACCOUNT_RESET',
 } as const;
 export type CancelReason = (typeof CANCEL_REASONS)[keyof typeof CANCEL_REASONS];
 

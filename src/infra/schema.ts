@@ -19,7 +19,9 @@ export interface UsersTable {
 
 export interface ApiKeysTable {
   id: string;
-  user_id: string;
+  /** A user's key: its user. A teacher key: null (it has class_id). */
+  user_id: ColumnType<string | null, string | null | undefined, string | null>;
+  class_id: ColumnType<string | null, string | null | undefined, string | null>;
   key_hash: Buffer;
   role: ColumnType<string, string | undefined, string>;
   created_at: Timestamp;
@@ -30,10 +32,12 @@ export interface CashBalancesTable {
   user_id: string;
   cash_balance: NumericDefault;
   available_cash: NumericDefault;
+  /** Initial cash + deposits - withdrawals, restarted at the cash a reset sets. */
+  net_contributions: NumericDefault;
   updated_at: Timestamp;
 }
 
-export type LedgerKind = 'initial' | 'deposit' | 'withdrawal' | 'buy' | 'sell';
+export type LedgerKind = 'initial' | 'deposit' | 'withdrawal' | 'buy' | 'sell' | 'commission' | 'reset';
 
 export interface CashLedgerTable {
   id: Generated<string>;
@@ -64,6 +68,8 @@ export interface OrdersTable {
   user_id: string;
   client_order_id: string | null;
   request_hash: Buffer;
+  /** Charged on fill; held with the order (part of reserved_amount). */
+  commission: NumericDefault;
   ticker: string;
   side: 'buy' | 'sell';
   type: 'market' | 'limit' | 'stop' | 'stop_limit' | 'trailing_stop';
@@ -161,4 +167,85 @@ export interface Database {
   market_sessions: MarketSessionsTable;
   event_counters: EventCountersTable;
   events: EventsTable;
+  classes: ClassesTable;
+  class_members: ClassMembersTable;
+  account_resets: AccountResetsTable;
+  reset_positions: ResetPositionsTable;
+  portfolio_history: PortfolioHistoryTable;
+  portfolio_metrics: PortfolioMetricsTable;
+  history_rounds: HistoryRoundsTable;
+}
+
+export interface ClassesTable {
+  id: string;
+  name: string;
+  starting_cash: Numeric;
+  starts_at: Nullable<Date>;
+  ends_at: Nullable<Date>;
+  /** As validated by core/class-rules (classRulesJson). */
+  rules: ColumnType<Record<string, unknown>, string | undefined, string>;
+  leaderboard_visible: ColumnType<boolean, boolean | undefined, boolean>;
+  created_at: Timestamp;
+}
+
+export interface ClassMembersTable {
+  user_id: string;
+  class_id: string;
+  joined_at: Timestamp;
+}
+
+export interface AccountResetsTable {
+  id: Generated<string>;
+  user_id: string;
+  ledger_id: string;
+  cash_before: Numeric;
+  cash_after: Numeric;
+  orders_canceled: number;
+  reset_at: Timestamp;
+}
+
+export interface ResetPositionsTable {
+  reset_id: string;
+  user_id: string;
+  ticker: string;
+  quantity: Numeric;
+  avg_cost: Numeric;
+}
+
+export interface PortfolioHistoryTable {
+  user_id: string;
+  at: Timestamp;
+  equity: Numeric;
+  base: Numeric;
+  kind: ColumnType<'round' | 'close' | 'reset', 'round' | 'close' | 'reset' | undefined, never>;
+}
+
+/** Sums and indexes are integers in units of 1e-12 (sum_r2: 1e-24), read as NUMERIC text. */
+export interface PortfolioMetricsTable {
+  user_id: string;
+  version: ColumnType<string, string | number | undefined, string | number>;
+  resets: ColumnType<number, number | undefined, number>;
+  started_at: Timestamp;
+  start_period: ColumnType<string, string | number, string | number>;
+  point_at: Timestamp;
+  point_equity: Numeric;
+  point_base: Numeric;
+  period_equity: Numeric;
+  period_base: Numeric;
+  sum_r: NumericDefault;
+  sum_r2: NumericDefault;
+  perf_index: NumericDefault;
+  peak_index: NumericDefault;
+  max_drawdown: NumericDefault;
+}
+
+export interface HistoryRoundsTable {
+  id: ColumnType<boolean, boolean | undefined, never>;
+  round_no: ColumnType<string, string | number | undefined, string | number>;
+  period_no: ColumnType<string, string | number | undefined, string | number>;
+  last_round_at: Nullable<Date>;
+  last_round_close: ColumnType<boolean, boolean | undefined, boolean>;
+  last_close_at: Nullable<Date>;
+  compacted_15m_until: Nullable<Date>;
+  compacted_1d_until: Nullable<Date>;
 }
