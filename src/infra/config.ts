@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { parseCash } from '../core/money.js';
+import { parseCash, parseDecimal } from '../core/money.js';
 import { DEFAULT_MARKET_TIMEZONE, isValidTimeZone } from '../core/calendar.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -60,6 +60,11 @@ export interface Config {
   acceptBatchMax: number;
   /** Days an event stays in the log (GET /users/{id}/events, the live stream's replay). */
   eventsRetentionDays: number;
+  /**
+   * The annual risk-free rate the leaderboard's Sharpe ratio subtracts, in percent with 4
+   * decimals as an integer (LEADERBOARD_RISK_FREE_RATE_PCT=4.25 is 42500n).
+   */
+  leaderboardRiskFreeRatePct: bigint;
   /** The live stream (GET /ws) of each api process. */
   liveStream: {
     /** Connections one api process takes at most; past it an upgrade gets 503. */
@@ -91,6 +96,8 @@ export interface EngineConfig {
   reconcileAfterMs: number;
   /** How often one engine deletes the events past retention (EVENTS_RETENTION_DAYS). */
   eventsPruneIntervalMs: number;
+  /** How often the history leader records every user's equity (PORTFOLIO_SNAPSHOT_INTERVAL_MS). */
+  portfolioSnapshotIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -179,6 +186,17 @@ function cashSetting(r: Reader, name: string, fallback: string): bigint {
 
 const CASH_SETTING_MAX = 100_000_000n;
 
+/** LEADERBOARD_RISK_FREE_RATE_PCT: a plain decimal percent from 0 to 100 with at most 4 decimals. */
+function riskFreeRatePct(r: Reader): bigint {
+  const raw = r.string('LEADERBOARD_RISK_FREE_RATE_PCT', '0');
+  try {
+    return parseDecimal(raw, { scale: 4, max: 100_0000n, allowZero: true, field: 'LEADERBOARD_RISK_FREE_RATE_PCT' });
+  } catch {
+    r.problems.push(`LEADERBOARD_RISK_FREE_RATE_PCT: must be a percent from 0 to 100 with at most 4 decimals, such as 4.25 (got ${JSON.stringify(raw)})`);
+    return 0n;
+  }
+}
+
 /**
  * CORS_ORIGINS: a comma-separated list of exact origins (scheme://host[:port]) allowed to call
  * the API from a browser. No wildcard: an API that takes bearer keys should name who may call it.
@@ -260,6 +278,7 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimitPerMinute: r.int('RATE_LIMIT_PER_MINUTE', 0, 0, 10_000_000),
     acceptBatchMax: r.int('OMS_ACCEPT_BATCH_MAX', 100, 1, 1_000),
     eventsRetentionDays: r.int('EVENTS_RETENTION_DAYS', 30, 1, 3_650),
+    leaderboardRiskFreeRatePct: riskFreeRatePct(r),
     liveStream: {
       connectionsMax: r.int('WS_CONNECTIONS_MAX', 10_000, 1, 1_000_000),
       sendBufferBytesMax: r.int('WS_SEND_BUFFER_BYTES_MAX', 1_048_576, 65_536, 268_435_456),
@@ -275,6 +294,8 @@ export function loadConfig(env: Env = process.env): Config {
       reconcileIntervalMs: r.int('RECONCILE_INTERVAL_MS', 2_000, 50, 3_600_000),
       reconcileAfterMs: r.int('RECONCILE_AFTER_MS', 5_000, 0, 86_400_000),
       eventsPruneIntervalMs: r.int('EVENTS_PRUNE_INTERVAL_MS', 600_000, 1_000, 86_400_000),
+      // At least a second: a round reads every user; at most a day, the coarsest history kept.
+      portfolioSnapshotIntervalMs: r.int('PORTFOLIO_SNAPSHOT_INTERVAL_MS', 60_000, 1_000, 86_400_000),
     },
   };
   if (config.feed === 'replay' && !config.feedReplayFile) {

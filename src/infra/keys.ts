@@ -29,6 +29,8 @@ export interface Keys {
   feedLeader(): string;
   /** Short lock so one engine at a time runs a reconciler pass. */
   reconcilerLock(): string;
+  /** Leader lock of the portfolio-history snapshotter (one engine records every user's equity). */
+  historySnapshotLeader(): string;
   /** Fixed-window request counter of one API key. */
   rateLimit(subject: string, windowStartMs: number): string;
 }
@@ -48,6 +50,7 @@ export function createKeys(prefix: string): Keys {
     eventsPrunerLock: () => `${prefix}events:pruner`,
     feedLeader: () => `${prefix}feed:leader`,
     reconcilerLock: () => `${prefix}engine:reconciler`,
+    historySnapshotLeader: () => `${prefix}engine:history`,
     rateLimit: (subject, windowStartMs) => `${prefix}ratelimit:${subject}:${windowStartMs}`,
   };
 }
