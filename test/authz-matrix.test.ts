@@ -2,6 +2,9 @@
  * The authorization matrix: every route the server has (from its own route table) × every kind
  * of caller, over real HTTP, against what the route's classification says. A route the table
  * does not classify fails the test, so a new route cannot ship without its access rule.
+ *
+ * The owner is a member of a class (created by it, as members are); "teacher" is that class's
+ * teacher key, "other-teacher" another class's, and "other" a user outside the class.
  */
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,18 +19,50 @@ let api: TestServer;
 /**
  * How a route decides who may call it:
  * - `public`: anyone, credentials or not (and bad credentials are ignored);
- * - `admin`: the admin token only; a user's key gets 403;
- * - `user-path`: acts on the user named in the path (`/users/{id}/…`); another user's key gets 403;
+ * - `admin`: the admin token only; a user's key or a teacher key gets 403;
+ * - `user-path`: acts on the user named in the path (`/users/{id}/…`); another user's key gets
+ *   403, and so does every teacher key (a teacher never acts for a member);
+ * - `user-path-read`: reads the user named in the path: the user's key, or the teacher key of
+ *   the user's class; anyone else's key 403;
  * - `user-body` / `user-query`: acts on the user named by `user_id` in the body / query; 403;
- * - `order-owner`: one order by id; another user's order is "not found" (404), never disclosed;
- * - `any-user`: any valid credential; nothing in it belongs to a user (market data).
+ * - `user-query-read`: reads the user named by `user_id` in the query, as `user-path-read`;
+ * - `order-owner`: changes one order by id; another user's order is "not found" (404), never
+ *   disclosed; a teacher key 403;
+ * - `order-owner-read`: reads one order by id: its user's key or its class's teacher key;
+ *   anyone else's order is "not found" (404);
+ * - `any-user`: any user's key; nothing in it belongs to a user (market data); a teacher key 403;
+ * - `any-credential`: any valid credential, teacher keys too (who am I);
+ * - `class-teacher`: manages the class in the path: its teacher key; anyone else's key 403;
+ * - `class-reader`: reads the class in the path: its teacher key or a member's key; 403 otherwise;
+ * - `user-path-reset`: resets the user in the path: the user's own key or the teacher key of
+ *   the user's class; any other key 403.
  */
-type Scope = 'public' | 'admin' | 'user-path' | 'user-body' | 'user-query' | 'order-owner' | 'any-user';
+type Scope =
+  | 'public'
+  | 'admin'
+  | 'user-path'
+  | 'user-path-read'
+  | 'user-body'
+  | 'user-query'
+  | 'user-query-read'
+  | 'order-owner'
+  | 'order-owner-read'
+  | 'any-user'
+  | 'any-credential'
+  | 'class-teacher'
+  | 'class-reader'
+  | 'user-path-reset';
 
 interface Fixtures {
   owner: { id: string; key: string };
   other: { id: string; key: string };
   revokedKey: string;
+  /** A teacher key revoked (there is no route for it yet: set in the database). */
+  revokedTeacherKey: string;
+  /** The owner's class, its teacher key, and another class's. */
+  classId: string;
+  teacherKey: string;
+  otherTeacherKey: string;
   /** The owner's order that stays readable (GET). */
   orderId: string;
   seq: number;
@@ -58,16 +93,19 @@ const ROUTES: Record<string, Classified> = {
     scope: 'admin',
     request: (fx) => ({ body: { name: 'Matrix', email: `matrix${++fx.seq}@example.com`, initial_cash: '10.00' } }),
   },
-  'GET /me': { scope: 'any-user' },
+  'GET /me': { scope: 'any-credential' },
   'GET /users/:id': { scope: 'user-path' },
   'POST /users/:id/api-keys': { scope: 'user-path' },
   'DELETE /users/:id/api-keys/:key_id': { scope: 'user-path' },
-  'GET /users/:id/account': { scope: 'user-path' },
+  'GET /users/:id/account': { scope: 'user-path-read' },
   'POST /users/:id/deposits': { scope: 'admin', request: () => ({ body: { amount: '1.00' } }) },
   'POST /users/:id/withdrawals': { scope: 'user-path', request: () => ({ body: { amount: '1.00' } }) },
-  'GET /users/:id/activities': { scope: 'user-path' },
-  'GET /users/:id/events': { scope: 'user-path' },
-  'GET /users/:id/portfolio': { scope: 'user-path' },
+  'GET /users/:id/activities': { scope: 'user-path-read' },
+  'GET /users/:id/events': { scope: 'user-path-read' },
+  'GET /users/:id/portfolio': { scope: 'user-path-read' },
+  'GET /users/:id/portfolio/history': { scope: 'user-path-read' },
+  // Each caller allowed to resets the owner (its orders canceled, its cash restarted); the later routes need nothing it removes.
+  'POST /users/:id/reset': { scope: 'user-path-reset', request: () => ({ body: {} }) },
 
   'GET /instruments': { scope: 'any-user' },
   'GET /prices': { scope: 'any-user' },
@@ -78,14 +116,23 @@ const ROUTES: Record<string, Classified> = {
     scope: 'user-body',
     request: (fx) => ({ body: { user_id: fx.owner.id, ticker: 'AAPL', quantity: 1, type: 'market' } }),
   },
-  'GET /orders/:id': { scope: 'order-owner' },
+  'GET /orders/:id': { scope: 'order-owner-read' },
   'DELETE /orders/:id': { scope: 'order-owner' },
   'PATCH /orders/:id': { scope: 'order-owner', request: () => ({ body: { limit_price: '9.00' } }) },
-  'GET /orders': { scope: 'user-query', request: (fx) => ({ query: `user_id=${fx.owner.id}` }) },
+  'GET /orders': { scope: 'user-query-read', request: (fx) => ({ query: `user_id=${fx.owner.id}` }) },
   'DELETE /orders': { scope: 'user-query', request: (fx) => ({ query: `user_id=${fx.owner.id}` }) },
 
   'GET /clock': { scope: 'any-user' },
   'GET /calendar': { scope: 'any-user', request: () => ({ query: 'start=2026-12-01&end=2026-12-31' }) },
+
+  'POST /classes': { scope: 'admin', request: (fx) => ({ body: { name: `Matrix class ${++fx.seq}`, starting_cash: '10.00' } }) },
+  'GET /classes/:id': { scope: 'class-reader' },
+  'POST /classes/:id/members': {
+    scope: 'class-teacher',
+    request: (fx) => ({ body: { members: [{ name: 'Matrix member', email: `matrix-member${++fx.seq}@example.com` }] } }),
+  },
+  'GET /classes/:id/members': { scope: 'class-teacher' },
+  'GET /classes/:id/leaderboard': { scope: 'class-reader' },
 
   'GET /admin/audit': { scope: 'admin' },
   'PUT /admin/prices/:ticker': { scope: 'admin', request: () => ({ body: { price: '100.00' } }) },
@@ -96,27 +143,57 @@ const DECLARED_AUTH: Record<Scope, RouteAuth> = {
   public: 'public',
   admin: 'admin',
   'user-path': 'user',
+  'user-path-read': 'user-or-teacher',
   'user-body': 'user',
   'user-query': 'user',
+  'user-query-read': 'user-or-teacher',
   'order-owner': 'user',
+  'order-owner-read': 'user-or-teacher',
   'any-user': 'user',
+  'any-credential': 'user-or-teacher',
+  'class-teacher': 'teacher',
+  'class-reader': 'user-or-teacher',
+  'user-path-reset': 'user-or-teacher',
 };
 
-type Caller = 'none' | 'malformed' | 'revoked' | 'other' | 'own' | 'admin';
+type Caller = 'none' | 'malformed' | 'revoked' | 'other' | 'own' | 'teacher' | 'other-teacher' | 'admin';
 
 /** What each caller must get, per scope: an exact status, or "anything but" a set. */
 type Expectation = { exactly: number } | { success: true } | { not: number[] };
 
+const OK: Expectation = { success: true };
+const FORBIDDEN: Expectation = { exactly: 403 };
+const HIDDEN: Expectation = { exactly: 404 };
+
 function expected(scope: Scope, caller: Caller): Expectation {
   if (scope === 'public') return { not: [401, 403] };
   if (caller === 'none' || caller === 'malformed' || caller === 'revoked') return { exactly: 401 };
-  if (scope === 'admin') return caller === 'admin' ? { success: true } : { exactly: 403 };
-  if (caller === 'other') {
-    if (scope === 'order-owner') return { exactly: 404 };
-    if (scope === 'any-user') return { success: true };
-    return { exactly: 403 };
+  if (caller === 'admin') return OK; // on real ids
+  const teacher = caller === 'teacher' || caller === 'other-teacher';
+  switch (scope) {
+    case 'admin':
+      return FORBIDDEN;
+    case 'any-credential':
+      return OK;
+    case 'any-user':
+      return teacher ? FORBIDDEN : OK;
+    case 'user-path':
+    case 'user-body':
+    case 'user-query':
+      return caller === 'own' ? OK : FORBIDDEN;
+    case 'order-owner':
+      return caller === 'own' ? OK : caller === 'other' ? HIDDEN : FORBIDDEN;
+    case 'user-path-read':
+    case 'user-query-read':
+    case 'user-path-reset':
+      return caller === 'own' || caller === 'teacher' ? OK : FORBIDDEN;
+    case 'order-owner-read':
+      return caller === 'own' || caller === 'teacher' ? OK : HIDDEN;
+    case 'class-teacher':
+      return caller === 'teacher' ? OK : FORBIDDEN;
+    case 'class-reader':
+      return caller === 'own' || caller === 'teacher' ? OK : FORBIDDEN;
   }
-  return { success: true }; // own key or admin, on real ids
 }
 
 let fx: Fixtures;
@@ -149,15 +226,42 @@ async function freshPendingOrder(): Promise<string> {
   return res.body.id;
 }
 
+async function newClass(name: string) {
+  const res = await call('POST', '/classes', ADMIN_TOKEN, { name, starting_cash: '100000.00' });
+  expect(res.status).toBe(201);
+  return { id: res.body.id as string, teacherKey: res.body.teacher_key as string };
+}
+
+/** A member of the class, created by it (as every member is). */
+async function newMember(classId: string, name: string) {
+  const res = await call('POST', `/classes/${classId}/members`, ADMIN_TOKEN, { members: [{ name, email: `${name}@example.com` }] });
+  expect(res.status).toBe(201);
+  return { id: res.body.members[0].user_id as string, key: res.body.members[0].api_key as string };
+}
+
 beforeAll(async () => {
   ctx = await createTestContext({ PRICE_AGE_MS_MAX: '86400000' });
   api = await startTestServer(ctx);
   await ctx.quotes.setMany([{ ticker: 'AAPL', price: parsePrice('100'), asOfMs: Date.now() }]);
-  const owner = await newActor('owner');
+  const cls = await newClass('Matrix class');
+  const otherClass = await newClass('Another class');
+  const revokedClass = await newClass('Revoked class');
+  await sql`UPDATE api_keys SET revoked_at = now() WHERE id = ${revokedClass.teacherKey.split('_')[1]}`.execute(ctx.db);
+  const owner = await newMember(cls.id, 'owner');
   const other = await newActor('other');
   const spare = await call('POST', `/users/${owner.id}/api-keys`, owner.key);
   expect((await call('DELETE', `/users/${owner.id}/api-keys/${spare.body.api_key_id}`, owner.key)).status).toBe(204);
-  fx = { owner, other, revokedKey: spare.body.api_key, orderId: '', seq: 0 };
+  fx = {
+    owner,
+    other,
+    revokedKey: spare.body.api_key,
+    revokedTeacherKey: revokedClass.teacherKey,
+    classId: cls.id,
+    teacherKey: cls.teacherKey,
+    otherTeacherKey: otherClass.teacherKey,
+    orderId: '',
+    seq: 0,
+  };
   fx.orderId = await freshPendingOrder();
 });
 
@@ -175,6 +279,7 @@ async function fillPath(method: string, url: string): Promise<string> {
     path = path.replace(':id', id);
   }
   if (path.startsWith('/users/:id')) path = path.replace(':id', fx.owner.id);
+  if (path.startsWith('/classes/:id')) path = path.replace(':id', fx.classId);
   path = path.replace(':ticker', 'AAPL').replace('/docs/static/*', '/docs/static/swagger-ui.css');
   expect(path, `unfilled parameter in ${url}`).not.toMatch(/[:*]/);
   return path;
@@ -194,17 +299,24 @@ function tokensFor(caller: Caller): Array<{ label: string; token: string | null 
         { label: 'overlong', token: 'a'.repeat(300) },
       ];
     case 'revoked':
-      return [{ label: 'revoked key', token: fx.revokedKey }];
+      return [
+        { label: 'revoked key', token: fx.revokedKey },
+        { label: 'revoked teacher key', token: fx.revokedTeacherKey },
+      ];
     case 'other':
       return [{ label: "another user's key", token: fx.other.key }];
     case 'own':
       return [{ label: 'own key', token: fx.owner.key }];
+    case 'teacher':
+      return [{ label: "the owner's class's teacher key", token: fx.teacherKey }];
+    case 'other-teacher':
+      return [{ label: "another class's teacher key", token: fx.otherTeacherKey }];
     case 'admin':
       return [{ label: 'admin token', token: ADMIN_TOKEN }];
   }
 }
 
-const CALLERS: Caller[] = ['none', 'malformed', 'revoked', 'other', 'own', 'admin'];
+const CALLERS: Caller[] = ['none', 'malformed', 'revoked', 'other', 'own', 'teacher', 'other-teacher', 'admin'];
 
 /** Headers every response carries, whatever its route and status. */
 function missingSecurityHeaders(headers: Headers, path: string): string[] {
@@ -310,5 +422,28 @@ describe('authorization matrix', () => {
     const crossRevoke = await call('DELETE', `/users/${fx.owner.id}/api-keys/${otherKeyId}`, fx.owner.key);
     expect(crossRevoke.status).toBe(404);
     expect((await call('GET', `/users/${fx.other.id}`, fx.other.key)).status).toBe(200);
+  });
+
+  it("lets a member read its own class, and its leaderboard only while the teacher shows it", async () => {
+    const hidden = await call('POST', '/classes', ADMIN_TOKEN, { name: 'Hidden board', starting_cash: '10.00', leaderboard_visible: false });
+    const member = await newMember(hidden.body.id, 'hidden-member');
+    expect((await call('GET', `/classes/${hidden.body.id}`, member.key)).status).toBe(200);
+    const board = await call('GET', `/classes/${hidden.body.id}/leaderboard`, member.key);
+    expect([board.status, board.body.error.code]).toEqual([403, 'FORBIDDEN']);
+    expect((await call('GET', `/classes/${hidden.body.id}/leaderboard`, hidden.body.teacher_key)).status).toBe(200);
+    // The visible class's board is the owner's to read, never a member's of another class.
+    expect((await call('GET', `/classes/${fx.classId}/leaderboard`, fx.owner.key)).status).toBe(200);
+    expect((await call('GET', `/classes/${fx.classId}/leaderboard`, member.key)).status).toBe(403);
+    expect((await call('GET', `/classes/${hidden.body.id}/leaderboard`, fx.owner.key)).status).toBe(403);
+  });
+
+  it("lets a teacher key read its members only, and never through another member's order", async () => {
+    const peer = await newMember(fx.classId, 'peer');
+    expect((await call('GET', `/users/${peer.id}/account`, fx.teacherKey)).status).toBe(200);
+    expect((await call('GET', `/users/${fx.other.id}/account`, fx.teacherKey)).status).toBe(403);
+    expect((await call('GET', `/orders?user_id=${fx.other.id}`, fx.teacherKey)).status).toBe(403);
+    // A member is a user like any other: its key reads its peers no more than any user's does.
+    expect((await call('GET', `/users/${peer.id}/account`, fx.owner.key)).status).toBe(403);
+    expect((await call('GET', `/orders/${fx.orderId}`, peer.key)).status).toBe(404);
   });
 });

@@ -13,6 +13,7 @@ import { AdminTokenFileError, resolveAdminToken } from './admin-token.js';
 import { CannotStartError, resolveServers, type CommandKind, type Servers } from './servers.js';
 import { createLogger } from '../infra/logger.js';
 import { AUDIT_EXIT_FAILED, auditCommand, nonNegativeInt, positiveInt } from './audit.js';
+import { addMembersCommand, createClassCommand } from './classes.js';
 
 /** How long a graceful shutdown may take before the process exits anyway. */
 export const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -199,6 +200,39 @@ export function buildCli(): Command {
             2,
           )}\n`,
         );
+      }),
+    );
+
+  const cls = program.command('class').description('manage classes and their members');
+  cls
+    .command('create')
+    .description('create a class; prints it as JSON with its teacher key (shown once)')
+    .requiredOption('--name <name>', 'display name')
+    .requiredOption('--starting-cash <amount>', "each member's starting cash, e.g. 100000.00")
+    .option('--starts-at <iso>', 'when members may start trading, e.g. 2026-09-01T13:30:00Z')
+    .option('--ends-at <iso>', 'when trading ends (after --starts-at)')
+    .option('--rules <json>', 'rules as JSON: tickers, order_types, max_position_pct, max_orders_per_day, commission_per_order')
+    .option('--hide-leaderboard', 'members do not see the leaderboard (the teacher does)', false)
+    .action((opts: { name: string; startingCash: string; startsAt?: string; endsAt?: string; rules?: string; hideLeaderboard: boolean }) =>
+      withTool('cli', async (ctx) => {
+        await prepareDatabase(ctx);
+        process.stdout.write(await createClassCommand(ctx.db, ctx.market, opts));
+      }),
+    );
+  cls
+    .command('add-members')
+    .description(
+      'create members from a CSV file with the header name,email (quoted fields allowed; at most 10 MiB, 100,000 rows), ' +
+        '500 per transaction; prints user_id,name,email,api_key as CSV on stdout',
+    )
+    .requiredOption('--class <id>', 'the class id (papertrade class create prints it)')
+    .requiredOption('--csv <file>', 'the members, one per line')
+    .action((opts: { class: string; csv: string }) =>
+      withTool('cli', async (ctx) => {
+        await prepareDatabase(ctx);
+        const started = Date.now();
+        const result = await addMembersCommand(ctx.db, opts.class.toLowerCase(), opts.csv, (text) => process.stdout.write(text));
+        process.stderr.write(`created ${result.created} member(s) in ${Date.now() - started} ms\n`);
       }),
     );
 

@@ -2,13 +2,14 @@ import { Type } from 'typebox';
 import type { AppContext } from '../../app.js';
 import { formatCash, parseCash } from '../../core/money.js';
 import { ValidationError } from '../../core/errors.js';
-import { actOn } from '../../http/auth.js';
+import { actOn, readOn } from '../../http/auth.js';
 import { CashString, Cursor, DecimalInput, IdempotencyKey, iso, LimitQuery, parseLimit, UserIdParams } from '../../http/schemas.js';
 import type { Server } from '../../http/server.js';
 import { assertUserExists } from '../users/users.service.js';
 import * as accounts from './accounts.service.js';
 
-const AccountBody = Type.Object({
+/** An account as the API shows it (also the base of a reset's answer). */
+export const AccountBody = Type.Object({
   user_id: Type.String(),
   cash_balance: CashString,
   available_cash: CashString,
@@ -36,9 +37,12 @@ async function accountView(ctx: AppContext, userId: string, balance?: accounts.B
 export function registerAccountRoutes(server: Server, ctx: AppContext): void {
   server.get(
     '/users/:id/account',
-    { schema: { tags: ['accounts'], summary: 'Cash, holds and equity', params: UserIdParams, response: { 200: AccountBody } } },
+    {
+      config: { auth: 'user-or-teacher' },
+      schema: { tags: ['accounts'], summary: 'Cash, holds and equity', params: UserIdParams, response: { 200: AccountBody } },
+    },
     async (request) => {
-      actOn(request, request.params.id);
+      await readOn(request, request.params.id, ctx.classMembership.isMember);
       await assertUserExists(ctx.db, request.params.id);
       return accountView(ctx, request.params.id);
     },
@@ -89,6 +93,7 @@ export function registerAccountRoutes(server: Server, ctx: AppContext): void {
   server.get(
     '/users/:id/activities',
     {
+      config: { auth: 'user-or-teacher' },
       schema: {
         tags: ['accounts'],
         summary: 'Cash movements, newest first',
@@ -112,7 +117,7 @@ export function registerAccountRoutes(server: Server, ctx: AppContext): void {
       },
     },
     async (request) => {
-      actOn(request, request.params.id);
+      await readOn(request, request.params.id, ctx.classMembership.isMember);
       const limit = parseLimit(request.query.limit);
       const before = request.query.before;
       if (before !== undefined && !/^[0-9]{1,19}$/.test(before)) {

@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import type { AppContext } from '../../app.js';
 import { ValidationError } from '../../core/errors.js';
-import { actOn } from '../../http/auth.js';
+import { readOn } from '../../http/auth.js';
 import { parseLimit, UserIdParams } from '../../http/schemas.js';
 import type { Server } from '../../http/server.js';
 import { assertUserExists } from '../users/users.service.js';
@@ -33,6 +33,7 @@ export function registerEventRoutes(server: Server, ctx: AppContext): void {
   server.get(
     '/users/:id/events',
     {
+      config: { auth: 'user-or-teacher' },
       schema: {
         tags: ['events'],
         summary: 'The user’s events after after_seq, oldest first (410 EVENTS_EXPIRED when retention removed some of them)',
@@ -42,7 +43,7 @@ export function registerEventRoutes(server: Server, ctx: AppContext): void {
       },
     },
     async (request, reply) => {
-      actOn(request, request.params.id);
+      await readOn(request, request.params.id, ctx.classMembership.isMember);
       const afterSeq = parseSeq(request.query.after_seq, 'after_seq');
       const limit = parseLimit(request.query.limit, EVENTS_PAGE_MAX, EVENTS_PAGE_DEFAULT);
       await assertUserExists(ctx.db, request.params.id);

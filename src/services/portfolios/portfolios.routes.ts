@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import type { AppContext } from '../../app.js';
 import { formatCash, formatPrice, formatQty } from '../../core/money.js';
-import { actOn } from '../../http/auth.js';
+import { readOn } from '../../http/auth.js';
 import { CashString, PriceString, QtyString, UserIdParams } from '../../http/schemas.js';
 import type { Server } from '../../http/server.js';
 import { assertUserExists } from '../users/users.service.js';
@@ -11,6 +11,7 @@ export function registerPortfolioRoutes(server: Server, ctx: AppContext): void {
   server.get(
     '/users/:id/portfolio',
     {
+      config: { auth: 'user-or-teacher' },
       schema: {
         tags: ['portfolios'],
         summary: 'Positions valued at the latest prices',
@@ -35,7 +36,7 @@ export function registerPortfolioRoutes(server: Server, ctx: AppContext): void {
     },
     async (request) => {
       const userId = request.params.id;
-      actOn(request, userId);
+      await readOn(request, userId, ctx.classMembership.isMember);
       await assertUserExists(ctx.db, userId);
       const positions = await portfolios.valuePortfolio(ctx.db, ctx.quotes, userId);
       return {

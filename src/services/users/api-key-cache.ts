@@ -8,10 +8,8 @@
 export const API_KEY_CACHE_TTL_MS = 5_000;
 export const API_KEY_CACHE_ENTRIES_MAX = 10_000;
 
-export interface CachedKey {
-  userId: string;
-  keyId: string;
-}
+/** A verified key: a user's (acts on its user) or a teacher's (reads and resets its class's members). */
+export type CachedKey = { role: 'user'; userId: string; keyId: string } | { role: 'teacher'; classId: string; keyId: string };
 
 export class ApiKeyCache {
   private readonly entries = new Map<string, { value: CachedKey; expiresAtMs: number }>();

@@ -62,12 +62,14 @@ export function registerUserRoutes(server: Server, ctx: AppContext): void {
   server.get(
     '/me',
     {
+      config: { auth: 'user-or-teacher' },
       schema: {
         tags: ['users'],
-        summary: "Who these credentials are: a user's key gives its user and key id; the admin token gives admin: true",
+        summary: "Who these credentials are: a user's key gives its user and key id; a teacher key its class and key id; the admin token gives admin: true",
         response: {
           200: Type.Union([
             Type.Object({ user_id: Type.String(), name: Type.String(), email: Type.String(), key_id: Type.String() }),
+            Type.Object({ teacher: Type.Literal(true), class_id: Type.String(), key_id: Type.String() }),
             Type.Object({ admin: Type.Literal(true) }),
           ]),
         },
@@ -76,6 +78,7 @@ export function registerUserRoutes(server: Server, ctx: AppContext): void {
     async (request) => {
       const principal = request.principal!;
       if (principal.kind === 'admin') return { admin: true as const };
+      if (principal.kind === 'teacher') return { teacher: true as const, class_id: principal.classId, key_id: principal.keyId };
       const user = await users.getUser(ctx.db, principal.userId);
       return { user_id: user.id, name: user.name, email: user.email, key_id: principal.keyId };
     },

@@ -4,10 +4,12 @@
  */
 import { uuidv7 } from '../../infra/ids.js';
 import { pgConstraint, pgErrorCode, type Db, type Executor } from '../../infra/postgres.js';
-import type { Cash } from '../../core/money.js';
+import { assert, ValidationError } from '../../core/errors.js';
+import { cashToSql, type Cash } from '../../core/money.js';
 import * as accounts from '../accounts/accounts.service.js';
+import * as accountsRepo from '../accounts/accounts.repository.js';
 import { generateApiKey, hashMatches, parseApiKey } from './api-keys.js';
-import type { ApiKeyCache } from './api-key-cache.js';
+import type { ApiKeyCache, CachedKey } from './api-key-cache.js';
 import { ApiKeyNotFoundError, EmailTakenError, UserNotFoundError } from './users.errors.js';
 import * as repo from './users.repository.js';
 
@@ -47,6 +49,82 @@ export async function createUser(db: Db, input: NewUser): Promise<{ user: User; 
   }
 }
 
+/** A new user's name and email as POST /users takes them (the same rules for every way in). */
+export const USER_NAME_LENGTH_MAX = 200;
+export const USER_EMAIL_LENGTH_MAX = 320;
+const NAME_RE = /^[^\S\p{Cc}]*[^\s\p{Cc}\p{Cs}][^\p{Cc}\p{Cs}]*$/u;
+const EMAIL_RE = /^[^\s@\p{Cc}\p{Cs}]+@[^\s@\p{Cc}\p{Cs}]+$/u;
+
+/**
+ * Checks a new user's name and email (trimmed): a name of 1 to 200 characters with a visible
+ * one and no control characters, an email like ada@example.com of 3 to 320 characters. `where`
+ * names the input in the refusal (a request field, or a line of a CSV file).
+ */
+export function validateNewUser(input: { name: unknown; email: unknown }, where: string): { name: string; email: string } {
+  const name = typeof input.name === 'string' ? input.name.trim() : undefined;
+  if (name === undefined || name.length === 0 || name.length > USER_NAME_LENGTH_MAX || !NAME_RE.test(name)) {
+    throw new ValidationError(`${where}: name must be 1 to ${USER_NAME_LENGTH_MAX} characters with at least one visible character and no control characters`, { field: `${where}.name` });
+  }
+  const email = typeof input.email === 'string' ? input.email.trim() : undefined;
+  if (email === undefined || email.length < 3 || email.length > USER_EMAIL_LENGTH_MAX || !EMAIL_RE.test(email)) {
+    throw new ValidationError(`${where}: email must be an address such as ada@example.com of 3 to ${USER_EMAIL_LENGTH_MAX} characters, without spaces or control characters`, { field: `${where}.email` });
+  }
+  return { name, email };
+}
+
+/** Users one set-based creation takes: its statements stay small and well inside the statement timeout. */
+export const USERS_PER_BATCH_MAX = 1_000;
+
+export interface CreatedUser {
+  user: User;
+  apiKey: string;
+  apiKeyId: string;
+}
+
+/**
+ * Creates many users, each with a cash account holding `initialCash` and a first key, in a
+ * few set-based statements inside the caller's transaction (so the caller may add its own
+ * rows, such as class memberships, atomically). Refuses the whole list with EMAIL_TAKEN, naming
+ * the emails, when one is given twice or already taken. Returns the users in the order given.
+ */
+export async function createUsersMany(trx: Executor, inputs: readonly { name: string; email: string }[], initialCash: Cash): Promise<CreatedUser[]> {
+  assert(inputs.length <= USERS_PER_BATCH_MAX, `at most ${USERS_PER_BATCH_MAX} users at once, got ${inputs.length}`);
+  assert(initialCash >= 0n, 'initial cash is never negative');
+  const seen = new Set<string>();
+  const twice = new Set<string>();
+  for (const { email } of inputs) {
+    const lower = email.toLowerCase();
+    if (seen.has(lower)) twice.add(email);
+    seen.add(lower);
+  }
+  if (twice.size > 0) throw new EmailTakenError([...twice], { inRequest: true });
+  const rows = inputs.map((u) => ({ id: uuidv7(), name: u.name, email: u.email }));
+  const inserted = await repo.insertUsersSkippingTaken(trx, rows);
+  if (inserted.length !== rows.length) {
+    // The statement skipped the users whose email is taken; the caller's transaction rolls back.
+    const insertedIds = new Set(inserted.map((r) => r.id));
+    throw new EmailTakenError(rows.filter((r) => !insertedIds.has(r.id)).map((r) => r.email));
+  }
+  const userIds = rows.map((r) => r.id);
+  await accountsRepo.openAccountsMany(trx, userIds, cashToSql(initialCash));
+  const keys = rows.map(() => generateApiKey());
+  await repo.insertApiKeysMany(trx, keys.map((k, i) => ({ id: k.id, user_id: userIds[i]!, key_hash: k.hash })));
+  const byId = new Map(inserted.map((r) => [r.id, r]));
+  return rows.map((r, i) => ({ user: toUser(byId.get(r.id)!), apiKey: keys[i]!.token, apiKeyId: keys[i]!.id }));
+}
+
+/** The emails of `emails` existing users already hold (a check before a long bulk import). */
+export async function findTakenEmails(db: Executor, emails: readonly string[]): Promise<string[]> {
+  return repo.findTakenEmails(db, emails);
+}
+
+/** A class's teacher key (inside the caller's transaction, with the class); shown once. */
+export async function createTeacherKey(trx: Executor, classId: string): Promise<{ apiKey: string; apiKeyId: string }> {
+  const key = generateApiKey();
+  await repo.insertTeacherKey(trx, { id: key.id, class_id: classId, key_hash: key.hash });
+  return { apiKey: key.token, apiKeyId: key.id };
+}
+
 export async function getUser(db: Executor, id: string): Promise<User> {
   const row = await repo.getUserById(db, id);
   if (!row) throw new UserNotFoundError(id);
@@ -69,15 +147,15 @@ export async function revokeApiKey(db: Db, userId: string, keyId: string, cache?
   cache?.forgetKey(keyId);
 }
 
+/** What a valid API key stands for: a user (its own account) or a class (its teacher). */
+export type ResolvedKey = CachedKey;
+
 /**
- * Resolves a bearer API key to its user; undefined for anything unknown, malformed or revoked.
- * With a cache, a recently verified key costs no database round trip.
+ * Resolves a bearer API key to what it stands for — a user's key to its user, a teacher key to
+ * its class — or undefined for anything unknown, malformed or revoked. With a cache, a
+ * recently verified key costs no database round trip.
  */
-export async function authenticateApiKey(
-  db: Executor,
-  token: string,
-  cache?: ApiKeyCache,
-): Promise<{ userId: string; keyId: string } | undefined> {
+export async function resolveApiKey(db: Executor, token: string, cache?: ApiKeyCache): Promise<ResolvedKey | undefined> {
   const cached = cache?.get(token);
   if (cached) return cached;
   const found = await lookupApiKey(db, token);
@@ -85,10 +163,25 @@ export async function authenticateApiKey(
   return found;
 }
 
-async function lookupApiKey(db: Executor, token: string): Promise<{ userId: string; keyId: string } | undefined> {
+/**
+ * Resolves a bearer API key to its user; undefined for anything unknown, malformed or revoked,
+ * and for a teacher key (which has no user): for the callers that serve users only.
+ */
+export async function authenticateApiKey(
+  db: Executor,
+  token: string,
+  cache?: ApiKeyCache,
+): Promise<{ userId: string; keyId: string } | undefined> {
+  const found = await resolveApiKey(db, token, cache);
+  return found?.role === 'user' ? { userId: found.userId, keyId: found.keyId } : undefined;
+}
+
+async function lookupApiKey(db: Executor, token: string): Promise<ResolvedKey | undefined> {
   const parsed = parseApiKey(token);
   if (!parsed) return undefined;
   const row = await repo.getApiKey(db, parsed.id);
   if (!row || row.revoked_at !== null || !hashMatches(parsed.secret, row.key_hash)) return undefined;
-  return { userId: row.user_id, keyId: row.id };
+  if (row.role === 'teacher' && row.class_id !== null) return { role: 'teacher', classId: row.class_id, keyId: row.id };
+  if (row.role === 'user' && row.user_id !== null) return { role: 'user', userId: row.user_id, keyId: row.id };
+  return undefined;
 }

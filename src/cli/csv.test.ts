@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { csvLine, parseCsv } from './csv.js';
+
+describe('parseCsv', () => {
+  it('reads plain and quoted fields, CRLF and LF, and names each record’s line', () => {
+    const text = 'name,email\r\nAda,ada@example.com\n"Lovelace, Ada","a""b@example.com"\n';
+    expect(parseCsv(text)).toEqual([
+      { line: 1, fields: ['name', 'email'] },
+      { line: 2, fields: ['Ada', 'ada@example.com'] },
+      { line: 3, fields: ['Lovelace, Ada', 'a"b@example.com'] },
+    ]);
+  });
+
+  it('keeps line breaks inside quotes and counts them for the lines after', () => {
+    const records = parseCsv('a,b\n"two\nlines",x\nlast,y');
+    expect(records).toEqual([
+      { line: 1, fields: ['a', 'b'] },
+      { line: 2, fields: ['two\nlines', 'x'] },
+      { line: 4, fields: ['last', 'y'] },
+    ]);
+  });
+
+  it('ignores a byte order mark and blank lines, and keeps empty fields', () => {
+    expect(parseCsv('\ufeffname,email\n\n,x@example.com\n\n')).toEqual([
+      { line: 1, fields: ['name', 'email'] },
+      { line: 3, fields: ['', 'x@example.com'] },
+    ]);
+  });
+
+  it('refuses malformed quoting, naming the line', () => {
+    expect(() => parseCsv('a,b\n"open,x\n')).toThrow(/^line 2: a quoted field is not closed/);
+    expect(() => parseCsv('a,b\nx"y,z\n')).toThrow(/^line 2: a quote inside an unquoted field/);
+    expect(() => parseCsv('a,b\n\n"x"y,z\n')).toThrow(/^line 3: characters after a closing quote/);
+  });
+
+  it('stays within its bounds', () => {
+    expect(() => parseCsv('a\nb\nc\n', { rowsMax: 2 })).toThrow(/^line 3: more than 2 records/);
+    expect(() => parseCsv('x'.repeat(11), { bytesMax: 10 })).toThrow(/larger than 10 bytes/);
+  });
+
+  it('reads back what csvLine writes', () => {
+    const values = ['plain', 'with, comma', 'with "quotes"', 'two\nlines', ' edge ', ''];
+    expect(parseCsv(csvLine(values))).toEqual([{ line: 1, fields: values }]);
+  });
+});
