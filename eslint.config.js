@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
 // instead of merging them, so the sets below are disjoint (`ignores`) and each lists every
 // pattern that applies to it. Import paths are matched as written (relative, `.js` suffix).
 // ---------------------------------------------------------------------------------------------
-const LEAF_SERVICES = ['accounts', 'portfolios', 'users', 'market-data', 'clock', 'events'];
+const LEAF_SERVICES = ['accounts', 'portfolios', 'users', 'market-data', 'clock', 'events', 'classes', 'history'];
 const leafDirs = LEAF_SERVICES.map((name) => `src/services/${name}/**`);
 const leafRoutes = LEAF_SERVICES.map((name) => `src/services/${name}/**/*.routes.ts`);
 const ROUTES = 'src/services/**/*.routes.ts';
@@ -21,8 +21,8 @@ const CORE_TEST_ONLY = {
   message: 'tests in src/core import only core modules (./x.js), vitest and fast-check.',
 };
 const NO_ORCHESTRATORS = {
-  regex: '^(\\.\\./)+(services/)?(orders|trading)(/|$)',
-  message: 'leaf services (accounts, portfolios, users, market-data) never depend on the orchestrators (orders, trading): those call them, not the other way round.',
+  regex: '^(\\.\\./)+(services/)?(orders|trading|resets)(/|$)',
+  message: 'leaf services (accounts, portfolios, users, market-data, classes, history) never depend on the orchestrators (orders, trading, resets): those call them, not the other way round.',
 };
 const NO_HTTP = {
   regex: '^(\\.\\./)+http(/|$)',

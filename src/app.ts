@@ -25,12 +25,16 @@ import type { OrderPipe } from './services/orders/order-pipe.js';
 import { MemoryOrderPipe } from './services/orders/order-pipe.memory.js';
 import { RedisOrderPipe } from './services/orders/order-pipe.redis.js';
 import { OrdersService } from './services/orders/orders.service.js';
+import { ClassMembership } from './services/classes/class-membership.js';
+import { ResetsService } from './services/resets/resets.service.js';
+import { calendarTimeZone } from './core/calendar.js';
 import { channelEventBus, type EventBus, type EventRecord } from './services/events/event-log.js';
 import { EventRetention, EventsService, publishEvents } from './services/events/events.service.js';
 import { ApiKeyCache } from './services/users/api-key-cache.js';
 import { BatchExecutor } from './services/trading/batch-executor.js';
 import { DeliveryLoop } from './services/trading/delivery-loop.js';
 import { Reconciler } from './services/trading/reconciler.js';
+import { HistorySnapshotter } from './services/history/history.service.js';
 import { FeedRunner, type FeedRunnerOptions } from './services/market-data/feed.runner.js';
 import type { FeedFactory } from './services/market-data/feeds.js';
 
@@ -109,8 +113,12 @@ export interface AppContext {
   metrics: Registry;
   market: MarketDataService;
   apiKeys: ApiKeyCache;
+  /** Which class a user trades in, with its rules (the OMS's view; members are fixed at creation). */
+  classMembership: ClassMembership;
   /** The OMS: one per process, so its accept batching sees every request of the process. */
   orders: OrdersService;
+  /** Account resets (an orchestrator: orders, cash, holdings, history and events in one transaction). */
+  resets: ResetsService;
   /** The market clock (calendar and admin override); started by the roles that use it. */
   clock: MarketClock;
   /** The event log's reading side and retention. */
@@ -131,6 +139,7 @@ export function createContext(
   metrics.setDefaultLabels({ role });
   collectDefaultMetrics({ register: metrics });
   const market = new MarketDataService(db, infra.quotes, { priceAgeMsMax: config.priceAgeMsMax, logger });
+  const classMembership = new ClassMembership(db);
   const orders = new OrdersService({
     db,
     pipe: infra.pipe,
@@ -138,6 +147,9 @@ export function createContext(
     eventBus: infra.eventBus,
     logger,
     market,
+    prices: infra.quotes,
+    classes: classMembership,
+    marketTimeZone: calendarTimeZone(config.marketCalendar, config.marketTimeZone),
     reservationBufferBps: config.reservationBufferBps,
     orderNotionalMin: config.orderNotionalMin,
     acceptBatchMax: config.acceptBatchMax,
@@ -157,7 +169,9 @@ export function createContext(
     metrics,
     market,
     apiKeys: new ApiKeyCache(),
+    classMembership,
     orders,
+    resets: new ResetsService({ db, orderUpdates: infra.orderUpdates, eventBus: infra.eventBus, logger, classes: classMembership }),
     clock,
     events,
     publishEvents: (batch) => publishEvents(infra.eventBus, batch, logger),
@@ -221,19 +235,31 @@ export function createEngine(
     config.eventsPruneIntervalMs,
     ctx.logger,
   );
+  // One engine of the deployment records every user's equity (portfolio history, leaderboards).
+  const snapshotter = new HistorySnapshotter({
+    db: ctx.db,
+    quotes: ctx.quotes,
+    clock: ctx.clock,
+    lease: new LeaseLock(ctx.infra.leases, ctx.infra.keys.historySnapshotLeader(), HistorySnapshotter.leaseTtlMs(config.portfolioSnapshotIntervalMs)),
+    logger: ctx.logger,
+    intervalMs: config.portfolioSnapshotIntervalMs,
+  });
   return {
     loop,
     executor,
     reconciler,
     watcher,
+    snapshotter,
     async start() {
       await ctx.clock.start();
       await loop.start();
       watcher.start();
       reconciler.start();
       retention.start();
+      snapshotter.start();
     },
     async stop() {
+      await snapshotter.stop();
       await retention.stop();
       await reconciler.stop();
       await watcher.stop();

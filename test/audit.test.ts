@@ -155,6 +155,8 @@ describe('a clean database', () => {
       ['7', 'no_value_from_nothing', 0, []],
       ['8', 'no_missed_triggers', 0, []],
       ['9', 'events_numbered_without_gaps', 0, []],
+      ['10', 'contributions_match_ledger', 0, []],
+      ['11', 'commissions_charged_once', 0, []],
     ]);
     // 3 users; 10 orders (6 filled by A and B, 1 rejected, 1 canceled, 2 pending); 6 fills.
     expect(report.counts).toEqual({ users: 3, orders: 10, fills: 6 });
@@ -227,7 +229,7 @@ describe('each invariant, broken on purpose', () => {
       [sql`UPDATE orders SET reserved_amount = reserved_amount - 0.01 WHERE id = ${o.cPendingBuy.id}`],
     );
     expectOnly(report, 'held_cash_matches_pending_buys', [
-      { userId: u.c, field: 'held_cash', expected: '157.51', actual: '157.50', detail: '1 pending buy(s)' },
+      { userId: u.c, field: 'held_cash', expected: '157.51', actual: '157.50', detail: '1 live order(s) holding cash' },
     ]);
   });
 
@@ -235,7 +237,7 @@ describe('each invariant, broken on purpose', () => {
     const { cash_balance } = await cashOf(u.a);
     const { rows } = await sql<{ id: string }>`
       INSERT INTO cash_ledger (user_id, kind, amount, balance_after)
-      VALUES (${u.a}, 'deposit', 1.00, ${cash_balance}::numeric + 1) RETURNING id`.execute(ctx.db);
+      VALUES (${u.a}, 'sell', 1.00, ${cash_balance}::numeric + 1) RETURNING id`.execute(ctx.db);
     let report: AuditReport;
     try {
       report = await runAudit(ctx.db);
@@ -442,6 +444,42 @@ describe('each invariant, broken on purpose', () => {
     ]);
   });
 
+  it('10: net_contributions that drifted from the ledger, and a reset whose ledger row says another cash', async () => {
+    const report = await whileBroken(
+      [
+        sql`UPDATE cash_balances SET net_contributions = net_contributions + 1 WHERE user_id = ${u.a}`,
+        sql`INSERT INTO account_resets (user_id, ledger_id, cash_before, cash_after, orders_canceled)
+            SELECT user_id, id, balance_after, balance_after + 5, 0 FROM cash_ledger
+             WHERE user_id = ${u.b} AND kind = 'initial'`,
+      ],
+      [sql`DELETE FROM account_resets WHERE user_id = ${u.b}`, sql`UPDATE cash_balances SET net_contributions = net_contributions - 1 WHERE user_id = ${u.a}`],
+    );
+    expectOnly(report, 'contributions_match_ledger', [
+      { userId: u.a, field: 'net_contributions' },
+      { userId: u.b, field: 'reset_ledger' },
+    ]);
+  });
+
+  it('11: a commission never charged on its filled order, and one charged on an order that did not fill', async () => {
+    const filled = o.aBuyAapl.id;
+    const canceled = o.cCanceled.id;
+    const report = await whileBroken(
+      [
+        sql`ALTER TABLE orders DROP CONSTRAINT orders_commission_within_hold`,
+        sql`UPDATE orders SET commission = 1.00 WHERE id = ${filled}`,
+        sql`INSERT INTO cash_ledger (user_id, kind, amount, balance_after, order_id)
+            SELECT user_id, 'commission', -2.00, 0, id FROM orders WHERE id = ${canceled}`,
+      ],
+      [
+        sql`DELETE FROM cash_ledger WHERE kind = 'commission'`,
+        sql`UPDATE orders SET commission = 0 WHERE id = ${filled}`,
+        sql`ALTER TABLE orders ADD CONSTRAINT orders_commission_within_hold CHECK (commission >= 0 AND commission <= reserved_amount)`,
+      ],
+    );
+    const found = invariant(report, 'commissions_charged_once').examples.map((v) => v.orderId).sort();
+    expect(found).toEqual([filled, canceled].sort());
+  });
+
   it('6: an order PENDING beyond the recovery period; a longer period accepts it', async () => {
     const id = o.cPendingBuy.id;
     await sql`UPDATE orders SET created_at = now() - interval '2 minutes' WHERE id = ${id}`.execute(ctx.db);
@@ -486,7 +524,7 @@ describe('papertrade audit (CLI)', () => {
     const { code, stdout } = await cli([]);
     expect(code).toBe(0);
     expect(stdout).toMatch(/3 users, 10 orders, 6 fills/);
-    expect(stdout).toMatch(/^OK: 10 invariants hold/m);
+    expect(stdout).toMatch(/^OK: 12 invariants hold/m);
   });
 
   it('exits 1 with the violations as JSON when an invariant is broken', { timeout: 90_000 }, async () => {
@@ -524,7 +562,7 @@ describe('GET /admin/audit', () => {
       const ok = await api.request('GET', '/admin/audit');
       expect(ok.status).toBe(200);
       expect(ok.body).toMatchObject({ ok: true, counts: { users: 3, orders: 10, fills: 6 }, pending_max_age_ms: 60000 });
-      expect(ok.body.invariants).toHaveLength(10);
+      expect(ok.body.invariants).toHaveLength(12);
 
       const failing = await api.request('GET', '/admin/audit?pending_max_age_ms=0&limit=1');
       expect(failing.status).toBe(200);

@@ -24,7 +24,7 @@ import { ADMIN_TOKEN, createTestContext, eventually, startTestServer, type TestC
 
 const NUM_RUNS = Number(process.env.HOSTILE_NUM_RUNS ?? 60);
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-const STATE_TABLES = ['users', 'api_keys', 'cash_balances', 'cash_ledger', 'holdings', 'orders', 'fills'];
+const STATE_TABLES = ['users', 'api_keys', 'cash_balances', 'cash_ledger', 'holdings', 'orders', 'fills', 'classes', 'class_members', 'account_resets'];
 
 let ctx: TestContext;
 let api: TestServer;
@@ -54,6 +54,17 @@ interface World {
   aliceOpenLimit: string;
   /** Cash alice may still withdraw: anything above it is refused. */
   aliceAvailableCents: bigint;
+  /**
+   * A user of its own, in no class, for the reset route: were a reset of hers ever accepted,
+   * no other spec's expectations (alice's cash, her orders) would move with it.
+   */
+  carol: Actor;
+  /** A class, its teacher key and its one member (who may reset itself, but not choose its cash). */
+  classId: string;
+  teacherKey: string;
+  member: Pick<Actor, 'id' | 'key'>;
+  /** The teacher key of another class: it may manage nobody in the first one. */
+  otherTeacherKey: string;
 }
 
 let world: World;
@@ -120,6 +131,11 @@ beforeAll(async () => {
   await http('DELETE', `/orders/${aliceCanceled}`, alice.key);
   const bobPending = await placeOrder(bob, 'buy', '1');
 
+  const carol = await createActor('Carol', '1000.00');
+  const cls = await http('POST', '/classes', ADMIN_TOKEN, { name: 'Hostile class', starting_cash: '25000.00' });
+  const [member] = (await http('POST', `/classes/${cls.id}/members`, cls.teacher_key, { members: [{ name: 'Dana', email: 'dana@example.com' }] })).members;
+  const otherClass = await http('POST', '/classes', ADMIN_TOKEN, { name: 'Other class', starting_cash: '0' });
+
   const account = await http('GET', `/users/${alice.id}/account`, alice.key);
   world = {
     alice,
@@ -133,6 +149,11 @@ beforeAll(async () => {
     bobPending,
     aliceOpenLimit: aliceOpenLimit!,
     aliceAvailableCents: BigInt(String(account.available_cash).replace('.', '')),
+    carol,
+    classId: cls.id,
+    teacherKey: cls.teacher_key,
+    member: { id: member.user_id, key: member.api_key },
+    otherTeacherKey: otherClass.teacher_key,
   };
 }, 60_000);
 
@@ -621,6 +642,11 @@ interface RouteSpec {
   /** Every field is optional, but a valid body names at least one (PATCH). */
   atLeastOneField?: boolean;
   /**
+   * The body itself may be left out (POST /users/{id}/reset): a request without one, or with
+   * an empty one, is valid, so it is never sent as a case to refuse.
+   */
+  bodyOptional?: boolean;
+  /**
    * A variant of a route swept in full elsewhere: the catalog sweep sends only these fields'
    * bad values (and the extra keys); the transport cases and the other fields were swept there.
    * The generated property still spoils every field.
@@ -634,6 +660,21 @@ interface RouteSpec {
   wrongPrincipals: () => Array<{ label: string; auth: string | null; path?: string; expect: number[] }>;
   /** Extra header attacks (e.g. Idempotency-Key). */
   headers?: (t: Target) => fc.Arbitrary<{ label: string; headers: Record<string, string>; entries?: Entries }>;
+  /**
+   * Fields each valid alone but not together (a window that ends before it starts): merged into
+   * a valid body, they must be refused with a 400. The sweep sends every catalog entry.
+   */
+  conflicts?: (t: Target) => { catalog: Conflict[]; generated: fc.Arbitrary<Conflict> };
+}
+
+interface Conflict {
+  label: string;
+  entries: Entries;
+}
+
+/** A valid body with some of its fields replaced (or added) by `extra`. */
+function merge(entries: Entries, extra: Entries): Entries {
+  return [...entries.filter(([k]) => !extra.some(([e]) => e === k)), ...extra];
 }
 
 const bearer = (token: string) => `Bearer ${token}`;
@@ -706,6 +747,255 @@ function clientOrderIdInvalid(): BadValues {
   );
 }
 
+/** Names every name field takes (a user's, a class's, a class member's): free text, injection strings included. */
+const VALID_NAMES = [J('Ada'), J('Zoë Ünicode 😀'), ...INJECTION.filter((s) => !/[\p{Cc}]/u.test(s)).map(J)];
+
+function invalidName(): BadValues {
+  return badStrings(
+    ['', ' ', '\t', '\n', '   \u00a0 ', 'x'.repeat(201), 'x'.repeat(KB10)],
+    withControlChar(),
+    [...['a\u0000b', '\u0000', 'Ada\u0007', 'Ada\u001b[31m', 'Ada\ud800', '\udc00Ada', 'Ada\r\nX: 1', '\u007f'].map(J), R('1'), R('-0'), R('1e400')],
+  );
+}
+
+function invalidEmail(): BadValues {
+  return badStrings(
+    [
+      ...['', 'a', 'ab', 'a@', '@b', 'a b@c.d', 'a@b c', 'a@@b', 'a@b@c', 'x\u0000@y.z', 'a@b\n', 'a\ud800@b.c', 'a@b\u0007'],
+      ...[`${'a'.repeat(320)}@x.io`, `${'a'.repeat(KB10)}@x.io`],
+      ...HOSTILE_STRINGS.filter((s) => !looksLikeEmail(s)),
+    ],
+    fc.oneof(randomHostileString, withControlChar().map((s) => `a${s}@b.c`)).filter((s) => !looksLikeEmail(s)),
+  );
+}
+
+/** Instants that are not ISO 8601 with an offset, or not a real moment, or before 1970. */
+const BAD_INSTANTS = [
+  '',
+  'now',
+  'yesterday',
+  '2026-09-01',
+  '2026-09-01T13:30:00',
+  '2026-09-01T13:30',
+  '2026-09-01 13:30:00Z',
+  '2026-09-01t13:30:00z',
+  '2026-9-1T13:30:00Z',
+  '20260901T133000Z',
+  '2026-09-01T13:30:00+0000',
+  '2026-09-01T13:30:00 +00:00',
+  '2026-09-01T13:30:00UTC',
+  '2026-09-01T13:30:00.1234567890Z',
+  '2026-09-01T13:30:00.Z',
+  // Date would roll these over into the next month (or refuse them): the day must exist.
+  '2026-02-29T00:00:00Z',
+  '2026-02-30T00:00:00Z',
+  '2026-04-31T00:00:00Z',
+  '2026-13-01T00:00:00Z',
+  '2026-00-10T00:00:00Z',
+  '2026-09-00T00:00:00Z',
+  '2026-09-01T25:00:00Z',
+  '2026-09-01T13:60:00Z',
+  '2026-09-01T13:30:60Z',
+  '2026-09-01T13:30:00+25:00',
+  '2026-09-01T13:30:00+00:60',
+  '1969-12-31T23:59:59Z',
+  '0000-01-01T00:00:00Z',
+  '+275760-09-13T00:00:00Z',
+  '-000001-01-01T00:00:00Z',
+  '2026-09-01T13:30:00Z'.padEnd(41, '0'),
+  '1788269400000',
+  'Tue, 01 Sep 2026 13:30:00 GMT',
+  '２０２６-09-01T13:30:00Z',
+];
+
+/** Instants from 1970 on, far enough from year 9999 that a later one still has four digits. */
+const instantSince1970 = fc.date({ min: new Date('1970-01-01T00:00:00Z'), max: new Date('9000-01-01T00:00:00Z'), noInvalidDate: true });
+
+function invalidInstant(): BadValues {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return badStrings(
+    [...BAD_INSTANTS, ...HOSTILE_STRINGS],
+    fc.oneof(
+      instantSince1970.map((d) => d.toISOString().slice(0, -1)), // no offset
+      instantSince1970.map((d) => d.toISOString().slice(0, 10)), // a day, not an instant
+      instantSince1970.map((d) => String(d.getTime())),
+      fc.date({ min: new Date('1000-01-01T00:00:00Z'), max: new Date('1969-12-31T23:59:59.999Z'), noInvalidDate: true }).map((d) => d.toISOString()),
+      // A day the month does not have.
+      fc
+        .tuple(fc.integer({ min: 1970, max: 9999 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 29, max: 39 }))
+        .filter(([y, m, d]) => new Date(Date.UTC(y, m - 1, d)).getUTCDate() !== d)
+        .map(([y, m, d]) => `${y}-${pad(m)}-${pad(d)}T12:00:00Z`),
+      randomHostileString,
+    ),
+    [J(1788269400000), J(0), R('1788269400000.5')],
+  );
+}
+
+/** A window that ends where or before it starts: each instant valid, the two together not. */
+function invalidWindow(): { catalog: Conflict[]; generated: fc.Arbitrary<Conflict> } {
+  const window = (label: string, startsAt: string, endsAt: string): Conflict => ({
+    label,
+    entries: [
+      ['starts_at', J(startsAt)],
+      ['ends_at', J(endsAt)],
+    ],
+  });
+  return {
+    catalog: [
+      window('empty window', '2026-09-01T13:30:00Z', '2026-09-01T13:30:00Z'),
+      window('empty window, other offsets', '2026-09-01T09:30:00-04:00', '2026-09-01T15:30:00+02:00'),
+      window('ends 1 ms before it starts', '2026-09-01T13:30:00.001Z', '2026-09-01T13:30:00Z'),
+      window('ends before it starts (by offset)', '2026-09-01T13:30:00-04:00', '2026-09-01T14:00:00Z'),
+      window('ends years before it starts', '2030-01-01T00:00:00Z', '1970-01-01T00:00:00Z'),
+    ],
+    generated: fc
+      .tuple(instantSince1970, fc.integer({ min: 0, max: 10 * 365 * 86_400_000 }))
+      .map(([end, ms]) => window('ends before it starts', new Date(end.getTime() + ms).toISOString(), end.toISOString())),
+  };
+}
+
+/** max_position_pct: 2 decimals, above 0 and at most 100. */
+const POSITION_PCT: DecimalField = { scale: 2, max: 10_000n, allowZero: false };
+const RULE_NAMES = ['tickers', 'order_types', 'max_position_pct', 'max_orders_per_day', 'commission_per_order'];
+
+/** Rules naming only `name`, set to `value` (raw, so that 1e400 and -0 stay as written). */
+const rule = (name: string, value: Raw): Raw => R(serialize([[name, value]]));
+
+/** A decimal field's bad values without the generic hostile strings and wrong types (sent top-level already). */
+const specificDecimals = (f: DecimalField) => invalidDecimal(f).catalog.filter((bad) => !GENERIC_VALUES.has(rawText(bad)));
+
+function invalidRules(): BadValues {
+  const tickers = [
+    [],
+    Array.from({ length: 501 }, () => 'AAPL'),
+    // Well formed but not listed: 404 UNKNOWN_TICKER.
+    ['ZZZZ'],
+    ['AAPL', 'NOTLISTED'],
+    ['Q'],
+    ['A.B.C'],
+    ['toString'],
+    ['valueOf'],
+    ['constructor'],
+    ['hasOwnProp'],
+    ...['', '1ABC', '.A', 'TOOLONGTICKER', 'AA PL', 'AAPL ', ' AAPL', 'AAPL\n', 'AAPL\u0000', 'ÄAPL', 'ＡＡＰＬ', 'AAPL;', '__proto__', 'A'.repeat(33)].map((t) => [t]),
+    [null],
+    [1],
+    [['AAPL']],
+    [{}],
+    'AAPL',
+    {},
+  ];
+  const orderTypes = [
+    [],
+    ['MARKET'],
+    ['Market'],
+    ['market '],
+    ['ｍａｒｋｅｔ'],
+    ['bogus'],
+    ['market', 'bogus'],
+    ['stop-limit'],
+    ['trailing-stop'],
+    [...ORDER_TYPES, 'market'],
+    [null],
+    [1],
+    'market',
+    {},
+  ];
+  const ordersPerDay = [J(0), J(-1), J(1_000_001), J(2 ** 31), J(1.5), J('10'), J(''), R('-0'), R('2.5'), R('1e3'), R('1e400'), R('9007199254740993')];
+  const unknown = ['max_position', 'tickers_allowed', 'TICKERS', 'Tickers', 'commission', 'max_position_pct ', 'leaderboard_visible', 'starting_cash', 'role', ''];
+  return {
+    catalog: [
+      ...tickers.map((v) => rule('tickers', J(v))),
+      ...orderTypes.map((v) => rule('order_types', J(v))),
+      ...[...specificDecimals(POSITION_PCT), J('100.01'), R('100.01'), J('0.00')].map((v) => rule('max_position_pct', v)),
+      ...ordersPerDay.map((v) => rule('max_orders_per_day', v)),
+      ...specificDecimals(CASH_OR_ZERO).map((v) => rule('commission_per_order', v)),
+      ...RULE_NAMES.flatMap((name) => WRONG_TYPES.map((w) => rule(name, w))),
+      ...unknown.map((name) => rule(name, J(1))),
+      // A known rule beside an unknown one: the typo must not be dropped silently.
+      J({ tickers: ['AAPL'], max_orders: 5 }),
+      ...HOSTILE_STRINGS.map(J),
+      ...WRONG_TYPES.filter((w) => rawText(w) !== '{}'),
+    ],
+    generated: fc.oneof(
+      invalidDecimal(POSITION_PCT).generated.map((v) => rule('max_position_pct', v)),
+      invalidDecimal(CASH_OR_ZERO).generated.map((v) => rule('commission_per_order', v)),
+      fc.oneof(fc.integer({ min: -1_000_000_000, max: 0 }), fc.integer({ min: 1_000_001, max: 2 ** 40 })).map((n) => rule('max_orders_per_day', J(n))),
+      fc.integer({ min: 1, max: 999_999 }).map((n) => rule('max_orders_per_day', J(n + 0.5))),
+      fc.array(fc.stringMatching(/^ZQ[0-9]{1,6}$/), { minLength: 1, maxLength: 5 }).map((unlisted) => rule('tickers', J(['AAPL', ...unlisted]))),
+      fc.array(hostileString, { minLength: 1, maxLength: 3 }).map((bad) => rule('tickers', J(bad))),
+      fc.array(hostileString, { minLength: 1, maxLength: 3 }).map((bad) => rule('order_types', J(bad))),
+      extraKey.filter((k) => !RULE_NAMES.includes(k)).map((k) => rule(k, J(1))),
+    ),
+  };
+}
+
+function invalidBoolean(): BadValues {
+  const strings = ['true', 'false', 'TRUE', '1', '0', 'yes', 'no', 'on', 'off', ''];
+  const catalog = [...strings.map(J), J(0), J(1), J(-1), R('-0'), R('1.0'), J(null), J([]), J([true]), J({}), J({ value: true }), ...HOSTILE_STRINGS.map(J)];
+  return { catalog, generated: fc.oneof(fc.integer().map(J), hostileString.map(J), fc.constantFrom(...strings).map(J)) };
+}
+
+let memberSeq = 0;
+/**
+ * A new address for every member a body names, so that no valid list is ever refused for an
+ * email taken by an earlier case (it would hide the refusal the case is about).
+ */
+const freshEmail = () => `hostile-member-${++memberSeq}@example.com`;
+
+/** A member of a members list, valid unless given a bad name, email or extra entry. */
+const memberEntry = (name: Raw = J('Member'), email: Raw = J(freshEmail()), ...extra: Entries): Entries => [['name', name], ['email', email], ...extra];
+/** A members list, raw: a bad value inside a member stays as written. */
+const members = (...list: Entries[]): Raw => R(`[${list.map(serialize).join(',')}]`);
+
+function validMembers(): Raw[] {
+  return [members(memberEntry()), members(memberEntry(J('Zoë Ünicode 😀')), memberEntry(J("Robert'); DROP TABLE users; --")))];
+}
+
+function invalidMembers(): BadValues {
+  const names = invalidName();
+  const emails = invalidEmail();
+  const taken = ['alice@example.com', 'ALICE@EXAMPLE.COM', 'Dana@Example.com', 'carol@example.com'];
+  return {
+    catalog: [
+      J([]),
+      // One past the most a call takes.
+      members(...Array.from({ length: 501 }, () => memberEntry())),
+      J([null]),
+      J(['a@b.c']),
+      J([[]]),
+      J([{}]),
+      J([{ name: 'Member' }]),
+      J([{ email: freshEmail() }]),
+      members(memberEntry(J('Member'), J(freshEmail()), ['role', J('admin')])),
+      members(memberEntry(J('Member'), J(freshEmail()), ['initial_cash', J('1000000.00')])),
+      members(memberEntry(J('Member'), J(freshEmail()), ['api_key', J('ptk_x')])),
+      members(memberEntry(J('Member'), J(freshEmail()), ['user_id', J(world.alice.id)])),
+      members(memberEntry(J('Member'), J(freshEmail()), ['__proto__', J({ isAdmin: true })])),
+      // Taken (whatever the case) or given twice: 409 EMAIL_TAKEN, and nobody is created.
+      ...taken.map((email) => members(memberEntry(J('Member'), J(email)))),
+      members(memberEntry(), memberEntry(J('Member'), J('alice@example.com'))),
+      (() => {
+        const email = freshEmail();
+        return members(memberEntry(J('One'), J(email)), memberEntry(J('Two'), J(email.toUpperCase())));
+      })(),
+      // One bad member spoils the whole list.
+      members(memberEntry(), memberEntry(J(''))),
+      members(memberEntry(), memberEntry(J('Member'), J('not an email'))),
+      ...names.catalog.map((bad) => members(memberEntry(bad))),
+      ...emails.catalog.map((bad) => members(memberEntry(J('Member'), bad))),
+      ...HOSTILE_STRINGS.map(J),
+      ...WRONG_TYPES,
+    ],
+    generated: fc.oneof(
+      names.generated.map((bad) => members(memberEntry(), memberEntry(bad))),
+      emails.generated.map((bad) => members(memberEntry(J('Member'), bad))),
+      fc.array(fc.jsonValue({ maxDepth: 2 }), { minLength: 1, maxLength: 3 }).map(J),
+      fc.tuple(extraKey, fc.jsonValue()).map(([key, value]) => members(memberEntry(J('Member'), J(freshEmail()), [key, J(value)]))),
+    ),
+  };
+}
+
 /**
  * The spec of every write route, keyed `METHOD url` exactly as the server's route table has it
  * (a variant of a route adds `#what`: POST /orders has one per order type).
@@ -714,31 +1004,8 @@ const SPECS: Record<string, RouteSpec> = {
   'POST /users': {
     targets: () => [{ label: 'admin', auth: bearer(ADMIN_TOKEN), path: '/users' }],
     fields: [
-      {
-        name: 'name',
-        required: true,
-        valid: () => [J('Ada'), J('Zoë Ünicode 😀'), ...INJECTION.filter((s) => !/[\p{Cc}]/u.test(s)).map(J)],
-        invalid: () =>
-          badStrings(
-            ['', ' ', '\t', '\n', '   \u00a0 ', 'x'.repeat(201), 'x'.repeat(KB10)],
-            withControlChar(),
-            [...['a\u0000b', '\u0000', 'Ada\u0007', 'Ada\u001b[31m', 'Ada\ud800', '\udc00Ada', 'Ada\r\nX: 1', '\u007f'].map(J), R('1'), R('-0'), R('1e400')],
-          ),
-      },
-      {
-        name: 'email',
-        required: true,
-        valid: () => [J('hostile@example.com'), J('hostile2@example.com')],
-        invalid: () =>
-          badStrings(
-            [
-              ...['', 'a', 'ab', 'a@', '@b', 'a b@c.d', 'a@b c', 'a@@b', 'a@b@c', 'x\u0000@y.z', 'a@b\n', 'a\ud800@b.c', 'a@b\u0007'],
-              ...[`${'a'.repeat(320)}@x.io`, `${'a'.repeat(KB10)}@x.io`],
-              ...HOSTILE_STRINGS.filter((s) => !looksLikeEmail(s)),
-            ],
-            fc.oneof(randomHostileString, withControlChar().map((s) => `a${s}@b.c`)).filter((s) => !looksLikeEmail(s)),
-          ),
-      },
+      { name: 'name', required: true, valid: () => VALID_NAMES, invalid: invalidName },
+      { name: 'email', required: true, valid: () => [J('hostile@example.com'), J('hostile2@example.com')], invalid: invalidEmail },
       { name: 'initial_cash', required: false, valid: () => [J('10.00'), J(0), J('0')], invalid: () => invalidDecimal(CASH_OR_ZERO) },
     ],
     badPaths: () =>
@@ -1034,6 +1301,115 @@ const SPECS: Record<string, RouteSpec> = {
       { label: "a user's key", auth: bearer(world.alice.key), expect: [403] },
     ],
   },
+
+  'POST /users/:id/reset': {
+    // Carol is in no class (her own key may choose her cash); the member's reset is the teacher's.
+    targets: () => [
+      { label: 'own key', auth: bearer(world.carol.key), path: `/users/${world.carol.id}/reset` },
+      { label: 'admin', auth: bearer(ADMIN_TOKEN), path: `/users/${world.carol.id}/reset` },
+      { label: 'teacher key', auth: bearer(world.teacherKey), path: `/users/${world.member.id}/reset` },
+    ],
+    bodyOptional: true,
+    // The cash carol has first: were a reset ever accepted, it would at least leave her cash as it was.
+    fields: [{ name: 'cash', required: false, valid: () => [J('1000.00'), J(0), J('0.00'), J(250.5)], invalid: () => invalidDecimal(CASH_OR_ZERO) }],
+    badPaths: () => {
+      const own = bearer(world.carol.key);
+      const teacher = bearer(world.teacherKey);
+      return fc.oneof(
+        malformedSegment().map((s) => ({ label: 'malformed user id', path: `/users/${s}/reset`, auth: own })),
+        malformedSegment().map((s) => ({ label: 'malformed user id (teacher key)', path: `/users/${s}/reset`, auth: teacher })),
+        nonexistentUuid.map((u) => ({ label: 'unknown user (admin)', path: `/users/${u}/reset`, auth: bearer(ADMIN_TOKEN), expect: [404] })),
+        nonexistentUuid.map((u) => ({ label: 'unknown user (user key)', path: `/users/${u}/reset`, auth: own, expect: [403] })),
+        nonexistentUuid.map((u) => ({ label: 'unknown user (teacher key)', path: `/users/${u}/reset`, auth: teacher, expect: [403] })),
+        fc.constant({ label: "another user's id", path: `/users/${world.bob.id}/reset`, auth: own, expect: [403] }),
+        fc.constant({ label: 'a user outside the class (teacher key)', path: `/users/${world.carol.id}/reset`, auth: teacher, expect: [403] }),
+        fc.constant({ label: 'extra segment', path: `/users/${world.carol.id}/reset/x`, auth: own, expect: [404] }),
+      );
+    },
+    wrongPrincipals: () => [
+      ...unauthenticated(),
+      { label: "another user's key", auth: bearer(world.bob.key), expect: [403] },
+      { label: "a class member on someone else's account", auth: bearer(world.member.key), expect: [403] },
+      { label: "another class's teacher key", auth: bearer(world.otherTeacherKey), path: `/users/${world.member.id}/reset`, expect: [403] },
+      // Every such request names a cash: a member resets to the class's starting cash only.
+      { label: 'a class member choosing its own cash', auth: bearer(world.member.key), path: `/users/${world.member.id}/reset`, expect: [403] },
+    ],
+  },
+
+  'POST /classes': {
+    targets: () => [{ label: 'admin', auth: bearer(ADMIN_TOKEN), path: '/classes' }],
+    fields: [
+      { name: 'name', required: true, valid: () => VALID_NAMES, invalid: invalidName },
+      { name: 'starting_cash', required: true, valid: () => [J('25000.00'), J(0), J('0'), J(100)], invalid: () => invalidDecimal(CASH_OR_ZERO) },
+      // Every valid start comes before every valid end: any two make a window.
+      {
+        name: 'starts_at',
+        required: false,
+        valid: () => [J('2026-09-01T13:30:00Z'), J('2026-09-01T09:30:00-04:00'), J('2026-09-01T13:30:00.123456789+00:00'), J('2026-09-01T13:30Z'), J('1970-01-01T00:00:00Z')],
+        invalid: invalidInstant,
+      },
+      {
+        name: 'ends_at',
+        required: false,
+        valid: () => [J('2026-12-18T21:00:00Z'), J('2027-01-01T00:00:00+01:00'), J('9999-12-31T23:59:59Z')],
+        invalid: invalidInstant,
+      },
+      {
+        name: 'rules',
+        required: false,
+        valid: () => [
+          J({ tickers: ['AAPL', 'msft'], order_types: ['market', 'limit'], max_position_pct: '25.50', max_orders_per_day: 20, commission_per_order: '1.00' }),
+          J({}),
+          J({ max_position_pct: 100, commission_per_order: 0 }),
+          J({ tickers: ['AAPL', 'aapl'], order_types: ['trailing_stop'], max_orders_per_day: 1_000_000, max_position_pct: '0.01' }),
+        ],
+        invalid: invalidRules,
+      },
+      { name: 'leaderboard_visible', required: false, valid: () => [J(true), J(false)], invalid: invalidBoolean },
+    ],
+    conflicts: invalidWindow,
+    badPaths: () =>
+      fc.constantFrom(
+        { label: 'trailing segment', path: '/classes/x', auth: bearer(ADMIN_TOKEN) },
+        { label: 'trailing slash', path: '/classes/', auth: bearer(ADMIN_TOKEN) },
+        { label: 'double slash', path: '//classes', auth: bearer(ADMIN_TOKEN) },
+        { label: 'wrong case', path: '/Classes', auth: bearer(ADMIN_TOKEN) },
+        { label: 'bad encoding', path: '/classes%zz', auth: bearer(ADMIN_TOKEN) },
+      ),
+    wrongPrincipals: () => [
+      ...unauthenticated(),
+      { label: "a user's key", auth: bearer(world.alice.key), expect: [403] },
+      { label: "a class member's key", auth: bearer(world.member.key), expect: [403] },
+      { label: 'a teacher key', auth: bearer(world.teacherKey), expect: [403] },
+    ],
+  },
+
+  'POST /classes/:id/members': {
+    targets: () => [
+      { label: 'admin', auth: bearer(ADMIN_TOKEN), path: `/classes/${world.classId}/members` },
+      { label: 'teacher key', auth: bearer(world.teacherKey), path: `/classes/${world.classId}/members` },
+    ],
+    // Small lists with fresh emails: a valid one would create users, so none may collide.
+    fields: [{ name: 'members', required: true, valid: validMembers, invalid: invalidMembers }],
+    badPaths: () => {
+      const teacher = bearer(world.teacherKey);
+      return fc.oneof(
+        malformedSegment().map((s) => ({ label: 'malformed class id', path: `/classes/${s}/members`, auth: bearer(ADMIN_TOKEN) })),
+        malformedSegment().map((s) => ({ label: 'malformed class id (teacher key)', path: `/classes/${s}/members`, auth: teacher })),
+        nonexistentUuid.map((u) => ({ label: 'unknown class (admin)', path: `/classes/${u}/members`, auth: bearer(ADMIN_TOKEN), expect: [404] })),
+        nonexistentUuid.map((u) => ({ label: 'unknown class (teacher key)', path: `/classes/${u}/members`, auth: teacher, expect: [403] })),
+        // A user's id is no class's: not found, even for the admin.
+        fc.constant({ label: "a user's id as the class", path: `/classes/${world.alice.id}/members`, auth: bearer(ADMIN_TOKEN), expect: [404] }),
+        fc.constant({ label: 'extra segment', path: `/classes/${world.classId}/members/x`, auth: teacher, expect: [404] }),
+      );
+    },
+    wrongPrincipals: () => [
+      ...unauthenticated(),
+      { label: "a user's key", auth: bearer(world.alice.key), expect: [403] },
+      { label: "a class member's key", auth: bearer(world.member.key), expect: [403] },
+      { label: "another class's teacher key", auth: bearer(world.otherTeacherKey), expect: [403] },
+    ],
+  },
 };
 
 const ORDER_TYPES = ['market', 'limit', 'stop', 'stop_limit', 'trailing_stop'];
@@ -1160,7 +1536,7 @@ function hostileCases(routeKey: string, spec: RouteSpec): fc.Arbitrary<Hostile> 
       }),
     ),
   });
-  if (hasBody) {
+  if (hasBody && !spec.bodyOptional) {
     kinds.push({
       weight: 1,
       arbitrary: target.map((t) => mk('empty JSON body', t, { body: '', expect: [400] })),
@@ -1287,6 +1663,19 @@ function hostileCases(routeKey: string, spec: RouteSpec): fc.Arbitrary<Hostile> 
     ),
   });
 
+  if (spec.conflicts) {
+    const conflicts = spec.conflicts;
+    kinds.push({
+      weight: 2,
+      arbitrary: target.chain((t) => {
+        const c = conflicts(t);
+        return fc
+          .tuple(validEntries(spec, t), fc.oneof(fc.constantFrom(...c.catalog), c.generated))
+          .map(([entries, conflict]) => mk(`conflict: ${conflict.label}`, t, { body: serialize(merge(entries, conflict.entries)), expect: [400] }));
+      }),
+    });
+  }
+
   if (spec.headers) {
     const headers = spec.headers;
     kinds.push({
@@ -1335,7 +1724,7 @@ function catalogCases(routeKey: string, spec: RouteSpec): Hostile[] {
     for (const broken of transport.broken) cases.push(mk('broken JSON', t, { body: broken, expect: [400] }));
     if (!spec.sweepOnly) for (const poison of POISON) cases.push(mk(`prototype key ${poison[0]}`, t, { body: serialize([...example, poison]), expect: [400] }));
     // An empty body is a request without one: refused where a body is needed, fine elsewhere.
-    if (spec.fields) cases.push(mk('empty JSON body', t, { body: '', expect: [400] }));
+    if (spec.fields && !spec.bodyOptional) cases.push(mk('empty JSON body', t, { body: '', expect: [400] }));
     if (!spec.fields) {
       for (const nobody of NO_BODY_CATALOG) cases.push(mk('body on a body-less route', t, { body: nobody, expect: [400] }));
       return;
@@ -1352,6 +1741,9 @@ function catalogCases(routeKey: string, spec: RouteSpec): Hostile[] {
     }
     for (const key of EXTRA_KEYS) {
       if (!example.some(([k]) => k === key)) cases.push(mk(`extra field ${key.slice(0, 20)}`, t, { body: serialize([...example, [key, J(1)]]), expect: [400] }));
+    }
+    for (const conflict of spec.conflicts?.(t).catalog ?? []) {
+      cases.push(mk(`conflict: ${conflict.label}`, t, { body: serialize(merge(example, conflict.entries)), expect: [400] }));
     }
     if (spec.headers) {
       for (const h of fc.sample(spec.headers(t), { numRuns: 10, seed: 42 })) {

@@ -310,6 +310,7 @@ describe('bounded accept queue', () => {
       orderUpdates: ctx.infra.orderUpdates,
       eventBus: ctx.infra.eventBus,
       logger: ctx.logger,
+      prices: ctx.quotes,
       market: ctx.market,
       reservationBufferBps: 500n,
       orderNotionalMin: 100n,

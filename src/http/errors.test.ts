@@ -3,11 +3,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import * as core from '../core/errors.js';
 import { AppError, ValidationError } from '../core/errors.js';
 import * as accounts from '../services/accounts/accounts.errors.js';
+import * as classes from '../services/classes/classes.errors.js';
 import * as events from '../services/events/events.errors.js';
 import * as liveProtocol from '../services/events/live-protocol.js';
 import * as marketData from '../services/market-data/market-data.errors.js';
 import * as orders from '../services/orders/orders.errors.js';
 import * as portfolios from '../services/portfolios/portfolios.errors.js';
+import * as resets from '../services/resets/resets.errors.js';
 import * as trading from '../services/trading/trading.errors.js';
 import * as users from '../services/users/users.errors.js';
 import * as http from './errors.js';
@@ -20,6 +22,9 @@ const INSTANCES: AppError[] = [
   new accounts.InsufficientFundsError('u-1', '100.00', '12.34'),
   new accounts.InsufficientFundsError('u-1', '100.00', undefined),
   new accounts.IdempotencyKeyReusedError('key-1'),
+  new classes.ClassNotFoundError('c-1'),
+  new classes.ClassRuleViolatedError('c-1', { rule: 'tickers', message: 'rule tickers: NOPE is not traded in this class', details: { rule: 'tickers' } }),
+  new classes.ClassClosedError('c-1', new Date('2026-01-01T00:00:00Z'), null, new Date('2025-12-31T00:00:00Z')),
   new events.EventsExpiredError('u-1', 3, 120, 30),
   new events.EventsSeqAheadError('u-1', 500, 120),
   new liveProtocol.LiveStreamError('FORBIDDEN', 'a user key follows its own events only'),
@@ -37,6 +42,7 @@ const INSTANCES: AppError[] = [
   new orders.AcceptQueueFullError(1_000),
   new portfolios.InsufficientHoldingsError('u-1', 'AAPL', '2.000000', '1.000000'),
   new trading.ExecutionConflictError('o-1'),
+  new resets.ResetRetriesExhaustedError('u-1', 5),
   new users.UserNotFoundError('u-1'),
   new users.EmailTakenError('a@example.com'),
   new users.ApiKeyNotFoundError('k-1'),
@@ -106,7 +112,7 @@ describe('the status table', () => {
   });
 
   it('has an instance above of every exported error class (a new class needs one)', () => {
-    const exported = [core, accounts, events, liveProtocol, marketData, orders, portfolios, trading, users, http].flatMap(errorClasses);
+    const exported = [core, accounts, classes, events, liveProtocol, marketData, orders, portfolios, resets, trading, users, http].flatMap(errorClasses);
     const built = new Set<unknown>(INSTANCES.map((error) => error.constructor));
     for (const cls of exported) expect(built.has(cls), cls.name).toBe(true);
     expect(new Set(exported).size).toBe(built.size);

@@ -7,10 +7,12 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type CoreErrorCode, type ErrorJson } from '../core/errors.js';
 import { isUnavailableError } from '../infra/unavailable.js';
 import type { AccountsErrorCode } from '../services/accounts/accounts.errors.js';
+import type { ClassesErrorCode } from '../services/classes/classes.errors.js';
 import type { EventsErrorCode } from '../services/events/events.errors.js';
 import type { MarketDataErrorCode } from '../services/market-data/market-data.errors.js';
 import type { OrdersErrorCode } from '../services/orders/orders.errors.js';
 import type { PortfoliosErrorCode } from '../services/portfolios/portfolios.errors.js';
+import type { ResetsErrorCode } from '../services/resets/resets.errors.js';
 import type { TradingErrorCode } from '../services/trading/trading.errors.js';
 import type { UsersErrorCode } from '../services/users/users.errors.js';
 
@@ -35,10 +37,12 @@ export type ErrorCode =
   | CoreErrorCode
   | HttpErrorCode
   | AccountsErrorCode
+  | ClassesErrorCode
   | EventsErrorCode
   | MarketDataErrorCode
   | OrdersErrorCode
   | PortfoliosErrorCode
+  | ResetsErrorCode
   | TradingErrorCode
   | UsersErrorCode;
 
@@ -51,6 +55,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   ACCOUNT_NOT_FOUND: 404,
   API_KEY_NOT_FOUND: 404,
   ORDER_NOT_FOUND: 404,
+  CLASS_NOT_FOUND: 404,
   UNKNOWN_TICKER: 404,
   METHOD_NOT_ALLOWED: 405,
   EMAIL_TAKEN: 409,
@@ -67,6 +72,8 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   INSUFFICIENT_HOLDINGS: 422,
   ORDER_REJECTED: 422,
   NOTIONAL_TOO_SMALL: 422,
+  CLASS_RULE_VIOLATED: 422,
+  CLASS_CLOSED: 422,
   RATE_LIMITED: 429,
   // Written raw by the client-error handler (src/http/hardening.ts) before Fastify has a request.
   REQUEST_TIMEOUT: 408,
@@ -77,6 +84,8 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   SERVICE_UNAVAILABLE: 503,
   // Retried inside the engine (a concurrent change); transient should it ever reach a client.
   EXECUTION_CONFLICT: 503,
+  // The reset changed nothing: it lost to new orders of the account every time; retry.
+  RESET_CONTENDED: 503,
 };
 
 /** The status for a code, or undefined for a code the table does not know (answered 500 INTERNAL). */

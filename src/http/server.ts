@@ -30,11 +30,14 @@ import { enforceRateLimit, RateLimiter } from './rate-limit.js';
 import { registerUserRoutes } from '../services/users/users.routes.js';
 import { registerAccountRoutes } from '../services/accounts/accounts.routes.js';
 import { registerPortfolioRoutes } from '../services/portfolios/portfolios.routes.js';
+import { registerHistoryRoutes } from '../services/history/history.routes.js';
 import { registerMarketDataRoutes } from '../services/market-data/market-data.routes.js';
 import { registerAuditRoutes } from '../services/audit/audit.routes.js';
 import { registerClockRoutes } from '../services/clock/clock.routes.js';
 import { liveStreamDeps, registerLiveStream } from '../services/events/live-stream.routes.js';
 import { registerEventRoutes } from '../services/events/events.routes.js';
+import { registerClassRoutes } from '../services/classes/classes.routes.js';
+import { registerResetRoutes } from '../services/resets/resets.routes.js';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 export const READY_TIMEOUT_MS = 2_000;
@@ -124,9 +127,7 @@ export async function buildServer(ctx: AppContext): Promise<{ server: Server; ro
     ['method', 'route', 'status'],
   );
 
-  const authenticate = createAuthenticator(ctx.config.adminToken, (token) =>
-    users.authenticateApiKey(ctx.db, token, ctx.apiKeys),
-  );
+  const authenticate = createAuthenticator(ctx.config.adminToken, (token) => users.resolveApiKey(ctx.db, token, ctx.apiKeys));
   // Per credential, shared by every api instance through Redis; off when the limit is 0.
   const rateLimiter =
     ctx.config.rateLimitPerMinute > 0
@@ -195,11 +196,14 @@ export async function buildServer(ctx: AppContext): Promise<{ server: Server; ro
   registerUserRoutes(server, ctx);
   registerAccountRoutes(server, ctx);
   registerPortfolioRoutes(server, ctx);
+  registerHistoryRoutes(server, ctx);
+  registerResetRoutes(server, ctx);
   registerMarketDataRoutes(server, ctx);
-  registerOrderRoutes(server, ctx.orders);
+  registerOrderRoutes(server, ctx.orders, ctx.classMembership.isMember);
   registerAuditRoutes(server, ctx);
   registerClockRoutes(server, ctx);
   registerEventRoutes(server, ctx);
+  registerClassRoutes(server, ctx);
   // The clock's admin override is read by every process: this one keeps its copy current.
   await ctx.clock.start();
   // GET /ws: each client's events (replayed, then live) and the prices it asks for.

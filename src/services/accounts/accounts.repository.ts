@@ -28,11 +28,60 @@ export interface LedgerRow {
 export async function insertBalance(db: Executor, userId: string, initialCash: string): Promise<void> {
   await sql`
     WITH b AS (
-      INSERT INTO cash_balances (user_id, cash_balance, available_cash)
-      VALUES (${userId}, ${initialCash}, ${initialCash})
+      INSERT INTO cash_balances (user_id, cash_balance, available_cash, net_contributions)
+      VALUES (${userId}, ${initialCash}, ${initialCash}, ${initialCash})
       RETURNING cash_balance)
     INSERT INTO cash_ledger (user_id, kind, amount, balance_after)
     SELECT ${userId}, 'initial', b.cash_balance, b.cash_balance FROM b`.execute(db);
+}
+
+/**
+ * Opens the cash accounts of many new users, each with the same initial cash, in one statement:
+ * the balance rows (what they put in: the initial cash) and their 'initial' ledger rows.
+ */
+export async function openAccountsMany(db: Executor, userIds: readonly string[], initialCash: string): Promise<void> {
+  if (userIds.length === 0) return;
+  await sql`
+    WITH b AS (
+      INSERT INTO cash_balances (user_id, cash_balance, available_cash, net_contributions)
+      SELECT u, ${initialCash}::numeric, ${initialCash}::numeric, ${initialCash}::numeric FROM unnest(${userIds}::uuid[]) AS u
+      RETURNING user_id, cash_balance)
+    INSERT INTO cash_ledger (user_id, kind, amount, balance_after)
+    SELECT b.user_id, 'initial', b.cash_balance, b.cash_balance FROM b ORDER BY b.user_id`.execute(db);
+}
+
+export interface ResetBalanceRow {
+  cash_before: string;
+  ledger_id: string;
+}
+
+/**
+ * Sets a user's cash for an account reset, in one statement: the balance (all of it available:
+ * the caller has ended every order that held cash), what the user put in (net_contributions
+ * restarts at the cash set) and the 'reset' ledger row of the difference, with the balance after.
+ */
+export async function resetBalance(db: Executor, userId: string, cash: string): Promise<ResetBalanceRow | undefined> {
+  const { rows } = await sql<ResetBalanceRow>`
+    WITH before AS (
+      SELECT user_id, cash_balance FROM cash_balances WHERE user_id = ${userId} FOR UPDATE),
+    updated AS (
+      UPDATE cash_balances cb
+         SET cash_balance = ${cash}::numeric, available_cash = ${cash}::numeric, net_contributions = ${cash}::numeric, updated_at = now()
+        FROM before b WHERE cb.user_id = b.user_id
+      RETURNING cb.user_id),
+    ledger AS (
+      INSERT INTO cash_ledger (user_id, kind, amount, balance_after)
+      SELECT b.user_id, 'reset', ${cash}::numeric - b.cash_balance, ${cash}::numeric FROM before b JOIN updated u ON u.user_id = b.user_id
+      RETURNING id)
+    SELECT b.cash_balance::text AS cash_before, l.id::text AS ledger_id FROM before b, ledger l`.execute(db);
+  return rows[0];
+}
+
+/** The user's first 'initial' ledger amount: the cash the account was opened with. */
+export async function initialCash(db: Executor, userId: string): Promise<string | undefined> {
+  const { rows } = await sql<{ amount: string }>`
+    SELECT amount::text AS amount FROM cash_ledger WHERE user_id = ${userId} AND kind = 'initial' ORDER BY id LIMIT 1`.execute(db);
+  return rows[0]?.amount;
 }
 
 export async function getBalance(db: Executor, userId: string): Promise<BalanceRow | undefined> {
@@ -41,6 +90,15 @@ export async function getBalance(db: Executor, userId: string): Promise<BalanceR
     .select(['user_id', 'cash_balance', 'available_cash'])
     .where('user_id', '=', userId)
     .executeTakeFirst();
+}
+
+/**
+ * Deposits and withdrawals are what the user put in or took out (with the initial cash, and
+ * restarted by a reset): net_contributions follows them, so portfolio history can tell a
+ * deposit from a gain. Trades and commissions are not contributions.
+ */
+function isContribution(kind: LedgerKind): boolean {
+  return kind === 'deposit' || kind === 'withdrawal';
 }
 
 export interface CashMovement {
@@ -69,6 +127,7 @@ export function cashMovementSteps(name: string, m: CashMovement): Step[] {
         UPDATE cash_balances
            SET cash_balance = cash_balance + ${m.balanceDelta}::numeric,
                available_cash = available_cash + ${m.availableDelta}::numeric,
+               net_contributions = net_contributions + ${isContribution(m.kind) ? m.balanceDelta : '0'}::numeric,
                updated_at = now()
          WHERE user_id = ${m.userId} AND available_cash + ${m.availableDelta}::numeric >= 0
         RETURNING user_id, cash_balance::text AS cash_balance, available_cash::text AS available_cash`,

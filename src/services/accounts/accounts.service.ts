@@ -80,6 +80,25 @@ export async function openAccount(trx: Executor, userId: string, initialCash: Ca
   await repo.insertBalance(trx, userId, cashToSql(initialCash));
 }
 
+/**
+ * Sets the cash of a reset account (inside the caller's transaction, after it ended every order
+ * holding cash): the balance, all available, and its 'reset' ledger row. Returns the balance
+ * before and the ledger row's id.
+ */
+export async function resetCash(trx: Executor, userId: string, cash: Cash): Promise<{ cashBefore: Cash; ledgerId: string }> {
+  assert(cash >= 0n, 'a reset sets a cash amount that is not negative');
+  const row = await repo.resetBalance(trx, userId, cashToSql(cash));
+  if (!row) throw new AccountNotFoundError(userId);
+  return { cashBefore: cashFromDb(row.cash_before), ledgerId: row.ledger_id };
+}
+
+/** The cash the account was opened with (its first 'initial' ledger row). */
+export async function initialCash(db: Executor, userId: string): Promise<Cash> {
+  const amount = await repo.initialCash(db, userId);
+  if (amount === undefined) throw new AccountNotFoundError(userId);
+  return cashFromDb(amount);
+}
+
 export async function getBalance(db: Executor, userId: string): Promise<Balance> {
   const row = await repo.getBalance(db, userId);
   if (!row) throw new AccountNotFoundError(userId);
@@ -189,6 +208,15 @@ export function buySettlement(userId: string, reserved: Cash, cost: Cash, orderI
 export function sellSettlement(userId: string, proceeds: Cash, orderId: string): repo.CashMovement {
   assert(proceeds >= 0n, 'sell proceeds are not negative');
   return movement(userId, 'sell', proceeds, proceeds, orderId);
+}
+
+/**
+ * A commission charged on a fill: it leaves the balance, paid from the order's hold (it was
+ * held at acceptance), so available cash does not change.
+ */
+export function commissionCharge(userId: string, commission: Cash, orderId: string): repo.CashMovement {
+  assert(commission > 0n, 'a charged commission is positive');
+  return movement(userId, 'commission', -commission, 0n, orderId);
 }
 
 /**

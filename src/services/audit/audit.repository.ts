@@ -66,7 +66,10 @@ export function cashWithinBounds(db: Executor, limit: number): Promise<Violation
   );
 }
 
-/** 2. `cash_balance - available_cash` = sum of `reserved_amount` over the user's live (PENDING or OPEN) buys. */
+/**
+ * 2. `cash_balance - available_cash` = sum of `reserved_amount` over the user's live (PENDING or
+ * OPEN) orders: a buy's cost and commission, a sell's commission (0 outside a class).
+ */
 export function heldCashMatchesPendingBuys(db: Executor, limit: number): Promise<ViolationRow[]> {
   return violations(
     db,
@@ -75,12 +78,12 @@ export function heldCashMatchesPendingBuys(db: Executor, limit: number): Promise
              'held_cash',
              coalesce(h.held, 0)::numeric(20, 2)::text,
              (cb.cash_balance - cb.available_cash)::text,
-             CASE WHEN cb.user_id IS NULL THEN 'pending buys but no cash_balances row'
-                  ELSE coalesce(h.pending_buys, 0)::text || ' pending buy(s)' END
+             CASE WHEN cb.user_id IS NULL THEN 'live orders holding cash but no cash_balances row'
+                  ELSE coalesce(h.holding_orders, 0)::text || ' live order(s) holding cash' END
         FROM cash_balances cb
-        FULL JOIN (SELECT user_id, sum(reserved_amount) AS held, count(*) AS pending_buys
+        FULL JOIN (SELECT user_id, sum(reserved_amount) AS held, count(*) AS holding_orders
                      FROM orders
-                    WHERE status IN ('PENDING', 'OPEN') AND side = 'buy'
+                    WHERE status IN ('PENDING', 'OPEN') AND reserved_amount > 0
                     GROUP BY user_id) h ON h.user_id = cb.user_id
        WHERE (cb.cash_balance - cb.available_cash) IS DISTINCT FROM coalesce(h.held, 0)`,
     limit,
@@ -123,19 +126,25 @@ export function ledgerRunningBalance(db: Executor, limit: number): Promise<Viola
 }
 
 /**
- * 4. `holdings.quantity` = shares bought − sold from fills (net 0: no row), and
+ * 4. `holdings.quantity` = shares bought − sold from fills − removed by account resets (net 0:
+ * no row), and
  * `reserved_quantity` = sum of quantity over the user's live (PENDING or OPEN) sells of that ticker.
  */
 export function holdingsMatchFills(db: Executor, limit: number): Promise<ViolationRow[]> {
   return violations(
     db,
     sql`
-      WITH traded AS (
+      WITH moved (user_id, ticker, net) AS (
         SELECT o.user_id, o.ticker,
                sum(CASE WHEN o.side = 'buy' THEN f.quantity ELSE -f.quantity END) AS net
           FROM fills f
           JOIN orders o ON o.id = f.order_id
-         GROUP BY o.user_id, o.ticker),
+         GROUP BY o.user_id, o.ticker
+        UNION ALL
+        -- A reset removes each holding as it stands; reset_positions records what it removed.
+        SELECT user_id, ticker, -sum(quantity) FROM reset_positions GROUP BY user_id, ticker),
+      traded AS (
+        SELECT user_id, ticker, sum(net) AS net FROM moved GROUP BY user_id, ticker),
       reserved AS (
         SELECT user_id, ticker, sum(quantity) AS reserved
           FROM orders
@@ -158,7 +167,7 @@ export function holdingsMatchFills(db: Executor, limit: number): Promise<Violati
         FROM j
        CROSS JOIN LATERAL (VALUES
          ('quantity', j.want_qty::text, j.qty::text, j.qty IS DISTINCT FROM j.want_qty,
-          CASE WHEN j.want_qty < 0 THEN 'fills sold more shares than they bought'
+          CASE WHEN j.want_qty < 0 THEN 'fills and resets removed more shares than fills bought'
                WHEN j.qty IS NULL THEN 'no holdings row for shares bought'
                WHEN j.want_qty IS NULL THEN 'holdings row for a position that fills net to zero' END),
          ('reserved_quantity', j.want_reserved::text, j.reserved::text,
@@ -323,6 +332,65 @@ export function eventsNumberedWithoutGaps(db: Executor, limit: number): Promise<
         FULL JOIN (SELECT user_id, count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM events GROUP BY user_id) e
           ON e.user_id = c.user_id
        WHERE c.user_id IS NULL OR (e.user_id IS NOT NULL AND (e.hi <> c.last_seq OR e.n <> e.hi - e.lo + 1))`,
+    limit,
+  );
+}
+
+/**
+ * 10. What the user put in: `net_contributions` = the cash set by the user's last reset (its
+ * ledger row's balance_after; 0 when never reset) + the initial, deposit and withdrawal amounts
+ * after it (ledger ids grow with the user's balance lock, so "after" is by id). And every reset
+ * matches its ledger row: a 'reset' row whose balance_after is the reset's cash_after.
+ */
+export function contributionsMatchLedger(db: Executor, limit: number): Promise<ViolationRow[]> {
+  return violations(
+    db,
+    sql`
+      WITH last_reset AS (
+        SELECT DISTINCT ON (user_id) user_id, id, balance_after
+          FROM cash_ledger WHERE kind = 'reset' ORDER BY user_id, id DESC),
+      since AS (
+        SELECT l.user_id, sum(l.amount) AS total
+          FROM cash_ledger l LEFT JOIN last_reset r ON r.user_id = l.user_id
+         WHERE l.kind IN ('initial', 'deposit', 'withdrawal') AND l.id > coalesce(r.id, 0)
+         GROUP BY l.user_id),
+      want AS (
+        SELECT cb.user_id, cb.net_contributions, coalesce(r.balance_after, 0) + coalesce(s.total, 0) AS expected
+          FROM cash_balances cb
+          LEFT JOIN last_reset r ON r.user_id = cb.user_id
+          LEFT JOIN since s ON s.user_id = cb.user_id)
+      SELECT user_id, NULL::text, NULL::uuid, NULL::bigint, 'net_contributions', expected::numeric(20, 2)::text,
+             net_contributions::text, 'initial + deposits - withdrawals since the last reset, from its cash'
+        FROM want WHERE net_contributions <> expected
+      UNION ALL
+      SELECT ar.user_id, NULL::text, NULL::uuid, ar.ledger_id, 'reset_ledger',
+             'a reset row with balance_after ' || ar.cash_after::text,
+             coalesce(l.kind || ' row with balance_after ' || l.balance_after::text, 'no ledger row'),
+             'account reset ' || ar.id::text
+        FROM account_resets ar LEFT JOIN cash_ledger l ON l.id = ar.ledger_id
+       WHERE l.id IS NULL OR l.kind <> 'reset' OR l.balance_after <> ar.cash_after OR l.user_id <> ar.user_id`,
+    limit,
+  );
+}
+
+/**
+ * 11. A commission is charged once, on its order's fill: a FILLED order with a commission has
+ * exactly one 'commission' ledger row of minus that amount; no other order has any.
+ */
+export function commissionsChargedOnce(db: Executor, limit: number): Promise<ViolationRow[]> {
+  return violations(
+    db,
+    sql`
+      WITH charged AS (
+        SELECT order_id, count(*) AS n, sum(amount) AS total FROM cash_ledger WHERE kind = 'commission' GROUP BY order_id)
+      SELECT o.user_id, o.ticker, coalesce(o.id, c.order_id), NULL::bigint, 'commission',
+             CASE WHEN o.status = 'FILLED' AND o.commission > 0 THEN '1 row of ' || (-o.commission)::text ELSE 'no commission row' END,
+             coalesce(c.n::text || ' row(s) totalling ' || c.total::text, 'no commission row'),
+             coalesce('order ' || o.status || ', commission ' || o.commission::text, 'commission of an order that does not exist')
+        FROM charged c
+        FULL JOIN (SELECT id, user_id, ticker, status, commission FROM orders WHERE commission > 0) o ON o.id = c.order_id
+       WHERE CASE WHEN o.status = 'FILLED' THEN c.order_id IS NULL OR c.n <> 1 OR c.total <> -o.commission
+                  ELSE c.order_id IS NOT NULL END`,
     limit,
   );
 }

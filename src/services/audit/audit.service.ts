@@ -45,7 +45,9 @@ export type InvariantName =
   | 'no_stale_pending_orders'
   | 'no_value_from_nothing'
   | 'no_missed_triggers'
-  | 'events_numbered_without_gaps';
+  | 'events_numbered_without_gaps'
+  | 'contributions_match_ledger'
+  | 'commissions_charged_once';
 
 /** One wrong value. `expected`/`actual` are decimal strings (or null: "no row"). */
 export interface AuditViolation {
@@ -98,7 +100,7 @@ export const INVARIANTS: readonly InvariantCheck[] = [
   {
     id: '2',
     name: 'held_cash_matches_pending_buys',
-    description: "cash_balance - available_cash = sum of reserved_amount over the user's PENDING buys",
+    description: "cash_balance - available_cash = sum of reserved_amount over the user's live orders (a buy's cost and commission, a sell's commission)",
     run: (trx, limit) => repo.heldCashMatchesPendingBuys(trx, limit),
   },
   {
@@ -117,7 +119,7 @@ export const INVARIANTS: readonly InvariantCheck[] = [
     id: '4',
     name: 'holdings_match_fills',
     description:
-      'holdings.quantity = bought - sold from fills (no row at zero); reserved_quantity = sum over live (PENDING or OPEN) sells',
+      'holdings.quantity = bought - sold from fills - removed by resets (no row at zero); reserved_quantity = sum over live (PENDING or OPEN) sells',
     run: (trx, limit) => repo.holdingsMatchFills(trx, limit),
   },
   {
@@ -150,6 +152,19 @@ export const INVARIANTS: readonly InvariantCheck[] = [
     name: 'events_numbered_without_gaps',
     description: "every user's kept events run seq by seq, without a gap, up to the user's event counter",
     run: (trx, limit) => repo.eventsNumberedWithoutGaps(trx, limit),
+  },
+  {
+    id: '10',
+    name: 'contributions_match_ledger',
+    description:
+      "net_contributions = the cash set by the user's last reset + initial, deposit and withdrawal amounts after it; every reset has its 'reset' ledger row",
+    run: (trx, limit) => repo.contributionsMatchLedger(trx, limit),
+  },
+  {
+    id: '11',
+    name: 'commissions_charged_once',
+    description: "a FILLED order's commission is exactly one 'commission' ledger row of minus that amount; no other order has any",
+    run: (trx, limit) => repo.commissionsChargedOnce(trx, limit),
   },
 ];
 

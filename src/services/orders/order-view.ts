@@ -32,6 +32,7 @@ export function orderBody(o: Order) {
     stop_level: priceOrNull(o.stopLevel),
     status: o.status,
     reserved_amount: formatCash(o.reservedAmount),
+    commission: formatCash(o.commission),
     fill_price: priceOrNull(o.fillPrice),
     filled_quantity: formatQty(o.filledQuantity),
     filled_at: timeOrNull(o.filledAt),

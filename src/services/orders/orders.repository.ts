@@ -27,6 +27,7 @@ export interface OrderRow {
   stop_level: string | null;
   status: OrderStatus;
   reserved_amount: string;
+  commission: string;
   quote_price: string | null;
   fill_price: string | null;
   filled_quantity: string;
@@ -57,6 +58,8 @@ export interface NewOrderRow {
   trail_price: string | null;
   trail_percent: string | null;
   reserved_amount: string;
+  /** The class's commission, held within reserved_amount until the fill charges it. */
+  commission: string;
   quote_price: string | null;
   replaces: string | null;
 }
@@ -79,6 +82,7 @@ const COLUMNS = [
   'stop_level',
   'status',
   'reserved_amount',
+  'commission',
   'quote_price',
   'fill_price',
   'filled_quantity',
@@ -115,6 +119,7 @@ const VIEW: readonly (readonly [string, ViewRule])[] = [
   ['stop_level', 'decimal'],
   ['status', 'text'],
   ['reserved_amount', 'decimal'],
+  ['commission', 'decimal'],
   ['fill_price', 'decimal'],
   ['filled_quantity', 'quantity'],
   ['filled_at', 'time'],
@@ -168,6 +173,7 @@ const NEW_COLUMNS = [
   ['trail_price', 'numeric'],
   ['trail_percent', 'numeric'],
   ['reserved_amount', 'numeric'],
+  ['commission', 'numeric'],
   ['quote_price', 'numeric'],
   ['replaces', 'uuid'],
 ] as const satisfies readonly (readonly [keyof NewOrderRow, string])[];
@@ -502,6 +508,43 @@ export async function stillOpen(db: Executor, ids: readonly string[]): Promise<S
 }
 
 /** The live (PENDING or OPEN) orders of a user, oldest first, at most `limit` (cancel-all). */
+/**
+ * Cancels every live order of a user (an account reset), set-based: the rows are locked in id
+ * order first, then ended with `reason`. NOWAIT: an order another transaction holds (the engine
+ * filling it) raises 55P03 at once instead of waiting — the reset holds the user's balance by
+ * then, so waiting here could close a cycle; it rolls back and tries again instead.
+ */
+export async function cancelLiveOrdersOfUser(db: Executor, userId: string, reason: string): Promise<OrderRow[]> {
+  await sql`SELECT id FROM orders WHERE user_id = ${userId} AND status IN ('PENDING', 'OPEN') ORDER BY id FOR UPDATE NOWAIT`.execute(db);
+  const { rows } = await sql<OrderRow>`
+    UPDATE orders SET status = 'CANCELED', canceled_at = now(), cancel_reason = ${reason}, updated_at = now()
+     WHERE user_id = ${userId} AND status IN ('PENDING', 'OPEN')
+    RETURNING ${returning}`.execute(db);
+  return rows.sort((a, b) => (a.id < b.id ? -1 : 1));
+}
+
+/** Whether the user has a live order (a reset checks none slipped in past its cancel). */
+export async function hasLiveOrders(db: Executor, userId: string): Promise<boolean> {
+  const { rows } = await sql`SELECT 1 FROM orders WHERE user_id = ${userId} AND status IN ('PENDING', 'OPEN') LIMIT 1`.execute(db);
+  return rows.length > 0;
+}
+
+/** How many orders the user placed since `since` (replacements included: each is an order). */
+export async function countOrdersSince(db: Executor, userId: string, since: Date): Promise<number> {
+  const { rows } = await sql<{ n: number }>`
+    SELECT count(*)::int AS n FROM orders WHERE user_id = ${userId} AND created_at >= ${since}`.execute(db);
+  return rows[0]!.n;
+}
+
+/** Shares the user's live buys of a ticker are for (`exceptId`: an order being replaced). */
+export async function liveBuyQuantity(db: Executor, userId: string, ticker: string, exceptId: string | null = null): Promise<string> {
+  const { rows } = await sql<{ q: string }>`
+    SELECT coalesce(sum(quantity), 0)::text AS q FROM orders
+     WHERE user_id = ${userId} AND ticker = ${ticker} AND side = 'buy' AND status IN ('PENDING', 'OPEN')
+       AND id IS DISTINCT FROM ${exceptId}::uuid`.execute(db);
+  return rows[0]!.q;
+}
+
 export async function listLiveOfUser(db: Executor, userId: string, limit: number): Promise<OrderRow[]> {
   return (await db
     .selectFrom('orders')

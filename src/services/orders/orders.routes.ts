@@ -5,7 +5,7 @@ import { parseQty } from '../../core/money.js';
 import { CLOSED_STATUSES, OPEN_STATUSES, ORDER_STATUSES, ORDER_TYPES, TIMES_IN_FORCE, type OrderStatus } from '../../core/orders.js';
 import { parseTerms } from '../../core/order-terms.js';
 import { ValidationError } from '../../core/errors.js';
-import { actOn, isAdmin } from '../../http/auth.js';
+import { actOn, isAdmin, mayRead, readOn, type IsMemberOf } from '../../http/auth.js';
 import { forbidden, statusForCode } from '../../http/errors.js';
 import {
   CashString,
@@ -23,6 +23,7 @@ import {
 import type { Server } from '../../http/server.js';
 import { assertSameIdempotencyKey, type OrdersService } from './orders.service.js';
 import { orderBody } from './order-view.js';
+import { OrderNotFoundError } from './orders.errors.js';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 const NullablePrice = Nullable(PriceString);
@@ -45,6 +46,7 @@ export const OrderBody = Type.Object({
   stop_level: NullablePrice,
   status: Type.String({ enum: [...ORDER_STATUSES] }),
   reserved_amount: CashString,
+  commission: CashString,
   fill_price: NullablePrice,
   filled_quantity: QtyString,
   filled_at: NullableTime,
@@ -78,7 +80,7 @@ function statusFilter(raw: string | undefined): readonly OrderStatus[] | undefin
   return [raw as OrderStatus];
 }
 
-export function registerOrderRoutes(server: Server, orders: OrdersService): void {
+export function registerOrderRoutes(server: Server, orders: OrdersService, isMemberOf: IsMemberOf): void {
   server.post(
     '/orders',
     {
@@ -123,9 +125,14 @@ export function registerOrderRoutes(server: Server, orders: OrdersService): void
 
   server.get(
     '/orders/:id',
-    { schema: { tags: ['orders'], summary: 'Get an order', params: OrderIdParams, response: { 200: OrderBody } } },
+    {
+      config: { auth: 'user-or-teacher' },
+      schema: { tags: ['orders'], summary: 'Get an order', params: OrderIdParams, response: { 200: OrderBody } },
+    },
     async (request) => {
       const order = await orders.getOrder(request.params.id, ownerOf(request));
+      // A teacher key sees its members' orders; any other order is "not found", never disclosed.
+      if (!(await mayRead(request, order.userId, isMemberOf))) throw new OrderNotFoundError(request.params.id);
       return orderBody(order);
     },
   );
@@ -213,6 +220,7 @@ export function registerOrderRoutes(server: Server, orders: OrdersService): void
   server.get(
     '/orders',
     {
+      config: { auth: 'user-or-teacher' },
       schema: {
         tags: ['orders'],
         summary: 'List orders, newest first (status: open, closed, all, or one status)',
@@ -231,7 +239,7 @@ export function registerOrderRoutes(server: Server, orders: OrdersService): void
     },
     async (request) => {
       const q = request.query;
-      const userId = queryUserId(request, q.user_id, false);
+      const userId = await listUserId(request, q.user_id, isMemberOf);
       if (q.before !== undefined && !new RegExp(UUID_PATTERN).test(q.before)) {
         throw new ValidationError('before must be a cursor returned as next', { field: 'before' });
       }
@@ -248,6 +256,17 @@ export function registerOrderRoutes(server: Server, orders: OrdersService): void
 }
 
 /**
+ * Whose orders a list shows: a user's key its own (another user_id is FORBIDDEN); a teacher
+ * key the member it names (required); the admin the one named, or everyone's.
+ */
+async function listUserId(request: FastifyRequest, userId: string | undefined, isMemberOf: IsMemberOf): Promise<string | undefined> {
+  if (request.principal?.kind !== 'teacher') return queryUserId(request, userId, false);
+  if (userId === undefined) throw new ValidationError('querystring: user_id (a member of the class) is required with a teacher key', { field: 'user_id' });
+  await readOn(request, userId.toLowerCase(), isMemberOf);
+  return userId.toLowerCase();
+}
+
+/**
  * The user a query acts on: a user's key its own (another user_id is FORBIDDEN); the admin
  * the one named (required when `required`).
  */
@@ -257,6 +276,8 @@ function queryUserId(request: FastifyRequest, userId: string | undefined, requir
     if (userId !== undefined && userId.toLowerCase() !== principal.userId) throw forbidden();
     return principal.userId;
   }
+  // A teacher key never acts for anyone (its routes refuse it before this; this keeps it so).
+  if (principal.kind === 'teacher') throw forbidden();
   if (required && userId === undefined) throw new ValidationError('querystring: user_id is required with the admin token', { field: 'user_id' });
   return userId?.toLowerCase();
 }

@@ -22,11 +22,15 @@ import {
   priceToSql,
   qtyFromDb,
   qtyToSql,
+  notional,
+  sum,
   type Cash,
   type Price,
   type Qty,
 } from '../../core/money.js';
 import { meetsMinimumNotional, type OrderStatus } from '../../core/orders.js';
+import { classOpenAt, ruleViolation } from '../../core/class-rules.js';
+import { localDateAt, zonedTimeToEpochMs } from '../../core/calendar.js';
 import { holdFor, initialState, parseTerms, TRAIL_PERCENT_SCALE, type OrderTerms, type RawTerms } from '../../core/order-terms.js';
 import { Batcher, BatcherFullError } from '../../infra/batcher.js';
 import { uuidv7 } from '../../infra/ids.js';
@@ -39,6 +43,8 @@ import { AccountNotFoundError } from '../accounts/accounts.errors.js';
 import * as portfolios from '../portfolios/portfolios.service.js';
 import type { Quote } from '../market-data/quote-store.js';
 import { UserNotFoundError } from '../users/users.errors.js';
+import type { MemberClass } from '../classes/class-membership.js';
+import { ClassClosedError, ClassRuleViolatedError } from '../classes/classes.errors.js';
 import { assertUserExists } from '../users/users.service.js';
 import {
   AcceptQueueFullError,
@@ -67,7 +73,10 @@ export interface Order extends OrderTerms {
   hwm: Price | null;
   stopLevel: Price | null;
   status: OrderStatus;
+  /** The hold: a buy's cash for its cost and commission, a sell's cash for its commission. */
   reservedAmount: Cash;
+  /** A class's commission, charged on the fill (held within reservedAmount until then). */
+  commission: Cash;
   quotePrice: Price | null;
   /** The average fill price. */
   fillPrice: Price | null;
@@ -126,6 +135,11 @@ export interface MarketPrices {
   getPrice(ticker: string): Promise<Quote>;
 }
 
+/** What the OMS needs of classes: the class a user trades in, if any. */
+export interface ClassRulesSource {
+  memberClass(userId: string): Promise<MemberClass | undefined>;
+}
+
 export interface OrdersDeps {
   db: Db;
   /** Where accepted orders go to the engine. */
@@ -136,6 +150,14 @@ export interface OrdersDeps {
   eventBus: EventBus;
   logger: Logger;
   market: MarketPrices;
+  /** Prices of many tickers at once: a class member's equity for the position rule. */
+  prices: portfolios.PriceReader;
+  /** Which class a user trades in (cached): a member's orders meet its rules. */
+  classes?: ClassRulesSource;
+  /** The time zone of the market's days (a class's orders-per-day rule counts by them). */
+  marketTimeZone?: string;
+  /** The clock a class's window is checked against (tests set it). */
+  now?: () => Date;
   reservationBufferBps: bigint;
   /** The least an order may be worth at the quote, in cents (see core/orders meetsMinimumNotional). */
   orderNotionalMin: Cash;
@@ -181,6 +203,7 @@ export function toOrder(row: repo.OrderRow): Order {
     stopLevel: price(row.stop_level),
     status: row.status,
     reservedAmount: cashFromDb(row.reserved_amount),
+    commission: cashFromDb(row.commission),
     quotePrice: price(row.quote_price),
     fillPrice: price(row.fill_price),
     filledQuantity: qtyFromDb(row.filled_quantity),
@@ -224,6 +247,7 @@ function newRow(
   clientOrderId: string | null,
   replaces: string | null,
   hash: Buffer,
+  commission: Cash = 0n,
 ): repo.NewOrderRow {
   const p = (v: Price | null) => (v === null ? null : priceToSql(v));
   return {
@@ -241,6 +265,7 @@ function newRow(
     trail_price: p(t.trailPrice),
     trail_percent: t.trailPercent === null ? null : formatFixed(t.trailPercent, TRAIL_PERCENT_SCALE),
     reserved_amount: cashToSql(reserved),
+    commission: cashToSql(commission),
     quote_price: priceToSql(quote),
     replaces,
   };
@@ -284,6 +309,8 @@ export class OrdersService {
     // Every order is priced: for the minimum notional, and a buy for its hold.
     const quote = await this.deps.market.getPrice(cmd.ticker);
     await this.requireMinimumNotional(cmd.userId, cmd.ticker, t, quote.price);
+    const member = await this.deps.classes?.memberClass(cmd.userId);
+    if (member) return this.acceptForMember(cmd, member, quote.price, hash);
     const reserved = holdFor(t, quote.price, this.deps.reservationBufferBps);
     const row = newRow(cmd.userId, cmd.ticker, t, reserved, quote.price, cmd.clientOrderId ?? null, null, hash);
 
@@ -357,6 +384,75 @@ export class OrdersService {
 
     await this.publishAccepted([order], [event]);
     return { order, created: true };
+  }
+
+  /**
+   * Accepts a class member's order: in one transaction that first locks the member's balance
+   * row, so the member's orders are accepted one at a time and each sees the others' effects —
+   * two racing orders cannot both pass a rule that only one of them fits (orders per day, the
+   * position limit). The hold covers the class's commission as well: a buy's with its cost, a
+   * sell's alone. Off the batched path: members are few next to the deployment's traffic.
+   */
+  private async acceptForMember(cmd: PlaceOrder, member: MemberClass, quote: Price, hash: Buffer): Promise<{ order: Order; created: boolean }> {
+    const { userId, ticker, terms: t } = cmd;
+    this.requireClassOpen(member);
+    const commission = member.rules.commissionPerOrder;
+    const reserved = holdFor(t, quote, this.deps.reservationBufferBps) + commission;
+    const row = newRow(userId, ticker, t, reserved, quote, cmd.clientOrderId ?? null, null, hash, commission);
+    let accepted: { order: Order; events: EventRecord[] };
+    try {
+      accepted = await this.deps.db.transaction().execute(async (trx) => {
+        await accounts.lockBalances(trx, [userId]);
+        await this.requireClassRules(trx, member, userId, ticker, t, quote, null);
+        await takeHold(trx, userId, ticker, t, reserved);
+        const order = toOrder(await repo.insertPendingOrder(trx, row));
+        return { order, events: await eventsRepo.appendEvents(trx, [orderEvent('order.new', order)]) };
+      });
+    } catch (err) {
+      if (pgErrorCode(err) === '23505' && pgConstraint(err) === 'orders_client_order_id_key' && cmd.clientOrderId) {
+        const replay = await this.replay(userId, cmd.clientOrderId, hash);
+        if (replay) return { order: replay, created: false };
+      }
+      if (err instanceof AppError && (err.code === 'INSUFFICIENT_FUNDS' || err.code === 'INSUFFICIENT_HOLDINGS')) throw new OrderRejectedError(err);
+      throw err;
+    }
+    await this.publishAccepted([accepted.order], accepted.events);
+    return { order: accepted.order, created: true };
+  }
+
+  /** Refuses with CLASS_CLOSED outside the class's window [starts_at, ends_at). */
+  private requireClassOpen(member: MemberClass): void {
+    const now = this.deps.now?.() ?? new Date();
+    if (!classOpenAt(member, now)) throw new OrderRejectedError(new ClassClosedError(member.classId, member.startsAt, member.endsAt, now));
+  }
+
+  /**
+   * Refuses an order that breaks one of the class's rules (core/class-rules decides). Runs in
+   * the caller's transaction with the member's balance row locked, and reads only what the
+   * rules in force need. `replacing`: the order a replace ends (its buy does not count twice).
+   */
+  private async requireClassRules(trx: Executor, member: MemberClass, userId: string, ticker: string, t: OrderTerms, quote: Price, replacing: Order | null): Promise<void> {
+    const rules = member.rules;
+    const ordersToday = rules.maxOrdersPerDay === null ? 0 : await repo.countOrdersSince(trx, userId, this.marketDayStart());
+    let positionValueAfter = 0n;
+    let equity = 0n;
+    if (rules.maxPositionPct !== null && t.side === 'buy') {
+      const balance = await accounts.getBalance(trx, userId);
+      const positions = await portfolios.valuePortfolio(trx, this.deps.prices, userId);
+      equity = balance.cashBalance + sum(positions.map((p) => p.marketValue));
+      const held = positions.find((p) => p.ticker === ticker)?.quantity ?? 0n;
+      const liveBuys = qtyFromDb(await repo.liveBuyQuantity(trx, userId, ticker, replacing?.id ?? null));
+      positionValueAfter = notional(held + liveBuys + t.quantity, quote, 'half-up');
+    }
+    const violation = ruleViolation(rules, { ticker, type: t.type, side: t.side, ordersToday, positionValueAfter, equity });
+    if (violation) throw new OrderRejectedError(new ClassRuleViolatedError(member.classId, violation));
+  }
+
+  /** Midnight of today in the market's time zone: where a class's orders-per-day count starts. */
+  private marketDayStart(): Date {
+    const timeZone = this.deps.marketTimeZone ?? 'UTC';
+    const now = this.deps.now?.() ?? new Date();
+    return new Date(zonedTimeToEpochMs(localDateAt(now.getTime(), timeZone), '00:00', timeZone));
   }
 
   /**
@@ -508,7 +604,10 @@ export class OrdersService {
     if (old.status !== 'OPEN' || old.type === 'market') throw new OrderNotReplaceableError(id, old.status, old.type);
     const t = replacedTerms(old, change);
     const quote = await this.deps.market.getPrice(old.ticker);
-    const reserved = holdFor(t, quote.price, this.deps.reservationBufferBps);
+    const member = await this.deps.classes?.memberClass(old.userId);
+    if (member) this.requireClassOpen(member);
+    const commission = member?.rules.commissionPerOrder ?? 0n;
+    const reserved = holdFor(t, quote.price, this.deps.reservationBufferBps) + commission;
     const clientOrderId = change.clientOrderId ?? null;
     let replaced: { old: Order; fresh: Order; events: EventRecord[] };
     try {
@@ -518,12 +617,17 @@ export class OrdersService {
         if (!locked || locked.status !== 'OPEN') throw new OrderNotReplaceableError(id, locked?.status ?? 'terminal', old.type);
         const before = toOrder(locked);
         await this.requireMinimumNotional(before.userId, before.ticker, t, quote.price, trx);
+        if (member) {
+          // As for a new order: the member's balance row serializes its orders under the rules.
+          await accounts.lockBalances(trx, [before.userId]);
+          await this.requireClassRules(trx, member, before.userId, before.ticker, t, quote.price, before);
+        }
         // The old hold returns and the new one is taken, in this transaction: a refusal then
         // speaks of the whole new hold against what is available with the old one back.
         await releaseHold(trx, before);
-        if (t.side === 'buy') await accounts.reserveFunds(trx, before.userId, reserved);
-        else await portfolios.reserveShares(trx, before.userId, before.ticker, t.quantity);
-        let fresh = toOrder(await repo.insertPendingOrder(trx, newRow(before.userId, before.ticker, t, reserved, quote.price, clientOrderId, before.id, requestHash(before.userId, before.ticker, t, before.id))));
+        await takeHold(trx, before.userId, before.ticker, t, reserved);
+        const hashed = requestHash(before.userId, before.ticker, t, before.id);
+        let fresh = toOrder(await repo.insertPendingOrder(trx, newRow(before.userId, before.ticker, t, reserved, quote.price, clientOrderId, before.id, hashed, commission)));
         const carried = carriedState(before, t);
         if (carried) fresh = toOrder(await repo.setCarriedState(trx, fresh.id, carried));
         const done = await repo.markReplaced(trx, before.id, fresh.id);
@@ -580,10 +684,24 @@ export function pipeMessage(o: Order): PipeMessage {
   return { orderId: o.id, userId: o.userId, ticker: o.ticker, side: o.side, type: o.type, quantity: formatQty(o.quantity) };
 }
 
-/** Returns what a live order holds: its cash for a buy, its shares for a sell. */
+/** The part of an order's hold its cost may use (the rest is its commission): the final check's bound. */
+export function holdForCost(o: Pick<Order, 'reservedAmount' | 'commission'>): Cash {
+  return o.reservedAmount - o.commission;
+}
+
+/**
+ * Returns what a live order holds: its cash (a buy's cost and commission, a sell's commission)
+ * and a sell's shares. Cash first: balances are locked before holdings (the one lock order).
+ */
 export async function releaseHold(trx: Executor, order: Order): Promise<void> {
-  if (order.side === 'buy') await accounts.releaseFunds(trx, order.userId, order.reservedAmount);
-  else await portfolios.releaseShares(trx, order.userId, order.ticker, order.quantity);
+  if (order.side === 'buy' || order.reservedAmount > 0n) await accounts.releaseFunds(trx, order.userId, order.reservedAmount);
+  if (order.side === 'sell') await portfolios.releaseShares(trx, order.userId, order.ticker, order.quantity);
+}
+
+/** Takes an order's hold inside the caller's transaction: cash (if any) before shares, the lock order. */
+async function takeHold(trx: Executor, userId: string, ticker: string, t: OrderTerms, reserved: Cash): Promise<void> {
+  if (reserved > 0n) await accounts.reserveFunds(trx, userId, reserved);
+  if (t.side === 'sell') await portfolios.reserveShares(trx, userId, ticker, t.quantity);
 }
 
 export function assertSameIdempotencyKey(bodyKey: string | undefined, headerKey: string | undefined): string | undefined {

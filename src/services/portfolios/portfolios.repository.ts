@@ -22,6 +22,18 @@ export async function listHoldings(db: Executor, userId: string): Promise<Holdin
     .execute();
 }
 
+/**
+ * Removes every holding of a user (an account reset), returning what was removed. The rows
+ * are locked in ticker order first: the lock order for holdings.
+ */
+export async function deleteHoldingsOfUser(db: Executor, userId: string): Promise<HoldingRow[]> {
+  await sql`SELECT ticker FROM holdings WHERE user_id = ${userId} ORDER BY ticker FOR UPDATE`.execute(db);
+  const { rows } = await sql<HoldingRow>`
+    DELETE FROM holdings WHERE user_id = ${userId}
+    RETURNING ticker, quantity::text AS quantity, reserved_quantity::text AS reserved_quantity, avg_cost::text AS avg_cost`.execute(db);
+  return rows.sort((a, b) => (a.ticker < b.ticker ? -1 : 1));
+}
+
 export async function getHolding(db: Executor, userId: string, ticker: string): Promise<HoldingRow | undefined> {
   return db
     .selectFrom('holdings')

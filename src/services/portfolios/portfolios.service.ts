@@ -48,6 +48,14 @@ export async function listHoldings(db: Executor, userId: string): Promise<Holdin
   return (await repo.listHoldings(db, userId)).map(toHolding);
 }
 
+/**
+ * Removes every holding of a reset account (inside the caller's transaction, after it ended
+ * every order reserving shares) and returns what it removed, by ticker.
+ */
+export async function clearHoldings(trx: Executor, userId: string): Promise<Holding[]> {
+  return (await repo.deleteHoldingsOfUser(trx, userId)).map(toHolding);
+}
+
 /** The user's holding of `ticker`, or undefined when there is none. */
 export async function getHolding(db: Executor, userId: string, ticker: string): Promise<Holding | undefined> {
   const row = await repo.getHolding(db, userId, ticker);

@@ -27,7 +27,7 @@ import type { EventBus, EventRecord } from '../events/event-log.js';
 import { publishEvents } from '../events/events.service.js';
 import { announce } from '../orders/order-updates.js';
 import * as ordersRepo from '../orders/orders.repository.js';
-import { termsOf, toOrder, type Order } from '../orders/orders.service.js';
+import { holdForCost, termsOf, toOrder, type Order } from '../orders/orders.service.js';
 import { ExecutionConflictError } from './trading.errors.js';
 import { appendOutcomeEvents, applyDecisions, rejectOrder, type Decisions, type Outcome } from './trading.service.js';
 
@@ -122,7 +122,7 @@ export class BatchExecutor {
       for (const order of pending.sort(byUserTickerId)) {
         // A replacement carries the state of the order it replaced (stored on its row by the OMS).
         const prior = order.replaces === null ? undefined : { extreme: order.hwm, triggered: order.triggeredAt !== null };
-        const arriving = { terms: termsOf(order), reservedAmount: order.reservedAmount, createdAtMs: order.createdAt.getTime(), prior };
+        const arriving = { terms: termsOf(order), reservedAmount: holdForCost(order), createdAtMs: order.createdAt.getTime(), prior };
         addDecision(work, order, decideOnArrival(arriving, quotes.get(order.ticker), now, open, this.deps.limits));
       }
       return work;
@@ -141,7 +141,7 @@ export class BatchExecutor {
       const work = emptyWork();
       for (const order of open.sort(byUserTickerId)) {
         const item = at.get(order.id)!;
-        addDecision(work, order, fillAt(order, item.price, item.triggered));
+        addDecision(work, order, fillAt({ side: order.side, quantity: order.quantity, reservedAmount: holdForCost(order) }, item.price, item.triggered));
       }
       return work;
     });

@@ -30,7 +30,7 @@ import * as eventsRepo from '../events/events.repository.js';
 import { publishEvents } from '../events/events.service.js';
 import { orderEvent } from '../orders/order-events.js';
 import * as ordersRepo from '../orders/orders.repository.js';
-import { termsOf, toOrder, type Order } from '../orders/orders.service.js';
+import { holdForCost, termsOf, toOrder, type Order } from '../orders/orders.service.js';
 import type { BatchExecutor } from './batch-executor.js';
 import { RestingIndex, restsOnPrice, type RestingOrder } from './resting-index.js';
 
@@ -534,7 +534,7 @@ export class RestingWatcher {
       const decide = (order: Order): Decision | { kind: 'expire' } | undefined => {
         const state = this.index.get(order.id)?.state ?? toResting(order).state;
         return decideOnSession(
-          { terms: termsOf(order), reservedAmount: order.reservedAmount, createdAtMs: order.createdAt.getTime(), state },
+          { terms: termsOf(order), reservedAmount: holdForCost(order), createdAtMs: order.createdAt.getTime(), state },
           event,
           quotes.get(order.ticker),
         );

@@ -18,7 +18,7 @@ import type { EventRecord, EventType } from '../events/event-log.js';
 import * as eventsRepo from '../events/events.repository.js';
 import { orderEvent } from '../orders/order-events.js';
 import * as ordersRepo from '../orders/orders.repository.js';
-import { releaseHold, toOrder, type Order } from '../orders/orders.service.js';
+import { holdForCost, releaseHold, toOrder, type Order } from '../orders/orders.service.js';
 import { ExecutionConflictError } from './trading.errors.js';
 
 /** An applied outcome carries its event (appended when the transaction's work is done). */
@@ -156,11 +156,13 @@ async function fillRound(trx: Executor, round: readonly FillDecision[]): Promise
     ordersRepo.markFilledManyStep('filled', round.map((f) => ({ id: f.order.id, price: priceToSql(f.price), triggered: f.triggered ?? false }))),
     ...accounts.settlementManySteps(
       'settle',
-      round.map(({ order, amount }) =>
+      // A class's commission is a ledger row of its own, after its trade's, paid from the hold.
+      round.flatMap(({ order, amount }) => [
         order.side === 'buy'
-          ? accounts.buySettlement(order.userId, order.reservedAmount, amount, order.id)
+          ? accounts.buySettlement(order.userId, holdForCost(order), amount, order.id)
           : accounts.sellSettlement(order.userId, amount, order.id),
-      ),
+        ...(order.commission > 0n ? [accounts.commissionCharge(order.userId, order.commission, order.id)] : []),
+      ]),
       'filled',
     ),
     ...portfolios.fillManySteps(
@@ -218,7 +220,7 @@ async function fillRound(trx: Executor, round: readonly FillDecision[]): Promise
     const done = byId.get(order.id);
     if (!done) return { order, applied: false };
     assert(done.status === 'FILLED', 'a filled order reads FILLED');
-    const fill = { price: formatPrice(price), quantity: formatQty(done.quantity), amount: formatCash(amount) };
+    const fill = { price: formatPrice(price), quantity: formatQty(done.quantity), amount: formatCash(amount), commission: formatCash(done.commission) };
     return applied(done, { fill, position_quantity: formatQty(positions.get(done.id)!) });
   });
 }
