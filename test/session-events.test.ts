@@ -106,7 +106,11 @@ describe('session events from the calendar', () => {
     await engine.start();
     try {
       await eventually(async () => ((await status(u.api_key, day!.id)) === 'EXPIRED' ? true : undefined));
-      const last = (await sessions()).at(-1)!;
+      // The close is recorded after the day orders it expires: poll for it with a deadline.
+      const last = await eventually(async () => {
+        const row = (await sessions()).at(-1)!;
+        return row.closed_at !== null ? row : undefined;
+      });
       expect(last.closed_at?.getTime()).toBe(closeMs);
       // Closed, and no open: nothing else happens.
       expect((await sessions()).filter((s) => s.closed_at === null)).toEqual([]);
