@@ -17,7 +17,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { CachedKey } from '../services/users/api-key-cache.js';
-import { secretsEqual } from '../services/users/api-keys.js';
+import { apiKeyFromPair, secretsEqual } from '../services/users/api-keys.js';
 import { forbidden, unauthenticated } from './errors.js';
 
 export type RouteAuth = 'public' | 'user' | 'teacher' | 'user-or-teacher' | 'admin';
@@ -43,6 +43,24 @@ export type ApiKeyResolver = (token: string) => Promise<CachedKey | undefined>;
 export type IsMemberOf = (classId: string, userId: string) => Promise<boolean>;
 
 const BEARER_RE = /^Bearer ([\x21-\x7e]{1,256})$/;
+/** A header value of Alpaca's key pair: printable ASCII, bounded like a bearer token. */
+const APCA_VALUE_RE = /^[\x21-\x7e]{1,256}$/;
+
+/**
+ * The credential a request carries: `Authorization: Bearer <token>`, or Alpaca's pair of
+ * headers `APCA-API-KEY-ID` + `APCA-API-SECRET-KEY` (a key's `key_id` and `secret_key`, the two
+ * halves of the same API key), so that Alpaca's SDKs authenticate unchanged. Undefined when
+ * neither is there or either is malformed.
+ */
+export function requestToken(headers: Record<string, string | string[] | undefined>): string | undefined {
+  const authorization = headers.authorization;
+  if (typeof authorization === 'string') return BEARER_RE.exec(authorization)?.[1];
+  const keyId = headers['apca-api-key-id'];
+  const secret = headers['apca-api-secret-key'];
+  if (typeof keyId !== 'string' || typeof secret !== 'string') return undefined;
+  if (!APCA_VALUE_RE.test(keyId) || !APCA_VALUE_RE.test(secret)) return undefined;
+  return apiKeyFromPair(keyId, secret);
+}
 
 /** The key kinds each route setting takes (the admin token passes every non-public route). */
 const KEYS_TAKEN: Record<Exclude<RouteAuth, 'public'>, ReadonlySet<'user' | 'teacher'>> = {
@@ -57,10 +75,8 @@ export function createAuthenticator(adminToken: string, resolveKey: ApiKeyResolv
     // An unknown route is public: it answers 404 (or 405) to anyone, as the route table is public.
     const auth: RouteAuth = request.is404 ? 'public' : (request.routeOptions.config.auth ?? 'user');
     if (auth === 'public') return;
-    const header = request.headers.authorization;
-    const match = header ? BEARER_RE.exec(header) : null;
-    if (!match) throw unauthenticated();
-    const token = match[1]!;
+    const token = requestToken(request.headers);
+    if (token === undefined) throw unauthenticated();
     if (secretsEqual(token, adminToken)) {
       request.principal = { kind: 'admin' };
       return;

@@ -7,6 +7,7 @@ import { classAccess, teachOn } from '../../http/auth.js';
 import { forbidden } from '../../http/errors.js';
 import { CashString, iso, LimitQuery, parseLimit, Timestamp, Uuid } from '../../http/schemas.js';
 import type { Server } from '../../http/server.js';
+import { keyPair } from '../users/api-keys.js';
 import { leaderboard } from '../history/history.service.js';
 import { periodsPerYear } from '../../core/performance.js';
 import * as classes from './classes.service.js';
@@ -155,7 +156,14 @@ export function registerClassRoutes(server: Server, ctx: AppContext): void {
         response: {
           201: Type.Object({
             members: Type.Array(
-              Type.Object({ user_id: Type.String(), name: Type.String(), email: Type.String(), api_key: Type.String({ description: 'shown once; hand it to the member' }) }),
+              Type.Object({
+                user_id: Type.String(),
+                name: Type.String(),
+                email: Type.String(),
+                api_key: Type.String({ description: 'shown once; hand it to the member' }),
+                key_id: Type.String({ description: "the same key in Alpaca's form (APCA-API-KEY-ID)" }),
+                secret_key: Type.String({ description: "the same key in Alpaca's form (APCA-API-SECRET-KEY); shown once" }),
+              }),
             ),
           }),
         },
@@ -164,7 +172,12 @@ export function registerClassRoutes(server: Server, ctx: AppContext): void {
     async (request, reply) => {
       teachOn(request, request.params.id);
       const created = await classes.addMembers(ctx.db, request.params.id, request.body.members);
-      return reply.status(201).send({ members: created.map((m) => ({ user_id: m.user.id, name: m.user.name, email: m.user.email, api_key: m.apiKey })) });
+      return reply.status(201).send({
+        members: created.map((m) => {
+          const pair = keyPair(m.apiKey);
+          return { user_id: m.user.id, name: m.user.name, email: m.user.email, api_key: m.apiKey, key_id: pair.keyId, secret_key: pair.secretKey };
+        }),
+      });
     },
   );
 

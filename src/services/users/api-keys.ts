@@ -20,6 +20,22 @@ export function generateApiKey(): GeneratedKey {
   return { id, token: `ptk_${id}_${secret}`, hash: hashSecret(secret) };
 }
 
+/**
+ * Alpaca's form of a key: `key_id` (the id, `APCA-API-KEY-ID`) and `secret_key` (the secret,
+ * `APCA-API-SECRET-KEY`). They are the two halves of the one token, so either form
+ * authenticates as the same key and revoking it revokes both.
+ */
+export function keyPair(token: string): { keyId: string; secretKey: string } {
+  const parsed = parseApiKey(token);
+  if (!parsed) throw new Error('keyPair takes a token generateApiKey made');
+  return { keyId: parsed.id, secretKey: parsed.secret };
+}
+
+/** The token a key pair stands for (whatever the halves hold: a bad pair fails like a bad token). */
+export function apiKeyFromPair(keyId: string, secretKey: string): string {
+  return `ptk_${keyId}_${secretKey}`;
+}
+
 export function parseApiKey(token: string): { id: string; secret: string } | undefined {
   const match = KEY_RE.exec(token);
   return match ? { id: match[1]!, secret: match[2]! } : undefined;

@@ -4,6 +4,7 @@ import { parseCash } from '../../core/money.js';
 import { actOn } from '../../http/auth.js';
 import { DecimalInput, iso, Timestamp, Uuid, UserIdParams } from '../../http/schemas.js';
 import type { Server } from '../../http/server.js';
+import { keyPair } from './api-keys.js';
 import * as users from './users.service.js';
 
 const UserBody = Type.Object({
@@ -16,7 +17,15 @@ const UserBody = Type.Object({
 const ApiKeyBody = Type.Object({
   api_key: Type.String({ description: 'shown once; store it' }),
   api_key_id: Type.String(),
+  key_id: Type.String({ description: "the same key in Alpaca's form: send it as APCA-API-KEY-ID (equals api_key_id)" }),
+  secret_key: Type.String({ description: "the same key in Alpaca's form: send it as APCA-API-SECRET-KEY; shown once" }),
 });
+
+/** A new key as the API shows it once: the bearer token and Alpaca's key pair of the same key. */
+function keyBody(apiKey: string, apiKeyId: string) {
+  const pair = keyPair(apiKey);
+  return { api_key: apiKey, api_key_id: apiKeyId, key_id: pair.keyId, secret_key: pair.secretKey };
+}
 
 const toUserBody = (u: users.User) => ({ id: u.id, name: u.name, email: u.email, created_at: iso(u.createdAt) });
 
@@ -55,7 +64,7 @@ export function registerUserRoutes(server: Server, ctx: AppContext): void {
       const { name, email, initial_cash } = request.body;
       const initialCash = initial_cash === undefined ? 0n : parseCash(initial_cash, 'initial_cash', { allowZero: true });
       const created = await users.createUser(ctx.db, { name: name.trim(), email: email.trim(), initialCash });
-      return reply.status(201).send({ ...toUserBody(created.user), api_key: created.apiKey, api_key_id: created.apiKeyId });
+      return reply.status(201).send({ ...toUserBody(created.user), ...keyBody(created.apiKey, created.apiKeyId) });
     },
   );
 
@@ -101,7 +110,7 @@ export function registerUserRoutes(server: Server, ctx: AppContext): void {
     async (request, reply) => {
       actOn(request, request.params.id);
       const key = await users.createApiKey(ctx.db, request.params.id);
-      return reply.status(201).send({ api_key: key.apiKey, api_key_id: key.apiKeyId });
+      return reply.status(201).send(keyBody(key.apiKey, key.apiKeyId));
     },
   );
 
