@@ -72,4 +72,7 @@ export default tseslint.config(
   layer([ROUTES], leafRoutes, APP_TYPE_ONLY),
   layer(leafDirs, leafRoutes, NO_ORCHESTRATORS, NO_HTTP, NO_APP),
   layer(leafRoutes, [], NO_ORCHESTRATORS, APP_TYPE_ONLY),
+  // The Alpaca facade is an HTTP edge like the route files: it may import src/http and the
+  // services, and src/app.ts for its AppContext type only.
+  layer(['src/alpaca/**/*.ts'], [], APP_TYPE_ONLY),
 );

@@ -461,3 +461,21 @@ export function clockAt(kind: CalendarKind, timeZone: string, nowMs: number, for
   const known = [nowMs, nextOpenMs, nextCloseMs].every((ms) => isCalendarKnown(kind, localDateAt(ms, zone)));
   return { isOpen: forced === null ? calendarOpen : forced === 'open', calendarOpen, forced, nextOpenMs, nextCloseMs, known };
 }
+
+/**
+ * An instant as RFC 3339 text in a zone's local time with its UTC offset at that instant, e.g.
+ * '2026-12-02T09:30:00-05:00' for New York in winter ('Z' is never used, '+00:00' is written
+ * instead). Milliseconds are written only when there are some, as clocks that show whole
+ * seconds do. Throws RangeError on a non-finite instant or an invalid zone.
+ */
+export function zonedTimestamp(ms: number, timeZone: string): string {
+  checkInstant(ms);
+  const wall = wallMs(timeZone, ms);
+  const offsetMin = Math.round((wall - Math.floor(ms / 1000) * 1000) / MINUTE_MS);
+  const fraction = ((ms % 1000) + 1000) % 1000;
+  const sign = offsetMin < 0 ? '-' : '+';
+  const abs = Math.abs(offsetMin);
+  const offset = `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+  const local = new Date(wall).toISOString().slice(0, 19);
+  return `${local}${fraction === 0 ? '' : `.${String(fraction).padStart(3, '0')}`}${offset}`;
+}

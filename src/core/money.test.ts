@@ -28,6 +28,7 @@ import {
   buyCost,
   sellProceeds,
   notionalAtLeast,
+  quantityForNotional,
   weightedAvgCost,
 } from './money.js';
 
@@ -371,11 +372,29 @@ describe('parseBps', () => {
   );
 });
 
+describe('quantityForNotional', () => {
+  it('buys the most shares whose value fits the amount', () => {
+    // $1,000 at $150: 6.666666 shares (value 999.9999), not 6.666667 (1,000.00005).
+    expect(formatQty(quantityForNotional(parseCash('1000'), parsePrice('150')))).toBe('6.666666');
+    expect(formatQty(quantityForNotional(parseCash('300'), parsePrice('150')))).toBe('2');
+    expect(quantityForNotional(parseCash('0.01'), parsePrice('100000'))).toBe(0n);
+  });
+});
+
 describe('properties', () => {
   const cash = fc.bigInt(1n, CASH_MAX);
   const price = fc.bigInt(1n, PRICE_MAX);
   const qty = fc.bigInt(1n, QTY_MAX);
   const bps = fc.bigInt(0n, 10_000n);
+
+  it('a notional order never buys more than its amount, nor less by a whole quantity unit', () => {
+    fc.assert(
+      fc.property(cash, price, (amount, p) => {
+        const q = quantityForNotional(amount, p);
+        return notional(q, p, 'down') <= amount && q * p <= amount * 10n ** 8n && (q + 1n) * p > amount * 10n ** 8n;
+      }),
+    );
+  });
 
   it('formatCash then parseCash returns the same cents', () => {
     fc.assert(fc.property(cash, (c) => parseCash(formatCash(c)) === c));

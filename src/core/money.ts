@@ -238,6 +238,16 @@ export function notionalAtLeast(qty: Qty, price: Price, minimum: Cash): boolean 
 }
 
 /**
+ * The most shares (at the quantity scale) whose value at `price` is at most `amount`: what an
+ * order for a cash amount (Alpaca's `notional`) buys at that price. Rounded down, so the value
+ * never exceeds the amount asked; 0 when the amount buys less than one quantity unit.
+ */
+export function quantityForNotional(amount: Cash, price: Price): Qty {
+  if (amount < 0n || price <= 0n) assert(false, `amount must be non-negative and price positive, got ${amount} and ${price}`);
+  return divRound(amount * NOTIONAL_DIVISOR, price, 'down');
+}
+
+/**
  * The cash held for a market buy: quantity × price × (1 + bufferBps / 10_000), rounded up to the
  * cent in one step so the hold never falls short of the exact buffered amount.
  */

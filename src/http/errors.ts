@@ -6,6 +6,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type CoreErrorCode, type ErrorJson } from '../core/errors.js';
 import { isUnavailableError } from '../infra/unavailable.js';
+import type { AlpacaErrorCode } from '../alpaca/alpaca.errors.js';
 import type { AccountsErrorCode } from '../services/accounts/accounts.errors.js';
 import type { ClassesErrorCode } from '../services/classes/classes.errors.js';
 import type { EventsErrorCode } from '../services/events/events.errors.js';
@@ -36,6 +37,7 @@ export type HttpErrorCode =
 export type ErrorCode =
   | CoreErrorCode
   | HttpErrorCode
+  | AlpacaErrorCode
   | AccountsErrorCode
   | ClassesErrorCode
   | EventsErrorCode
@@ -190,8 +192,13 @@ function fromFastifyError(err: FastifyError): AppError | undefined {
   return undefined;
 }
 
+/** What a thrown value is in our codes: an AppError, a framework refusal mapped to one, or undefined (a bug or an outage). */
+export function toAppError(raw: unknown): AppError | undefined {
+  return raw instanceof AppError ? raw : fromFastifyError(raw as FastifyError);
+}
+
 export function sendError(request: FastifyRequest, reply: FastifyReply, raw: unknown): FastifyReply {
-  const appError = raw instanceof AppError ? raw : fromFastifyError(raw as FastifyError);
+  const appError = toAppError(raw);
   if (appError) {
     const status = statusForCode(appError.code);
     if (status !== undefined) {

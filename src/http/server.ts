@@ -38,6 +38,8 @@ import { liveStreamDeps, registerLiveStream } from '../services/events/live-stre
 import { registerEventRoutes } from '../services/events/events.routes.js';
 import { registerClassRoutes } from '../services/classes/classes.routes.js';
 import { registerResetRoutes } from '../services/resets/resets.routes.js';
+import { registerAlpacaApi } from '../alpaca/alpaca.routes.js';
+import { registerAlpacaStream } from '../alpaca/alpaca.stream.js';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 export const READY_TIMEOUT_MS = 2_000;
@@ -204,10 +206,14 @@ export async function buildServer(ctx: AppContext): Promise<{ server: Server; ro
   registerClockRoutes(server, ctx);
   registerEventRoutes(server, ctx);
   registerClassRoutes(server, ctx);
+  // Alpaca's Trading API v2 and market data under /v2, translated to the same services.
+  await registerAlpacaApi(server, ctx);
   // The clock's admin override is read by every process: this one keeps its copy current.
   await ctx.clock.start();
   // GET /ws: each client's events (replayed, then live) and the prices it asks for.
   await registerLiveStream(server, liveStreamDeps(ctx));
+  // GET /stream: Alpaca's trade_updates protocol over the same event log.
+  await registerAlpacaStream(server, ctx);
 
   await server.ready();
   return { server, routes };

@@ -337,3 +337,55 @@ export async function listLedger(
   if (beforeId !== undefined) query = query.where('id', '<', beforeId);
   return query.orderBy('id', 'desc').limit(limit).execute();
 }
+
+/**
+ * A page of activities (the Alpaca facade's GET /v2/account/activities): a window of time and
+ * a position after (ascending) or before (descending) an activity id. The same shape pages the
+ * fills (orders.repository.listFillActivities), so one filter pages both sources alike.
+ */
+export interface ActivityPageFilter {
+  userId: string;
+  /** Only rows at (inclusive) or strictly after this instant. */
+  start?: { at: Date; inclusive: boolean } | undefined;
+  /** Only rows strictly before this instant. */
+  end?: Date | undefined;
+  /** Only rows whose activity id sorts after this one (ascending) or before it (descending). */
+  pageToken?: string | undefined;
+  ascending: boolean;
+  limit: number;
+}
+
+/** Rows one page of ledger activities reads at most. */
+export const LEDGER_ACTIVITIES_LIMIT_MAX = 1_000;
+
+export interface LedgerActivityRow extends LedgerRow {
+  /** `<YYYYMMDDHHMMSSmmm>::<ledger id>`, the instant in UTC (see listLedgerActivities). */
+  activity_id: string;
+}
+
+/**
+ * The user's ledger rows of `kinds` as activities, one page in activity id order. An activity
+ * id is Alpaca's form: the row's instant in UTC to the millisecond as 17 digits, '::', and the
+ * ledger id. The fixed-width digits come first, so the ids sort in time order as plain strings;
+ * they are compared byte by byte (COLLATE "C"), as JavaScript compares strings, so a page token
+ * means the same position here and to the caller whatever the database's collation.
+ */
+export async function listLedgerActivities(db: Executor, kinds: readonly LedgerKind[], f: ActivityPageFilter): Promise<LedgerActivityRow[]> {
+  if (kinds.length === 0) return [];
+  const limit = Math.min(Math.max(1, f.limit), LEDGER_ACTIVITIES_LIMIT_MAX);
+  const start = f.start === undefined ? sql`true` : f.start.inclusive ? sql`x.created_at >= ${f.start.at}` : sql`x.created_at > ${f.start.at}`;
+  const end = f.end === undefined ? sql`true` : sql`x.created_at < ${f.end}`;
+  const token = f.pageToken === undefined ? sql`true` : f.ascending ? sql`x.activity_id COLLATE "C" > ${f.pageToken}` : sql`x.activity_id COLLATE "C" < ${f.pageToken}`;
+  const { rows } = await sql<LedgerActivityRow>`
+    SELECT x.* FROM (
+      SELECT to_char(l.created_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSMS') || '::' || l.id::text AS activity_id,
+             l.id::text AS id, l.user_id, l.kind, l.amount::text AS amount, l.balance_after::text AS balance_after,
+             l.order_id, l.created_at
+        FROM cash_ledger l
+       WHERE l.user_id = ${f.userId} AND l.kind = ANY(${[...kinds]}::text[])
+    ) x
+    WHERE ${start} AND ${end} AND ${token}
+    ORDER BY x.activity_id COLLATE "C" ${f.ascending ? sql`ASC` : sql`DESC`}
+    LIMIT ${limit}`.execute(db);
+  return rows;
+}

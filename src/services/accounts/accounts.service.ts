@@ -287,3 +287,25 @@ export async function fundsRefusal(db: Executor, userId: string, requested: Cash
   if (!row) return new AccountNotFoundError(userId);
   return new InsufficientFundsError(userId, formatCash(requested), formatCash(cashFromDb(row.available_cash)));
 }
+
+/** A ledger row as an activity of the Alpaca facade, with its activity id (see the repository). */
+export interface LedgerActivity extends Activity {
+  activityId: string;
+}
+
+export type ActivityPageFilter = repo.ActivityPageFilter;
+
+/** The user's ledger rows of `kinds`, one page in activity id order (at most LEDGER_ACTIVITIES_LIMIT_MAX). */
+export async function listLedgerActivities(db: Executor, kinds: readonly LedgerKind[], filter: ActivityPageFilter): Promise<LedgerActivity[]> {
+  assert(filter.limit >= 1 && filter.limit <= repo.LEDGER_ACTIVITIES_LIMIT_MAX, 'ledger activities limit within bounds');
+  const rows = await repo.listLedgerActivities(db, kinds, filter);
+  return rows.map((r) => ({
+    activityId: r.activity_id,
+    id: r.id,
+    kind: r.kind,
+    amount: cashFromDb(r.amount),
+    balanceAfter: cashFromDb(r.balance_after),
+    orderId: r.order_id,
+    createdAt: r.created_at,
+  }));
+}

@@ -417,21 +417,7 @@ export class LiveStream {
     this.sweeping = true;
     try {
       if (!this.unsubscribeBus || !this.unsubscribeTicks) void this.subscribeFeeds();
-      const userIds = [...this.byUser.keys()];
-      for (let i = 0; i < userIds.length && !this.stopped; i += this.options.sweepUsersMax) {
-        const lastSeqs = await this.ports.events.lastSeqs(userIds.slice(i, i + this.options.sweepUsersMax));
-        for (const [userId, lastSeq] of lastSeqs) {
-          for (const s of this.byUser.get(userId) ?? []) {
-            // The mark read one sweep ago is acted on: an event committed since may still be on
-            // its way over the bus (no read for that), one committed before it is surely lost.
-            const mark = s.sweptSeq;
-            s.sweptSeq = lastSeq;
-            if (mark === undefined) continue;
-            if (s.cursor.delivered < mark && s.cursor.inSync) this.metrics.catchUps.inc();
-            s.cursor.onLastSeq(mark);
-          }
-        }
-      }
+      await sweepSubscriptions(this.ports.events, this.byUser, this.options.sweepUsersMax, () => this.stopped, () => this.metrics.catchUps.inc());
       this.sweepCount += 1;
     } catch (err) {
       const now = Date.now();
@@ -467,9 +453,7 @@ class LiveConnection {
   /** Messages are handled one at a time, in order. */
   private chain: Promise<void> = Promise.resolve();
   private queued = 0;
-  private rateWindowStartMs = 0;
-  private rateWindowCount = 0;
-  private refusedInWindow = false;
+  private readonly rate: ClientMessageRate;
   /** Called when a send has been written to the socket: where drains are noticed. */
   private readonly onWritten = (): void => {
     if (this.readyWaiters.length > 0 || this.heldPrices.size > 0) this.drained();
@@ -478,7 +462,9 @@ class LiveConnection {
   constructor(
     private readonly hub: LiveStream,
     private readonly ws: WebSocket,
-  ) {}
+  ) {
+    this.rate = new ClientMessageRate(hub.options.clientMessagesPerSecondMax);
+  }
 
   private get options(): LiveStreamOptions {
     return this.hub.options;
@@ -640,17 +626,10 @@ class LiveConnection {
 
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.closed) return;
-    const now = Date.now();
-    if (now - this.rateWindowStartMs >= 1_000) {
-      this.rateWindowStartMs = now;
-      this.rateWindowCount = 0;
-      this.refusedInWindow = false;
-    }
-    this.rateWindowCount += 1;
-    if (this.rateWindowCount > this.options.clientMessagesPerSecondMax || this.queued >= this.options.clientMessagesQueuedMax) {
+    const admitted = this.rate.admit(this.queued >= this.options.clientMessagesQueuedMax);
+    if (admitted !== 'read') {
       // One refusal per window says why; the rest of a flood is dropped unanswered.
-      if (!this.refusedInWindow) {
-        this.refusedInWindow = true;
+      if (admitted === 'refuse') {
         const message = `at most ${this.options.clientMessagesPerSecondMax} messages a second and ${this.options.clientMessagesQueuedMax} waiting; messages past it are not read`;
         this.sendControl(errorJson(undefined, new LiveStreamError('RATE_LIMITED', message, { retry_after_s: 1 })));
       }
@@ -849,7 +828,72 @@ class LiveConnection {
   }
 }
 
-function rawText(data: RawData): string {
+/**
+ * What the sweep needs of a subscription: its cursor, and the user's last seq as the previous
+ * sweep read it. (The Alpaca stream, src/alpaca, sweeps its subscriptions the same way.)
+ */
+export interface SweptSubscription {
+  readonly cursor: Pick<EventCursor<{ seq: number }>, 'delivered' | 'inSync' | 'onLastSeq'>;
+  sweptSeq: number | undefined;
+}
+
+/**
+ * One sweep over the subscriptions of `byUser`: the log's last seq of every user, in calls of
+ * at most `usersMax` users, and each cursor caught up to what the previous sweep read. The mark
+ * read one sweep ago is acted on: an event committed since may still be on its way over the bus
+ * (no read for that), one committed before it is surely lost. `onCatchUp` counts a cursor that
+ * was in sync yet behind that mark (the bus lost something).
+ */
+export async function sweepSubscriptions(
+  events: Pick<EventLog, 'lastSeqs'>,
+  byUser: ReadonlyMap<string, ReadonlySet<SweptSubscription>>,
+  usersMax: number,
+  isStopped: () => boolean,
+  onCatchUp: () => void,
+): Promise<void> {
+  const userIds = [...byUser.keys()];
+  for (let i = 0; i < userIds.length && !isStopped(); i += usersMax) {
+    const lastSeqs = await events.lastSeqs(userIds.slice(i, i + usersMax));
+    for (const [userId, lastSeq] of lastSeqs) {
+      for (const s of byUser.get(userId) ?? []) {
+        const mark = s.sweptSeq;
+        s.sweptSeq = lastSeq;
+        if (mark === undefined) continue;
+        if (s.cursor.delivered < mark && s.cursor.inSync) onCatchUp();
+        s.cursor.onLastSeq(mark);
+      }
+    }
+  }
+}
+
+/**
+ * A client's message rate, in windows of one second: `read` while the window has room (and the
+ * queue of messages waiting is not full), then `refuse` once (the caller says why) and `drop`
+ * for the rest of the window.
+ */
+export class ClientMessageRate {
+  private windowStartMs = 0;
+  private count = 0;
+  private refused = false;
+
+  constructor(private readonly perSecondMax: number) {}
+
+  admit(queueFull: boolean, nowMs = Date.now()): 'read' | 'refuse' | 'drop' {
+    if (nowMs - this.windowStartMs >= 1_000) {
+      this.windowStartMs = nowMs;
+      this.count = 0;
+      this.refused = false;
+    }
+    this.count += 1;
+    if (this.count <= this.perSecondMax && !queueFull) return 'read';
+    if (this.refused) return 'drop';
+    this.refused = true;
+    return 'refuse';
+  }
+}
+
+/** A message's bytes as text (ws hands a Buffer, a list of fragments or an ArrayBuffer). */
+export function rawText(data: RawData): string {
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
   if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
   return data.toString('utf8');

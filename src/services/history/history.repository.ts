@@ -288,13 +288,21 @@ export interface PointRow {
  * A user's points from `from` (null: from the first), oldest first, with the last point before
  * `from` as the opening one; at most `limit` of the newest.
  */
-export async function listPoints(db: Executor, userId: string, from: Date | null, limit: number): Promise<{ opening: PointRow | undefined; points: PointRow[] }> {
+export async function listPoints(
+  db: Executor,
+  userId: string,
+  from: Date | null,
+  limit: number,
+  /** The last instant included (Alpaca's date_end); none: everything since `from`. */
+  until: Date | null = null,
+): Promise<{ opening: PointRow | undefined; points: PointRow[] }> {
   const fromAt = from ?? new Date(0);
+  const upTo = until === null ? sql`` : sql` AND at <= ${until}`;
   const [opening, points] = await Promise.all([
     from === null
       ? Promise.resolve({ rows: [] as PointRow[] })
       : sql<PointRow>`SELECT at, equity::text, base::text, kind FROM portfolio_history WHERE user_id = ${userId} AND at < ${fromAt} ORDER BY at DESC LIMIT 1`.execute(db),
-    sql<PointRow>`SELECT at, equity::text, base::text, kind FROM portfolio_history WHERE user_id = ${userId} AND at >= ${fromAt} ORDER BY at DESC LIMIT ${limit}`.execute(db),
+    sql<PointRow>`SELECT at, equity::text, base::text, kind FROM portfolio_history WHERE user_id = ${userId} AND at >= ${fromAt}${upTo} ORDER BY at DESC LIMIT ${limit}`.execute(db),
   ]);
   return { opening: opening.rows[0], points: points.rows.reverse() };
 }
@@ -349,4 +357,16 @@ export const STORED_START = {
 export async function getBalanceWithBase(db: Executor, userId: string): Promise<{ base: Cash } | undefined> {
   const row = await db.selectFrom('cash_balances').select('net_contributions').where('user_id', '=', userId).executeTakeFirst();
   return row ? { base: cashFromDb(row.net_contributions) } : undefined;
+}
+
+/**
+ * The user's latest point that starts a day's comparison: a session close, or a reset (which
+ * restarts the account, so what came before it is no baseline), at or before `atOrBefore`.
+ */
+export async function latestClosePoint(db: Executor, userId: string, atOrBefore: Date): Promise<PointRow | undefined> {
+  const { rows } = await sql<PointRow>`
+    SELECT at, equity::text, base::text, kind FROM portfolio_history
+     WHERE user_id = ${userId} AND at <= ${atOrBefore} AND kind IN ('close', 'reset')
+     ORDER BY at DESC LIMIT 1`.execute(db);
+  return rows[0];
 }

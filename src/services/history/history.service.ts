@@ -292,10 +292,19 @@ export interface HistoryPoint {
  * point in it); the value before the period opens the series at the period's first bucket. A
  * bucket without a point means "unchanged since the previous one".
  */
-export async function portfolioHistory(db: Executor, userId: string, period: HistoryPeriod, timeframe: HistoryTimeframe, nowMs = Date.now()): Promise<HistoryPoint[]> {
+export async function portfolioHistory(
+  db: Executor,
+  userId: string,
+  period: HistoryPeriod,
+  timeframe: HistoryTimeframe,
+  nowMs = Date.now(),
+  /** The period ends at this instant instead of now (Alpaca's date_end): later points are left out. */
+  endMs?: number,
+): Promise<HistoryPoint[]> {
   const tfMs = TIMEFRAME_MS[timeframe];
-  const from = period === 'all' ? null : new Date(nowMs - PERIOD_MS[period]);
-  const { opening, points } = await repo.listPoints(db, userId, from, HISTORY_POINTS_MAX);
+  const toMs = endMs ?? nowMs;
+  const from = period === 'all' ? null : new Date(toMs - PERIOD_MS[period]);
+  const { opening, points } = await repo.listPoints(db, userId, from, HISTORY_POINTS_MAX, endMs === undefined ? null : new Date(endMs));
   const series: HistoryPoint[] = [];
   const push = (atMs: number, row: repo.PointRow) => {
     const bucket = Math.floor(atMs / tfMs) * tfMs;
@@ -388,4 +397,23 @@ export async function leaderboard(
     trades: r.trades,
   }));
   return { asOf, entries };
+}
+
+// ---------------------------------------------------------------------------------------------
+// A user's history ending at a given instant, and the last close (the Alpaca facade)
+// ---------------------------------------------------------------------------------------------
+
+/** The user's current base (net contributions: initial cash, deposits, withdrawals; a reset restarts it). */
+export async function currentBase(db: Executor, userId: string): Promise<Cash | undefined> {
+  return (await repo.getBalanceWithBase(db, userId))?.base;
+}
+
+/**
+ * The user's equity at its latest session close — or at its latest reset, when that came after
+ * (a reset restarts the account) — at or before `atOrBefore`; undefined when history has
+ * neither yet.
+ */
+export async function lastCloseEquity(db: Executor, userId: string, atOrBefore = new Date()): Promise<{ at: Date; equity: Cash; kind: repo.PointKind } | undefined> {
+  const row = await repo.latestClosePoint(db, userId, atOrBefore);
+  return row && { at: row.at, equity: cashFromDb(row.equity), kind: row.kind };
 }

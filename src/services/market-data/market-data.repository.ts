@@ -87,3 +87,62 @@ export async function listBars(db: Executor, ticker: string, limit: number): Pro
     .limit(limit)
     .execute();
 }
+
+/**
+ * Up to `limit` bars of a ticker with `from <= bucket < until`, oldest first (newest first when
+ * `descending`): a range scan of the primary key, so a caller pages through a long history by
+ * moving `from` (or `until`) past the last bar it got.
+ */
+export async function listBarRange(db: Executor, ticker: string, from: Date, until: Date, descending: boolean, limit: number): Promise<BarRow[]> {
+  return db
+    .selectFrom('price_bars')
+    .select(['ticker', 'bucket', 'open', 'high', 'low', 'close', 'tick_count'])
+    .where('ticker', '=', ticker)
+    .where('bucket', '>=', from)
+    .where('bucket', '<', until)
+    .orderBy('bucket', descending ? 'desc' : 'asc')
+    .limit(limit)
+    .execute();
+}
+
+export interface BarAggregateRow {
+  open: string;
+  high: string;
+  low: string;
+  close: string;
+  tick_count: string;
+  bars: number;
+}
+
+/**
+ * The bars of a ticker with `from <= bucket < until` merged into one, in the database: the
+ * first open, the highest high, the lowest low, the last close and the sum of the tick counts.
+ * Undefined when there is no bar in the range. The caller bounds the range (it reads every bar
+ * of it).
+ */
+export async function aggregateBarRange(db: Executor, ticker: string, from: Date, until: Date): Promise<BarAggregateRow | undefined> {
+  const { rows } = await sql<BarAggregateRow>`
+    SELECT (array_agg(open ORDER BY bucket ASC))[1]::text AS open,
+           max(high)::text AS high,
+           min(low)::text AS low,
+           (array_agg(close ORDER BY bucket DESC))[1]::text AS close,
+           sum(tick_count)::text AS tick_count,
+           count(*)::int AS bars
+      FROM price_bars
+     WHERE ticker = ${ticker} AND bucket >= ${from} AND bucket < ${until}`.execute(db);
+  const row = rows[0];
+  return row === undefined || row.bars === 0 ? undefined : row;
+}
+
+/** The latest bar of each of the tickers that has one: one index probe per ticker. */
+export async function listLatestBars(db: Executor, tickers: readonly string[]): Promise<BarRow[]> {
+  if (tickers.length === 0) return [];
+  const { rows } = await sql<BarRow>`
+    SELECT b.ticker, b.bucket, b.open::text AS open, b.high::text AS high, b.low::text AS low, b.close::text AS close, b.tick_count
+      FROM unnest(${[...tickers]}::text[]) AS t(ticker)
+      CROSS JOIN LATERAL (
+        SELECT ticker, bucket, open, high, low, close, tick_count
+          FROM price_bars p WHERE p.ticker = t.ticker ORDER BY p.bucket DESC LIMIT 1
+      ) b`.execute(db);
+  return rows;
+}

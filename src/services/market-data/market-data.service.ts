@@ -31,6 +31,10 @@ export const BARS_LIMIT_MAX = 500;
 /** Most bars written by one statement. */
 export const BAR_UPSERT_ROWS_MAX = 1_000;
 
+/** Most 1-minute bars one range read returns (listBarRange). */
+export const BAR_RANGE_ROWS_MAX = 10_000;
+/** Longest range one aggregate reads (aggregateBarRange): a day and a bit, at most ~1,500 bars. */
+export const BAR_AGGREGATE_RANGE_MS_MAX = 26 * 3_600_000;
 export const BAR_INTERVALS = ['1m'] as const;
 export type BarInterval = (typeof BAR_INTERVALS)[number];
 
@@ -145,6 +149,49 @@ export class MarketDataService {
     assert(Number.isInteger(limit) && limit >= 1 && limit <= BARS_LIMIT_MAX, `bars limit within bounds, got ${limit}`);
     await this.requireTicker(ticker);
     return (await repo.listBars(this.db, ticker, limit)).map(toBar);
+  }
+
+  /**
+   * Up to `limit` (at most BAR_RANGE_ROWS_MAX) 1-minute bars of a listed ticker starting in
+   * [fromMs, untilMs), oldest first, or newest first when `descending`.
+   */
+  async listBarRange(ticker: string, fromMs: number, untilMs: number, options: { descending: boolean; limit: number }): Promise<Bar[]> {
+    const { descending, limit } = options;
+    assert(Number.isInteger(limit) && limit >= 1 && limit <= BAR_RANGE_ROWS_MAX, `bar range limit within bounds, got ${limit}`);
+    assert(Number.isSafeInteger(fromMs) && Number.isSafeInteger(untilMs), 'bar range bounds are instants in ms');
+    await this.requireTicker(ticker);
+    return (await repo.listBarRange(this.db, ticker, new Date(fromMs), new Date(untilMs), descending, limit)).map(toBar);
+  }
+
+  /**
+   * The 1-minute bars of a listed ticker starting in [fromMs, untilMs) merged into one (first
+   * open, highest high, lowest low, last close, ticks added up), with `bucketMs` = fromMs;
+   * undefined when there is none. The range is at most BAR_AGGREGATE_RANGE_MS_MAX long, so the
+   * database reads a bounded number of bars.
+   */
+  async aggregateBarRange(ticker: string, fromMs: number, untilMs: number): Promise<Bar | undefined> {
+    assert(Number.isSafeInteger(fromMs) && Number.isSafeInteger(untilMs) && fromMs <= untilMs, 'an aggregate covers an ordered range of instants');
+    assert(untilMs - fromMs <= BAR_AGGREGATE_RANGE_MS_MAX, `an aggregate covers at most ${BAR_AGGREGATE_RANGE_MS_MAX} ms`);
+    await this.requireTicker(ticker);
+    const row = await repo.aggregateBarRange(this.db, ticker, new Date(fromMs), new Date(untilMs));
+    if (row === undefined) return undefined;
+    return {
+      ticker,
+      bucketMs: fromMs,
+      open: priceFromDb(row.open),
+      high: priceFromDb(row.high),
+      low: priceFromDb(row.low),
+      close: priceFromDb(row.close),
+      tickCount: Number(row.tick_count),
+    };
+  }
+
+  /** The latest 1-minute bar of each listed ticker given that has one (unlisted ones are skipped). */
+  async latestBars(tickers: readonly string[]): Promise<Map<string, Bar>> {
+    assert(tickers.length <= INSTRUMENTS_MAX, `at most ${INSTRUMENTS_MAX} tickers`);
+    const set = await this.instrumentSet();
+    const listed = [...new Set(tickers)].filter((t) => set.byTicker.has(t));
+    return new Map((await repo.listLatestBars(this.db, listed)).map((row) => [row.ticker, toBar(row)]));
   }
 
   /**

@@ -20,8 +20,10 @@ export class OrderRejectedError extends AppError<OrdersErrorCode> {
 }
 
 export class OrderNotFoundError extends AppError<OrdersErrorCode> {
-  constructor(orderId: string) {
-    super(SERVICE, 'ORDER_NOT_FOUND', `no order ${orderId}`, { details: { order_id: orderId } });
+  constructor(orderId: string, by: 'id' | 'client_order_id' = 'id') {
+    super(SERVICE, 'ORDER_NOT_FOUND', by === 'id' ? `no order ${orderId}` : `no order with client_order_id ${orderId}`, {
+      details: by === 'id' ? { order_id: orderId } : { client_order_id: orderId },
+    });
   }
 }
 

@@ -316,7 +316,15 @@ export interface OrderFilter {
   userId?: string | undefined;
   statuses?: readonly OrderStatus[] | undefined;
   ticker?: string | undefined;
+  /** Any of these tickers (Alpaca's `symbols`). */
+  tickers?: readonly string[] | undefined;
+  side?: 'buy' | 'sell' | undefined;
+  /** Created strictly after / up to and including these times (Alpaca's `after` and `until`). */
+  createdAfter?: Date | undefined;
+  createdUntil?: Date | undefined;
   beforeId?: string | undefined;
+  /** Oldest first (default: newest first). */
+  ascending?: boolean | undefined;
   limit: number;
 }
 
@@ -325,8 +333,14 @@ export async function listOrders(db: Executor, f: OrderFilter): Promise<OrderRow
   if (f.userId !== undefined) q = q.where('user_id', '=', f.userId);
   if (f.statuses !== undefined) q = q.where('status', 'in', [...f.statuses]);
   if (f.ticker !== undefined) q = q.where('ticker', '=', f.ticker);
+  if (f.tickers !== undefined) q = f.tickers.length === 0 ? q.where(sql<boolean>`false`) : q.where('ticker', 'in', [...f.tickers]);
+  if (f.side !== undefined) q = q.where('side', '=', f.side);
+  // Compared at the millisecond, as clients see the times: an order is not "after" the
+  // created_at it was shown with.
+  if (f.createdAfter !== undefined) q = q.where(sql`date_trunc('milliseconds', created_at)`, '>', f.createdAfter);
+  if (f.createdUntil !== undefined) q = q.where(sql`date_trunc('milliseconds', created_at)`, '<=', f.createdUntil);
   if (f.beforeId !== undefined) q = q.where('id', '<', f.beforeId);
-  return (await q.orderBy('id', 'desc').limit(f.limit).execute()) as OrderRow[];
+  return (await q.orderBy('id', f.ascending ? 'asc' : 'desc').limit(f.limit).execute()) as OrderRow[];
 }
 
 /** Locks the live (PENDING or OPEN) orders among `ids` for this transaction, in id order. */
@@ -570,4 +584,60 @@ export async function listOpenForSession(db: Executor, event: 'open' | 'close', 
       ? q.where((eb) => eb.or([eb('time_in_force', '=', 'opg'), eb.and([eb('type', '=', 'market'), eb('time_in_force', '<>', 'cls')])]))
       : q.where('time_in_force', 'in', ['cls', 'day']);
   return (await q.orderBy('id').limit(limit).execute()) as OrderRow[];
+}
+
+/** Fills one page of fill activities reads at most. */
+export const FILL_ACTIVITIES_LIMIT_MAX = 1_000;
+
+/**
+ * A page of fill activities (the Alpaca facade's GET /v2/account/activities): the same shape as
+ * accounts.repository's ActivityPageFilter, which pages the ledger's activities alike.
+ */
+export interface FillActivityFilter {
+  userId: string;
+  /** Only fills at (inclusive) or strictly after this instant. */
+  start?: { at: Date; inclusive: boolean } | undefined;
+  /** Only fills strictly before this instant. */
+  end?: Date | undefined;
+  /** Only fills whose activity id sorts after this one (ascending) or before it (descending). */
+  pageToken?: string | undefined;
+  ascending: boolean;
+  limit: number;
+}
+
+export interface FillActivityRow {
+  /** `<YYYYMMDDHHMMSSmmm>::<order id>`: the fill's instant in UTC, then its order (one fill per order). */
+  activity_id: string;
+  order_id: string;
+  ticker: string;
+  side: OrderSide;
+  price: string;
+  quantity: string;
+  /** The fill's instant, ISO 8601 in UTC to the millisecond (the instant of activity_id). */
+  transaction_time: string;
+}
+
+/**
+ * The user's fills as activities, one page in activity id order. The id is Alpaca's form, built
+ * as accounts.repository.listLedgerActivities builds the ledger's (17 digits of the instant in
+ * UTC, '::', the order id), and compared byte by byte (COLLATE "C"), so fills and ledger rows
+ * merge into one order and a page token means the same position in both.
+ */
+export async function listFillActivities(db: Executor, f: FillActivityFilter): Promise<FillActivityRow[]> {
+  const limit = Math.min(Math.max(1, f.limit), FILL_ACTIVITIES_LIMIT_MAX);
+  const start = f.start === undefined ? sql`true` : f.start.inclusive ? sql`x.executed_at >= ${f.start.at}` : sql`x.executed_at > ${f.start.at}`;
+  const end = f.end === undefined ? sql`true` : sql`x.executed_at < ${f.end}`;
+  const token = f.pageToken === undefined ? sql`true` : f.ascending ? sql`x.activity_id COLLATE "C" > ${f.pageToken}` : sql`x.activity_id COLLATE "C" < ${f.pageToken}`;
+  const { rows } = await sql<FillActivityRow>`
+    SELECT x.activity_id, x.order_id, x.ticker, x.side, x.price, x.quantity, x.transaction_time FROM (
+      SELECT to_char(fl.executed_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSMS') || '::' || o.id::text AS activity_id,
+             o.id::text AS order_id, o.ticker, o.side, fl.price::text AS price, fl.quantity::text AS quantity,
+             ${isoMillisUtc(sql`fl.executed_at`)} AS transaction_time, fl.executed_at
+        FROM orders o JOIN fills fl ON fl.order_id = o.id
+       WHERE o.user_id = ${f.userId}
+    ) x
+    WHERE ${start} AND ${end} AND ${token}
+    ORDER BY x.activity_id COLLATE "C" ${f.ascending ? sql`ASC` : sql`DESC`}
+    LIMIT ${limit}`.execute(db);
+  return rows;
 }

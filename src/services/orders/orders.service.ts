@@ -540,6 +540,13 @@ export class OrdersService {
     return toOrder(row);
   }
 
+  /** The user's order with this client_order_id; ORDER_NOT_FOUND when it has none. */
+  async getOrderByClientOrderId(userId: string, clientOrderId: string): Promise<Order> {
+    const row = await repo.getOrderByClientId(this.deps.db, userId, clientOrderId);
+    if (!row) throw new OrderNotFoundError(clientOrderId, 'client_order_id');
+    return toOrder(row);
+  }
+
   async listOrders(filter: repo.OrderFilter): Promise<{ orders: Order[]; next: string | null }> {
     const rows = await repo.listOrders(this.deps.db, { ...filter, limit: filter.limit + 1 });
     const page = rows.slice(0, filter.limit).map(toOrder);
