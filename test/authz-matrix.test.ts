@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePrice } from '../src/core/money.js';
 import type { RouteAuth } from '../src/http/auth.js';
 import { createApiKey } from '../src/services/users/users.service.js';
-import { ADMIN_TOKEN, createTestContext, startTestServer, type TestContext, type TestServer } from './harness.js';
+import { ADMIN_TOKEN, createTestContext, seedShares, startTestServer, type TestContext, type TestServer } from './harness.js';
 
 let ctx: TestContext;
 let api: TestServer;
@@ -36,6 +36,13 @@ let api: TestServer;
  * - `class-reader`: reads the class in the path: its teacher key or a member's key; 403 otherwise;
  * - `user-path-reset`: resets the user in the path: the user's own key or the teacher key of
  *   the user's class; any other key 403.
+ * - `alpaca-account`: Alpaca's routes of "the account" (/v2/account, /v2/orders, /v2/positions):
+ *   any user's key acts on its own account (another user's key gets its own, not the owner's);
+ *   the admin token and teacher keys have no account there: 403;
+ * - `alpaca-order`: one order by id (or client_order_id) on /v2: the owner's key; another user's
+ *   key gets 404 (never disclosed); the admin token and teacher keys 403;
+ * - `alpaca-market`: Alpaca's instrument and market-data routes: any user's key or the admin
+ *   token; a teacher key 403.
  */
 type Scope =
   | 'public'
@@ -51,7 +58,10 @@ type Scope =
   | 'any-credential'
   | 'class-teacher'
   | 'class-reader'
-  | 'user-path-reset';
+  | 'user-path-reset'
+  | 'alpaca-account'
+  | 'alpaca-order'
+  | 'alpaca-market';
 
 interface Fixtures {
   owner: { id: string; key: string };
@@ -134,6 +144,41 @@ const ROUTES: Record<string, Classified> = {
   'GET /classes/:id/members': { scope: 'class-teacher' },
   'GET /classes/:id/leaderboard': { scope: 'class-reader' },
 
+  // Alpaca's trade_updates stream authenticates itself, like /ws; a plain GET is refused.
+  'GET /stream': { scope: 'public' },
+  'POST /v2/orders': { scope: 'alpaca-account', request: () => ({ body: { symbol: 'AAPL', qty: '1', side: 'buy', type: 'market', time_in_force: 'day' } }) },
+  'GET /v2/orders': { scope: 'alpaca-account', request: () => ({ query: 'status=all' }) },
+  'DELETE /v2/orders': { scope: 'alpaca-account' },
+  'GET /v2/orders::by_client_order_id': { scope: 'alpaca-order', request: () => ({ query: 'client_order_id=matrix-order' }) },
+  'GET /v2/orders/:order_id': { scope: 'alpaca-order' },
+  'PATCH /v2/orders/:order_id': { scope: 'alpaca-order', request: () => ({ body: { limit_price: '9.00' } }) },
+  'DELETE /v2/orders/:order_id': { scope: 'alpaca-order' },
+  'GET /v2/account': { scope: 'alpaca-account' },
+  'GET /v2/account/activities': { scope: 'alpaca-account' },
+  'GET /v2/account/activities/:activity_type': { scope: 'alpaca-account' },
+  'GET /v2/account/portfolio/history': { scope: 'alpaca-account' },
+  'GET /v2/account/configurations': { scope: 'alpaca-account' },
+  'PATCH /v2/account/configurations': { scope: 'alpaca-account', request: () => ({ body: { no_shorting: true } }) },
+  // A user without the position gets 404 for it: the owner holds AAPL (seeded), others not.
+  'GET /v2/positions': { scope: 'alpaca-account' },
+  'GET /v2/positions/:symbol_or_asset_id': { scope: 'alpaca-order' },
+  'DELETE /v2/positions/:symbol_or_asset_id': { scope: 'alpaca-order', request: () => ({ query: 'qty=1' }) },
+  'DELETE /v2/positions': { scope: 'alpaca-account' },
+  'GET /v2/assets': { scope: 'alpaca-market' },
+  'GET /v2/assets/:symbol_or_asset_id': { scope: 'alpaca-market' },
+  'GET /v2/clock': { scope: 'alpaca-market' },
+  'GET /v2/calendar': { scope: 'alpaca-market', request: () => ({ query: 'start=2026-12-01&end=2026-12-31' }) },
+  'GET /v2/stocks/:symbol/trades/latest': { scope: 'alpaca-market' },
+  'GET /v2/stocks/trades/latest': { scope: 'alpaca-market', request: () => ({ query: 'symbols=AAPL' }) },
+  'GET /v2/stocks/:symbol/quotes/latest': { scope: 'alpaca-market' },
+  'GET /v2/stocks/quotes/latest': { scope: 'alpaca-market', request: () => ({ query: 'symbols=AAPL' }) },
+  'GET /v2/stocks/:symbol/bars': { scope: 'alpaca-market', request: () => ({ query: 'timeframe=1Min' }) },
+  'GET /v2/stocks/:symbol/bars/latest': { scope: 'alpaca-market' },
+  'GET /v2/stocks/bars/latest': { scope: 'alpaca-market', request: () => ({ query: 'symbols=AAPL' }) },
+  'GET /v2/stocks/bars': { scope: 'alpaca-market', request: () => ({ query: 'symbols=AAPL&timeframe=1Min' }) },
+  'GET /v2/stocks/:symbol/snapshot': { scope: 'alpaca-market' },
+  'GET /v2/stocks/snapshots': { scope: 'alpaca-market', request: () => ({ query: 'symbols=AAPL' }) },
+
   'GET /admin/audit': { scope: 'admin' },
   'PUT /admin/prices/:ticker': { scope: 'admin', request: () => ({ body: { price: '100.00' } }) },
   'POST /admin/market': { scope: 'admin', request: () => ({ body: { state: 'auto' } }) },
@@ -154,6 +199,9 @@ const DECLARED_AUTH: Record<Scope, RouteAuth> = {
   'class-teacher': 'teacher',
   'class-reader': 'user-or-teacher',
   'user-path-reset': 'user-or-teacher',
+  'alpaca-account': 'user',
+  'alpaca-order': 'user',
+  'alpaca-market': 'user',
 };
 
 type Caller = 'none' | 'malformed' | 'revoked' | 'other' | 'own' | 'teacher' | 'other-teacher' | 'admin';
@@ -168,8 +216,11 @@ const HIDDEN: Expectation = { exactly: 404 };
 function expected(scope: Scope, caller: Caller): Expectation {
   if (scope === 'public') return { not: [401, 403] };
   if (caller === 'none' || caller === 'malformed' || caller === 'revoked') return { exactly: 401 };
-  if (caller === 'admin') return OK; // on real ids
   const teacher = caller === 'teacher' || caller === 'other-teacher';
+  if (scope === 'alpaca-account') return caller === 'admin' || teacher ? FORBIDDEN : OK;
+  if (scope === 'alpaca-order') return caller === 'admin' || teacher ? FORBIDDEN : caller === 'own' ? OK : HIDDEN;
+  if (scope === 'alpaca-market') return teacher ? FORBIDDEN : OK;
+  if (caller === 'admin') return OK; // on real ids
   switch (scope) {
     case 'admin':
       return FORBIDDEN;
@@ -242,7 +293,8 @@ async function newMember(classId: string, name: string) {
 beforeAll(async () => {
   ctx = await createTestContext({ PRICE_AGE_MS_MAX: '86400000' });
   api = await startTestServer(ctx);
-  await ctx.quotes.setMany([{ ticker: 'AAPL', price: parsePrice('100'), asOfMs: Date.now() }]);
+  // A price with its minute bar (Alpaca's latest-bar routes read bars).
+  await ctx.market.setPrice('AAPL', parsePrice('100'));
   const cls = await newClass('Matrix class');
   const otherClass = await newClass('Another class');
   const revokedClass = await newClass('Revoked class');
@@ -263,6 +315,8 @@ beforeAll(async () => {
     seq: 0,
   };
   fx.orderId = await freshPendingOrder();
+  const named = await call('POST', '/orders', fx.owner.key, { ticker: 'AAPL', quantity: 1, type: 'limit', limit_price: '10.00', time_in_force: 'gtc', client_order_id: 'matrix-order' });
+  expect(named.status).toBe(201);
 });
 
 afterAll(async () => {
@@ -274,6 +328,14 @@ afterAll(async () => {
 async function fillPath(method: string, url: string): Promise<string> {
   let path = url;
   if (path.includes(':key_id')) path = path.replace(':key_id', (await createApiKey(ctx.db, fx.owner.id)).apiKeyId);
+  if (path.startsWith('/v2/orders/:order_id')) {
+    const id = method === 'DELETE' ? await freshPendingOrder() : method === 'PATCH' ? await freshOpenOrder() : fx.orderId;
+    path = path.replace(':order_id', id);
+  }
+  // The owner is given shares before each route of one position (a reset of the owner by an
+  // earlier route, or a closing, leaves none), so the owner's request finds one to read or close.
+  if (path.startsWith('/v2/positions/') || (path === '/v2/positions' && method === 'DELETE')) await seedShares(ctx, fx.owner.id, 'AAPL', '2', '100');
+  path = path.replace(':activity_type', 'FILL').replace(':symbol_or_asset_id', 'AAPL').replace(':symbol', 'AAPL').replace('::', ':');
   if (path.startsWith('/orders/:id')) {
     const id = method === 'DELETE' ? await freshPendingOrder() : method === 'PATCH' ? await freshOpenOrder() : fx.orderId;
     path = path.replace(':id', id);
@@ -281,7 +343,8 @@ async function fillPath(method: string, url: string): Promise<string> {
   if (path.startsWith('/users/:id')) path = path.replace(':id', fx.owner.id);
   if (path.startsWith('/classes/:id')) path = path.replace(':id', fx.classId);
   path = path.replace(':ticker', 'AAPL').replace('/docs/static/*', '/docs/static/swagger-ui.css');
-  expect(path, `unfilled parameter in ${url}`).not.toMatch(/[:*]/);
+  // A literal colon (Alpaca's /v2/orders:by_client_order_id) is not a parameter.
+  expect(path.replace('/v2/orders:by_client_order_id', ''), `unfilled parameter in ${url}`).not.toMatch(/[:*]/);
   return path;
 }
 
@@ -314,6 +377,17 @@ function tokensFor(caller: Caller): Array<{ label: string; token: string | null 
     case 'admin':
       return [{ label: 'admin token', token: ADMIN_TOKEN }];
   }
+}
+
+/**
+ * The credential as a client of the route sends it: on Alpaca's routes a key goes as Alpaca's
+ * pair of headers (its two halves), anything else (the admin token, garbage) as a bearer token.
+ */
+function credentialHeaders(path: string, token: string | null): Record<string, string> {
+  if (token === null) return {};
+  const pair = /^ptk_([0-9a-f]{16})_(.+)$/.exec(token);
+  if (path.startsWith('/v2/') && pair) return { 'apca-api-key-id': pair[1]!, 'apca-api-secret-key': pair[2]! };
+  return { authorization: `Bearer ${token}` };
 }
 
 const CALLERS: Caller[] = ['none', 'malformed', 'revoked', 'other', 'own', 'teacher', 'other-teacher', 'admin'];
@@ -361,7 +435,7 @@ describe('authorization matrix', () => {
           method: route.method,
           redirect: 'manual',
           headers: {
-            ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+            ...credentialHeaders(path, token),
             ...(req.body === undefined ? {} : { 'content-type': 'application/json' }),
           },
           body: req.body === undefined ? undefined : JSON.stringify(req.body),
