@@ -223,6 +223,12 @@ describe('replace, cancel and list', () => {
     expect(all.body[0].body.status).toBe('canceled');
   });
 
+  it('takes a bodiless GET with Content-Type: application/json, as 3.x sends every GET', async () => {
+    const res = await fetch(`${api.url}/v2/orders?status=all&limit=1`, { headers: { ...apca(user), 'content-type': 'application/json' } });
+    expect(res.status).toBe(200);
+    expect(Array.isArray(await res.json())).toBe(true);
+  });
+
   it('an unknown /v2 route is 404 in Alpaca shape', async () => {
     const res = await v2('GET', '/watchlists');
     expect(res.status).toBe(404);
