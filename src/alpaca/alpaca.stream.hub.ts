@@ -29,6 +29,7 @@ import type { Unsubscribe } from '../infra/channel.js';
 import type { EventBus, EventLog, EventRecord } from '../services/events/event-log.js';
 import { EventsSeqAheadError } from '../services/events/events.errors.js';
 import { EventCursor } from '../services/events/live-cursor.js';
+import { SocketSession } from '../services/events/socket-session.js';
 import { CLOSE_AUTH_FAILED, CLOSE_AUTH_TIMEOUT, CLOSE_GOING_AWAY, CLOSE_SLOW_CONSUMER, CLOSE_TRY_AGAIN_LATER } from '../services/events/live-protocol.js';
 import {
   ClientMessageRate,
@@ -293,25 +294,29 @@ class AlpacaConnection {
   /** The deadline passed while an authentication was in flight: decided when it ends. */
   private authDeadlinePassed = false;
   private authTimer: NodeJS.Timeout | undefined;
-  /** Answered the last ping (or none was sent yet). */
-  private alive = true;
-  private closed = false;
   private subscription: TradeSubscription | undefined;
-  private readyWaiters: (() => void)[] = [];
-  /** Messages are handled one at a time, in order (a listen waits for the log). */
-  private chain: Promise<void> = Promise.resolve();
-  private queued = 0;
   private readonly rate: ClientMessageRate;
-  /** Called when a send has been written to the socket: where drains are noticed. */
-  private readonly onWritten = (): void => {
-    if (this.readyWaiters.length > 0) this.drained();
-  };
+  /**
+   * The socket's pacing, heartbeat and message queue, as the native stream's (messages are
+   * handled one at a time, in order: a listen waits for the log). Frames are binary.
+   */
+  private readonly session: SocketSession;
 
   constructor(
     private readonly hub: AlpacaStream,
     private readonly ws: WebSocket,
   ) {
     this.rate = new ClientMessageRate(hub.options.clientMessagesPerSecondMax);
+    this.session = new SocketSession(
+      ws,
+      hub.options,
+      { onSlow: () => this.closeSlow(), onPingTimeout: () => this.hub.countClose('ping_timeout'), onTaskError: (err) => this.sendError(err) },
+      true,
+    );
+  }
+
+  private get closed(): boolean {
+    return this.session.closed;
   }
 
   private get options(): LiveStreamOptions {
@@ -319,33 +324,23 @@ class AlpacaConnection {
   }
 
   begin(credential: UpgradeCredential): void {
-    this.ws.on('pong', () => {
-      this.alive = true;
-    });
     this.ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     this.authTimer = setTimeout(() => this.onAuthDeadline(), this.options.authTimeoutMs);
     // Credentials in the upgrade's headers (APCA-API-KEY-ID and APCA-API-SECRET-KEY, or a
     // bearer token) authenticate at once; without them the client sends `authenticate`.
-    if (credential.present) this.enqueue(() => this.authenticate(credential.token));
+    if (credential.present) this.session.enqueue(() => this.authenticate(credential.token));
   }
 
   heartbeat(): void {
-    if (this.closed) return;
-    if (!this.alive) {
-      this.hub.countClose('ping_timeout');
-      this.ws.terminate();
-      return;
-    }
-    this.alive = false;
-    this.ws.ping();
+    this.session.heartbeat();
   }
 
   /** Called once the socket has closed: nothing of this connection stays registered. */
   release(): void {
-    this.closed = true;
+    this.session.closed = true;
     clearTimeout(this.authTimer);
     this.dropSubscription();
-    this.wakeReadyWaiters();
+    this.session.wakeReadyWaiters();
   }
 
   close(code: number, reason: string, metricReason: string): void {
@@ -357,15 +352,7 @@ class AlpacaConnection {
 
   /** Closes and resolves once the socket is closed, cutting it after `graceMs`. */
   closeAndWait(code: number, reason: string, graceMs: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      if (this.ws.readyState === this.ws.CLOSED) return resolve();
-      const timer = setTimeout(() => this.ws.terminate(), graceMs);
-      this.ws.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      this.close(code, reason, 'shutdown');
-    });
+    return this.session.closeAndWait(graceMs, () => this.close(code, reason, 'shutdown'));
   }
 
   // -- sending -----------------------------------------------------------------------------------
@@ -373,47 +360,14 @@ class AlpacaConnection {
   /** Sends one trade update; false asks a replay to wait (`ready`). Cuts a client too far behind. */
   private sendUpdate(frame: Buffer): boolean {
     if (this.closed) return true;
-    this.ws.send(frame, BINARY_FRAME, this.onWritten);
+    const room = this.session.sendPaced(frame);
     this.hub.countSent();
-    const buffered = this.ws.bufferedAmount;
-    if (buffered > this.options.sendBufferBytesMax) {
-      this.closeSlow();
-      return true;
-    }
-    return buffered <= this.options.replayPauseBytes;
+    return room;
   }
 
   /** A reply or an error: small, never held back. */
   private sendControl(frame: Buffer): void {
-    if (this.closed) return;
-    this.ws.send(frame, BINARY_FRAME, this.onWritten);
-    if (this.ws.bufferedAmount > this.options.sendBufferBytesMax) this.closeSlow();
-  }
-
-  /**
-   * Resolves when the client's queue is back below half the pause mark, or the connection is
-   * gone: a client that does not drain within `drainWaitMsMax` is as slow as one whose queue
-   * overflows, and is cut the same way (4008).
-   */
-  private ready(): Promise<void> {
-    if (this.closed || this.ws.bufferedAmount <= this.options.replayPauseBytes / 2) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => this.closeSlow(), this.options.drainWaitMsMax);
-      this.readyWaiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
-
-  private drained(): void {
-    if (this.closed || this.ws.bufferedAmount <= this.options.replayPauseBytes / 2) this.wakeReadyWaiters();
-  }
-
-  private wakeReadyWaiters(): void {
-    const waiters = this.readyWaiters;
-    this.readyWaiters = [];
-    for (const w of waiters) w();
+    this.session.sendControl(frame);
   }
 
   private closeSlow(): void {
@@ -443,7 +397,7 @@ class AlpacaConnection {
       this.close(CLOSE_MESSAGE_TOO_BIG, `messages are at most ${this.options.messageBytesMax} bytes`, 'message_too_big');
       return;
     }
-    const admitted = this.rate.admit(this.queued >= this.options.clientMessagesQueuedMax);
+    const admitted = this.rate.admit(this.session.queued >= this.options.clientMessagesQueuedMax);
     if (admitted !== 'read') {
       // One refusal per window says why; the rest of a flood is dropped unanswered.
       if (admitted === 'refuse') {
@@ -454,20 +408,7 @@ class AlpacaConnection {
     }
     // JSON arrives as text or binary frames alike (Alpaca's SDKs send text).
     const text = rawText(data);
-    this.enqueue(() => this.handle(text));
-  }
-
-  private enqueue(task: () => Promise<void>): void {
-    this.queued += 1;
-    this.chain = this.chain.then(async () => {
-      try {
-        if (!this.closed) await task();
-      } catch (err) {
-        this.sendError(err);
-      } finally {
-        this.queued -= 1;
-      }
-    });
+    this.session.enqueue(() => this.handle(text));
   }
 
   private async handle(text: string): Promise<void> {
@@ -585,7 +526,7 @@ class AlpacaConnection {
         read: async (afterSeq, limit) => (await this.hub.ports.events.readAfter(userId, afterSeq, limit)).map((e) => this.hub.toItem(e)),
         // Events that are not trade updates advance the position without a frame.
         deliver: (item) => (item.frame === undefined ? true : this.sendUpdate(item.frame)),
-        ready: () => this.ready(),
+        ready: () => this.session.ready(),
         onReadError: (err) => this.onCatchUpError(subscription, err),
         pageSize: this.options.replayPageSize,
         heldMax: this.options.heldEventsMax,

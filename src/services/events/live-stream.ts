@@ -33,6 +33,7 @@ import type { Quote, QuoteStore, TickBatch, Unsubscribe } from '../market-data/q
 import { EVENTS_PAGE_MAX, streamEventJson, type EventBus, type EventLog, type EventRecord } from './event-log.js';
 import { EventsSeqAheadError } from './events.errors.js';
 import { EventCursor } from './live-cursor.js';
+import { SocketSession } from './socket-session.js';
 import {
   bearerToken,
   CLOSE_AUTH_FAILED,
@@ -440,30 +441,32 @@ class LiveConnection {
   private principal: StreamPrincipal | undefined;
   private authenticating = false;
   private authTimer: NodeJS.Timeout | undefined;
-  /** Answered the last ping (or none was sent yet). */
-  private alive = true;
-  private closed = false;
   private events: EventsSubscription | undefined;
   private tickers: ReadonlySet<string> = new Set();
   /** The as_of of the last price sent per ticker: an older one (a snapshot overtaken by a tick) is not sent. */
   private readonly priceAsOfMs = new Map<string, number>();
   /** Prices held while the client's queue is long: the latest per ticker. */
   private readonly heldPrices = new Map<string, string | Buffer>();
-  private readyWaiters: (() => void)[] = [];
-  /** Messages are handled one at a time, in order. */
-  private chain: Promise<void> = Promise.resolve();
-  private queued = 0;
   private readonly rate: ClientMessageRate;
-  /** Called when a send has been written to the socket: where drains are noticed. */
-  private readonly onWritten = (): void => {
-    if (this.readyWaiters.length > 0 || this.heldPrices.size > 0) this.drained();
-  };
+  /** The socket's pacing, heartbeat and message queue (shared with Alpaca's stream). */
+  private readonly session: SocketSession;
 
   constructor(
     private readonly hub: LiveStream,
     private readonly ws: WebSocket,
   ) {
     this.rate = new ClientMessageRate(hub.options.clientMessagesPerSecondMax);
+    this.session = new SocketSession(ws, hub.options, {
+      onSlow: () => this.closeSlow(),
+      onPingTimeout: () => this.hub.countClose('ping_timeout'),
+      onTaskError: (err) => this.sendError(undefined, err),
+      onDrain: () => this.sendHeldPrices(),
+      holdsBack: () => this.heldPrices.size > 0,
+    });
+  }
+
+  private get closed(): boolean {
+    return this.session.closed;
   }
 
   private get options(): LiveStreamOptions {
@@ -471,35 +474,25 @@ class LiveConnection {
   }
 
   begin(authorization: string | undefined): void {
-    this.ws.on('pong', () => {
-      this.alive = true;
-    });
     this.ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     this.authTimer = setTimeout(() => {
       if (this.principal || this.authenticating || this.closed) return;
       this.close(CLOSE_AUTH_TIMEOUT, 'authentication timed out', 'auth_timeout');
     }, this.options.authTimeoutMs);
-    if (authorization !== undefined) this.enqueue(() => this.authenticate(bearerToken(authorization), undefined, false));
+    if (authorization !== undefined) this.session.enqueue(() => this.authenticate(bearerToken(authorization), undefined, false));
   }
 
   heartbeat(): void {
-    if (this.closed) return;
-    if (!this.alive) {
-      this.hub.countClose('ping_timeout');
-      this.ws.terminate();
-      return;
-    }
-    this.alive = false;
-    this.ws.ping();
+    this.session.heartbeat();
   }
 
   /** Called once the socket has closed: nothing of this connection stays registered. */
   release(): void {
-    this.closed = true;
+    this.session.closed = true;
     clearTimeout(this.authTimer);
     this.dropEvents();
     this.replaceTickers(new Set());
-    this.wakeReadyWaiters();
+    this.session.wakeReadyWaiters();
   }
 
   close(code: number, reason: string, metricReason: string): void {
@@ -511,15 +504,7 @@ class LiveConnection {
 
   /** Closes and resolves once the socket is closed, cutting it after `graceMs`. */
   closeAndWait(code: number, reason: string, graceMs: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      if (this.ws.readyState === this.ws.CLOSED) return resolve();
-      const timer = setTimeout(() => this.ws.terminate(), graceMs);
-      this.ws.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      this.close(code, reason, 'shutdown');
-    });
+    return this.session.closeAndWait(graceMs, () => this.close(code, reason, 'shutdown'));
   }
 
   // -- sending -----------------------------------------------------------------------------------
@@ -527,30 +512,9 @@ class LiveConnection {
   /** Sends one event; false asks a replay to wait (`ready`). Cuts a client too far behind. */
   private sendEvent(json: string): boolean {
     if (this.closed) return true;
-    this.ws.send(json, this.onWritten);
+    const room = this.session.sendPaced(json);
     this.hub.countSent('event');
-    const buffered = this.ws.bufferedAmount;
-    if (buffered > this.options.sendBufferBytesMax) {
-      this.closeSlow();
-      return true;
-    }
-    return buffered <= this.options.replayPauseBytes;
-  }
-
-  /**
-   * Resolves when the client's queue is back below half the pause mark, or the connection is
-   * gone: a client that does not drain within `drainWaitMsMax` is as slow as one whose queue
-   * overflows, and is cut the same way (4008).
-   */
-  private ready(): Promise<void> {
-    if (this.closed || this.ws.bufferedAmount <= this.options.replayPauseBytes / 2) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => this.closeSlow(), this.options.drainWaitMsMax);
-      this.readyWaiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    return room;
   }
 
   private closeSlow(): void {
@@ -559,9 +523,7 @@ class LiveConnection {
 
   /** A control message (a reply, an error): small, never held back. */
   private sendControl(json: string): void {
-    if (this.closed) return;
-    this.ws.send(json, this.onWritten);
-    if (this.ws.bufferedAmount > this.options.sendBufferBytesMax) this.closeSlow();
+    this.session.sendControl(json);
   }
 
   /** A batch's prices for this connection, written together (see LiveStream.onTicks). */
@@ -588,28 +550,19 @@ class LiveConnection {
       this.heldPrices.set(ticker, json);
       return;
     }
-    this.ws.send(json, TEXT_FRAME, this.onWritten);
+    this.ws.send(json, TEXT_FRAME, this.session.onWritten);
     this.hub.countSent('price');
   }
 
-  private drained(): void {
-    if (this.closed) return this.wakeReadyWaiters();
-    const buffered = this.ws.bufferedAmount;
-    if (this.heldPrices.size > 0 && buffered <= this.options.priceHoldBytes) {
-      const held = [...this.heldPrices.values()];
-      this.heldPrices.clear();
-      for (const json of held) {
-        this.ws.send(json, TEXT_FRAME, this.onWritten);
-        this.hub.countSent('price');
-      }
+  /** Once the client has read enough of its queue, the prices held back meanwhile (the latest of each). */
+  private sendHeldPrices(): void {
+    if (this.heldPrices.size === 0 || this.ws.bufferedAmount > this.options.priceHoldBytes) return;
+    const held = [...this.heldPrices.values()];
+    this.heldPrices.clear();
+    for (const json of held) {
+      this.ws.send(json, TEXT_FRAME, this.session.onWritten);
+      this.hub.countSent('price');
     }
-    if (this.readyWaiters.length > 0 && this.ws.bufferedAmount <= this.options.replayPauseBytes / 2) this.wakeReadyWaiters();
-  }
-
-  private wakeReadyWaiters(): void {
-    const waiters = this.readyWaiters;
-    this.readyWaiters = [];
-    for (const w of waiters) w();
   }
 
   private sendError(id: RequestId | undefined, err: unknown): void {
@@ -626,7 +579,7 @@ class LiveConnection {
 
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.closed) return;
-    const admitted = this.rate.admit(this.queued >= this.options.clientMessagesQueuedMax);
+    const admitted = this.rate.admit(this.session.queued >= this.options.clientMessagesQueuedMax);
     if (admitted !== 'read') {
       // One refusal per window says why; the rest of a flood is dropped unanswered.
       if (admitted === 'refuse') {
@@ -636,20 +589,7 @@ class LiveConnection {
       return;
     }
     const text = isBinary ? undefined : rawText(data);
-    this.enqueue(() => this.handle(text));
-  }
-
-  private enqueue(task: () => Promise<void>): void {
-    this.queued += 1;
-    this.chain = this.chain.then(async () => {
-      try {
-        if (!this.closed) await task();
-      } catch (err) {
-        this.sendError(undefined, err);
-      } finally {
-        this.queued -= 1;
-      }
-    });
+    this.session.enqueue(() => this.handle(text));
   }
 
   private async handle(text: string | undefined): Promise<void> {
@@ -777,7 +717,7 @@ class LiveConnection {
       cursor: new EventCursor<LiveEvent>({
         read: async (afterSeq, limit) => (await this.hub.ports.events.readAfter(userId, afterSeq, limit)).map(toLiveEvent),
         deliver: (item) => this.sendEvent(item.json),
-        ready: () => this.ready(),
+        ready: () => this.session.ready(),
         onReadError: (err) => this.onCatchUpError(subscription, err),
         pageSize: this.options.replayPageSize,
         heldMax: this.options.heldEventsMax,
