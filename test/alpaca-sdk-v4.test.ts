@@ -120,6 +120,13 @@ describe('@alpacahq/alpaca-trade-api 4.x', () => {
 
     const fills = await alpaca.trading.accountActivities.getAccountActivitiesByActivityType({ activityType: 'FILL' });
     expect(fills).toHaveLength(2);
+    // 4.x decodes every activity as a non-trade one (its generated oneOf tries that first and
+    // takes anything), which drops a fill's side and price; the raw answer has them.
+    const raw = await alpaca.trading.accountActivities.getAccountActivitiesByActivityTypeRaw({ activityType: 'FILL' });
+    expect(((await raw.raw.json()) as { side: string; qty: string; price: string }[]).map((a) => [a.side, a.qty, a.price])).toEqual([
+      ['sell', '2', '150.0000'],
+      ['buy', '2', '150.0000'],
+    ]);
     const history = await alpaca.trading.portfolioHistory.getAccountPortfolioHistory({ period: '1D', timeframe: '5Min' });
     expect(history.equity?.length).toBe(history.timestamp?.length);
   });
