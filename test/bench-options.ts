@@ -16,6 +16,7 @@ export const RAW_BENCH_DEFAULTS: RawBenchOptions = {
   allInOne: false,
   embedded: false,
   startup: false,
+  facade: false,
   feed: true,
   floor: true,
   floorDuration: '20',

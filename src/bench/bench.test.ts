@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BenchUsageError, parseBenchOptions } from './bench.js';
+import { buildCli } from '../cli/main.js';
+import { BenchUsageError, parseBenchOptions, type RawBenchOptions } from './bench.js';
 import { errorCode } from './load.js';
 import { RssSampler } from './processes.js';
 import { LatencyRecorder } from './stats.js';
@@ -11,6 +12,24 @@ describe('LatencyRecorder', () => {
     const r = new LatencyRecorder();
     for (let i = 1; i <= 1000; i++) r.record(i);
     expect(r.percentiles()).toEqual({ count: 1000, p50: 500, p95: 950, p99: 990, max: 1000, exact: true });
+  });
+
+  it('merges recorders: exact while every sample fits', () => {
+    const a = new LatencyRecorder();
+    const b = new LatencyRecorder();
+    for (let i = 1; i <= 500; i++) a.record(i);
+    for (let i = 501; i <= 1000; i++) b.record(i);
+    const m = new LatencyRecorder();
+    m.merge(a);
+    m.merge(b);
+    expect(m.percentiles()).toEqual({ count: 1000, p50: 500, p95: 950, p99: 990, max: 1000, exact: true });
+    const capped = new LatencyRecorder(600);
+    capped.merge(a);
+    capped.merge(b);
+    const p = capped.percentiles();
+    expect(p).toMatchObject({ count: 1000, max: 1000, exact: false });
+    expect(p.p99).toBeGreaterThanOrEqual(990);
+    expect(p.p99).toBeLessThanOrEqual(990 * 1.01);
   });
 
   it('falls back to the histogram (within 1 %) past the sample cap', () => {
@@ -51,12 +70,49 @@ describe('parseBenchOptions', () => {
     expect(() => parseBenchOptions({ ...defaults, embedded: true, feed: false })).toThrow(/--no-feed cannot be used with --embedded/);
   });
 
+  it('takes --facade (2 rounds by default) and --facade-rounds with it only, alone as a scenario', () => {
+    expect(parseBenchOptions(defaults).facade).toBeNull();
+    expect(parseBenchOptions({ ...defaults, facade: true }).facade).toEqual({ rounds: 2 });
+    expect(parseBenchOptions({ ...defaults, facade: true, facadeRounds: '3' }).facade).toEqual({ rounds: 3 });
+    expect(parseBenchOptions({ ...defaults, facade: true, allInOne: true })).toMatchObject({ facade: { rounds: 2 }, allInOne: true });
+    expect(() => parseBenchOptions({ ...defaults, facadeRounds: '3' })).toThrow(/--facade-rounds goes with --facade/);
+    expect(() => parseBenchOptions({ ...defaults, facade: true, facadeRounds: '0' })).toThrow(BenchUsageError);
+    expect(() => parseBenchOptions({ ...defaults, facade: true, facadeRounds: '11' })).toThrow(BenchUsageError);
+    expect(() => parseBenchOptions({ ...defaults, facade: true, startup: true })).toThrow(/separate scenarios/);
+    expect(() => parseBenchOptions({ ...defaults, facade: true, stream: true })).toThrow(/separate scenarios/);
+    expect(() => parseBenchOptions({ ...defaults, facade: true, resting: true, allInOne: true })).toThrow(/separate scenarios/);
+  });
+
   it('takes --runs with --startup only, 3 by default', () => {
     expect(parseBenchOptions({ ...defaults, startup: true })).toMatchObject({ startup: true, runs: 3 });
     expect(parseBenchOptions({ ...defaults, startup: true, runs: '5' }).runs).toBe(5);
     expect(() => parseBenchOptions({ ...defaults, runs: '5' })).toThrow(/--runs goes with --startup/);
     expect(() => parseBenchOptions({ ...defaults, startup: true, runs: '0' })).toThrow(BenchUsageError);
     expect(() => parseBenchOptions({ ...defaults, startup: true, embedded: true })).toThrow(BenchUsageError);
+  });
+});
+
+describe('the bench command line (src/cli/main.ts)', () => {
+  const parsed = async (args: string[]): Promise<RawBenchOptions> => {
+    const program = buildCli();
+    const bench = program.commands.find((c) => c.name() === 'bench')!;
+    let got: RawBenchOptions | undefined;
+    bench.action((opts: RawBenchOptions) => void (got = opts));
+    await program.parseAsync(['node', 'papertrade', 'bench', ...args]);
+    return got!;
+  };
+
+  it('gives the defaults test/bench-options.ts mirrors, --facade off', async () => {
+    const raw = await parsed([]);
+    expect(raw).toMatchObject(defaults);
+    expect(raw.facadeRounds).toBeUndefined();
+    expect(parseBenchOptions(raw).facade).toBeNull();
+  });
+
+  it('passes --facade and --facade-rounds through', async () => {
+    const raw = await parsed(['--facade', '--facade-rounds', '3', '--duration', '20', '--no-floor']);
+    expect(raw).toMatchObject({ facade: true, facadeRounds: '3', duration: '20', floor: false });
+    expect(parseBenchOptions(raw)).toMatchObject({ facade: { rounds: 3 }, durationS: 20, floor: false });
   });
 });
 

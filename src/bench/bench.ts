@@ -87,6 +87,21 @@ import {
 } from './resting-run.js';
 import { lossFree, parseStreamOptions, renderStreamMarkdown, streamReport, type RawStreamOptions, type StreamOptions, type StreamPart } from './stream.js';
 import { runStreamPhases, type MarketInput } from './stream-run.js';
+import {
+  alpacaHeaders,
+  alpacaOrderBody,
+  FACADE_PATH,
+  FACADE_ROUNDS_DEFAULT,
+  FACADE_ROUNDS_MAX,
+  facadeLabel,
+  facadePart,
+  facadeSchedule,
+  NATIVE_PATH,
+  type FacadeOptions,
+  type FacadePart,
+  type FacadeTarget,
+  type FacadeWindowInput,
+} from './facade.js';
 
 /** The server the bench creates its scratch database on when DATABASE_URL is unset. */
 export const BENCH_DATABASE_URL_DEFAULT = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -137,6 +152,10 @@ export interface RawBenchOptions extends RawStreamOptions {
   restingCross?: string;
   restingIdle?: string;
   restingCrossRepeats?: string;
+  /** --facade: native POST /orders and the Alpaca facade's POST /v2/orders in alternating windows (facade.ts). */
+  facade?: boolean;
+  /** --facade-rounds: rounds of one native and one facade window (with --facade). */
+  facadeRounds?: string;
   /** false with --no-feed: the bench writes the prices instead of a feed role. */
   feed: boolean;
   floor: boolean;
@@ -166,6 +185,8 @@ export interface BenchOptions {
   resting: RestingOptions | null;
   /** Null unless --stream. */
   stream: StreamOptions | null;
+  /** Null unless --facade. */
+  facade: FacadeOptions | null;
   feed: boolean;
   floor: boolean;
   floorDurationS: number;
@@ -220,6 +241,11 @@ export function parseBenchOptions(raw: RawBenchOptions): BenchOptions {
   if (stream && raw.feed === false && !(raw.allInOne || embedded)) {
     throw new BenchUsageError('--stream measures tick → delivery: it needs the feed role (drop --no-feed)');
   }
+  const facade = raw.facade === true;
+  if (!facade && raw.facadeRounds !== undefined) throw new BenchUsageError('--facade-rounds goes with --facade');
+  if (facade && (startup || resting || stream)) {
+    throw new BenchUsageError('--facade, --stream, --resting and --startup are separate scenarios: run one at a time');
+  }
   const quantity = intIn('quantity', raw.quantity, 1, 1_000);
   const seedShares = intIn('seed-shares', raw.seedShares, quantity, 1_000_000);
   return {
@@ -244,6 +270,7 @@ export function parseBenchOptions(raw: RawBenchOptions): BenchOptions {
         }
       : null,
     stream,
+    facade: facade ? { rounds: intIn('facade-rounds', raw.facadeRounds ?? String(FACADE_ROUNDS_DEFAULT), 1, FACADE_ROUNDS_MAX) } : null,
     feed: raw.feed !== false,
     // The resting and stream scenarios compare papertrade with itself: the SQL floor adds nothing to them.
     floor: raw.floor && !resting && !stream,
@@ -281,6 +308,8 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
 interface BenchUser {
   id: string;
   authorization: string;
+  /** The same key as Alpaca's header pair, with the content type (--facade's POST /v2/orders). */
+  alpacaHeaders: Readonly<Record<string, string>>;
 }
 
 async function createUsers(db: Db, count: number, tag: string, say: (s: string) => void): Promise<BenchUser[]> {
@@ -295,7 +324,7 @@ async function createUsers(db: Db, count: number, tag: string, say: (s: string) 
         email: `bench-${tag}-${i}@bench.invalid`,
         initialCash: USER_CASH_CENTS,
       });
-      users[i] = { id: created.user.id, authorization: `Bearer ${created.apiKey}` };
+      users[i] = { id: created.user.id, authorization: `Bearer ${created.apiKey}`, alpacaHeaders: alpacaHeaders(created.apiKey) };
       if (performance.now() - lastReport > 1_000) {
         lastReport = performance.now();
         say(`  users: ${next}/${count}`);
@@ -935,6 +964,8 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
       label: string,
       lifetimePeaks: boolean,
       hooks: { onSteadyStart?: () => Promise<void>; onSteadyEnd?: () => Promise<void> } = {},
+      /** 'facade': the same workload through the Alpaca facade (POST /v2/orders, Alpaca's body and headers). */
+      target: FacadeTarget = 'native',
     ): Promise<MarketRun> => {
       const sellable = new Int32Array(users.length * T);
       const holdings = await pool.query<{ user_id: string; ticker: string; free: string }>(
@@ -961,6 +992,9 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
         }
         sides[side] += 1;
         const u = users[ui]!;
+        if (target === 'facade') {
+          return { path: FACADE_PATH, authorization: u.authorization, headers: u.alpacaHeaders, body: alpacaOrderBody(tickers[ti]!, qty, side) };
+        }
         return {
           path: '/orders',
           authorization: u.authorization,
@@ -1089,7 +1123,62 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
     };
 
     const edgesA = engineEdges();
-    const first = await runMarket(o.resting ? 'without resting orders' : o.stream ? 'baseline: no WebSocket client' : '', true, o.resting ? edgesA.hooks : {});
+    const first = await runMarket(
+      o.resting ? 'without resting orders' : o.stream ? 'baseline: no WebSocket client' : o.facade ? facadeLabel('native', 1) : '',
+      true,
+      o.resting ? edgesA.hooks : {},
+    );
+
+    let facade: FacadePart | undefined;
+    if (o.facade) {
+      // The api's row in the CPU rows (the one process of --all-in-one / --embedded).
+      const api = children.find((c) => c.name === 'api') ?? children[0]!;
+      const totalLabel = totals[0]?.label;
+      const input = (target: FacadeTarget, round: number, run: MarketRun): FacadeWindowInput => {
+        const cpu = (pick: (p: ProcessCpu) => boolean) => run.processes.find(pick)?.cpuMs ?? null;
+        return {
+          target,
+          round,
+          durationS: o.durationS,
+          httpOk: run.load.steady.ok,
+          latency: run.load.steady.latency,
+          accepted: run.stats.accepted,
+          filled: run.stats.filled,
+          acceptToFillMs: summarize(run.stats.acceptToFill),
+          apiCpuMs: cpu((p) => p.process === api.name),
+          totalCpuMs: totalLabel === undefined ? null : cpu((p) => p.process === totalLabel),
+          machineCpuMs: cpu((p) => p.process.startsWith(`${MACHINE} (`)),
+          errors: run.load.errors,
+          sides: run.sides,
+        };
+      };
+      const inputs: FacadeWindowInput[] = [input('native', 1, first)];
+      for (const w of facadeSchedule(o.facade.rounds).slice(1)) {
+        inputs.push(input(w.target, w.round, await runMarket(facadeLabel(w.target, w.round), false, {}, w.target)));
+      }
+      const u = users[0]!;
+      const t = tickers[0]!;
+      const q = String(o.quantity);
+      facade = facadePart({
+        inputs,
+        rounds: o.facade.rounds,
+        apiProcess: api.name,
+        requests: {
+          native: `POST ${NATIVE_PATH} Authorization: Bearer ptk_… {"user_id":"${u.id}","ticker":"${t}","quantity":"${q}","type":"market","side":"buy"}`,
+          facade: `POST ${FACADE_PATH} APCA-API-KEY-ID, APCA-API-SECRET-KEY ${alpacaOrderBody(t, q, 'buy')}`,
+        },
+        notes: [
+          'Each window starts as the first does: sellable shares read from the holdings, ANALYZE and CHECKPOINT, then its own ' +
+            'warm-up on its own route; sells only of shares the user holds, on both sides.',
+          'The facade gives every order a client_order_id (a random UUID when the request has none, as here) and the OMS takes it ' +
+            'as the idempotency key: every facade order is first looked up by it (one more query) and stored with it; the native ' +
+            'workload sends none. That is the facade\'s own behaviour, so it counts in its cost.',
+          ...(api.name === 'api'
+            ? []
+            : [`${api.name} is the only papertrade process: its CPU includes the engine's (the same on both sides), which dilutes the ratio.`]),
+        ],
+      });
+    }
 
     let stream: StreamPart | undefined;
     if (o.stream) {
@@ -1459,6 +1548,11 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
       'created_at and filled_at are transaction-start times (now()): accept → FILLED runs from the start of the OMS transaction ' +
         'to the start of the engine transaction that filled the order.',
     );
+    if (facade) {
+      notes.push(
+        `--facade: the figures above are those of the first window (native POST ${NATIVE_PATH}, round 1); the facade section compares every window.`,
+      );
+    }
     if (o.rate !== 'max' && stats.accepted < 0.95 * o.rate * o.durationS) {
       notes.push(`The offered ${o.rate} orders/s were not all accepted: papertrade is saturated (or failing) at this rate.`);
     }
@@ -1498,9 +1592,10 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
       floor,
       ratioToFloor: floor && floor.filledPerS > 0 ? stats.filled / o.durationS / floor.filledPerS : null,
       notes,
+      ...(facade ? { facade } : {}),
     };
     const markdown = renderMarkdown(report);
-    const files = saveReport(report, markdown);
+    const files = saveReport(report, markdown, facade ? '-facade' : '');
     if (o.jsonOnly) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else {
       process.stdout.write(`\n${markdown}\n`);

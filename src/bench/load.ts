@@ -22,7 +22,13 @@ export const REQUEST_TIMEOUT_MS = 30_000;
 export interface OrderRequest {
   path: string;
   body: string;
+  /** The credential: `Bearer <api key>` (ignored when `headers` is given). */
   authorization: string;
+  /**
+   * Every header of the request instead (content-type included), built once per user: Alpaca's
+   * `APCA-API-KEY-ID` / `APCA-API-SECRET-KEY` pair for the facade's POST /v2/orders.
+   */
+  headers?: Readonly<Record<string, string>>;
   /** Called with the outcome, so the workload can track what it may sell. */
   done?: (ok: boolean) => void;
 }
@@ -32,7 +38,7 @@ export function postOrder(pool: Pool, req: OrderRequest): ReturnType<Pool['reque
   return pool.request({
     path: req.path,
     method: 'POST',
-    headers: { authorization: req.authorization, 'content-type': 'application/json' },
+    headers: req.headers ?? { authorization: req.authorization, 'content-type': 'application/json' },
     body: req.body,
   });
 }

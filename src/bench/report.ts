@@ -4,6 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { renderFacadeMarkdown, type FacadePart } from './facade.js';
 import type { Percentiles } from './stats.js';
 
 export const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url));
@@ -104,6 +105,8 @@ export interface BenchReport {
   /** papertrade filled/s ÷ floor filled/s. */
   ratioToFloor: number | null;
   notes: string[];
+  /** --facade only: native POST /orders beside the Alpaca facade's POST /v2/orders (facade.ts). */
+  facade?: FacadePart;
 }
 
 export function summarize(p: Percentiles): LatencySummary {
@@ -212,6 +215,7 @@ export function renderMarkdown(r: BenchReport): string {
   }
   for (const note of r.notes) lines.push(`- ${note}`);
   lines.push('');
+  if (r.facade) lines.push(...renderFacadeMarkdown(r.facade));
   return lines.join('\n');
 }
 

@@ -52,6 +52,25 @@ export class LatencyRecorder {
     }
   }
 
+  /**
+   * Adds every sample of `other` (several windows measured apart, summarised as one): exact
+   * while both kept all their samples and the sum fits under the cap, else from the histogram.
+   */
+  merge(other: LatencyRecorder): void {
+    for (let i = 0; i < BUCKETS; i++) this.buckets[i]! += other.buckets[i]!;
+    this.total += other.total;
+    if (other.maxMs > this.maxMs) this.maxMs = other.maxMs;
+    const take = Math.min(other.n, this.samplesMax - this.n);
+    if (take <= 0) return;
+    if (this.n + take > this.samples.length) {
+      const grown = new Float64Array(Math.min(this.samplesMax, Math.max(this.samples.length * 2, this.n + take)));
+      grown.set(this.samples.subarray(0, this.n));
+      this.samples = grown;
+    }
+    this.samples.set(other.samples.subarray(0, take), this.n);
+    this.n += take;
+  }
+
   /** A percentile (0..100) from the histogram: the upper bound of its bucket (≤ 1 % high). */
   histogramPercentile(p: number): number {
     if (this.total === 0) return 0;

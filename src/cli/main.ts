@@ -298,6 +298,13 @@ export function buildCli(): Command {
     )
     .option('--stream-clients <list>', 'client counts of the --stream phases, comma-separated, one phase each (default 1000,5000)')
     .option('--stream-tickers <n>', 'tickers each --stream client subscribes to (default 5)')
+    .option(
+      '--facade',
+      'Alpaca facade: after the native window, the same workload through POST /v2/orders (Alpaca body, APCA-API-* headers), windows ' +
+        'alternating native/facade: ok orders/s, p50/p99, filled/s and api CPU per order side by side, ratio against 1.15',
+      false,
+    )
+    .option('--facade-rounds <n>', 'rounds of --facade, one native and one facade window each, ABBA order (default 2)')
     .option('--no-feed', 'do not start the feed role: the bench writes the prices itself (ignored with --all-in-one, refused with --embedded)')
     .option('--no-floor', 'skip the SQL floor')
     .option('--floor-duration <s>', 'measured seconds of the SQL floor', '20')
