@@ -5,7 +5,6 @@
  * service methods as the native routes. Nothing here decides anything about an order beyond
  * what Alpaca's request means.
  */
-import { randomUUID } from 'node:crypto';
 import { Type } from 'typebox';
 import type { AppContext } from '../app.js';
 import { AppError } from '../core/errors.js';
@@ -181,9 +180,12 @@ export function registerAlpacaOrderRoutes(server: Server, ctx: AppContext): void
           trail_price: body.trail_price ?? undefined,
           trail_percent: body.trail_percent ?? undefined,
         });
-        // Alpaca gives every order a client_order_id; the OMS makes it the order's idempotency
-        // key, so a retried request with the same one answers the same order (Alpaca refuses it).
-        const { order } = await orders.placeOrder({ userId, ticker, terms, clientOrderId: body.client_order_id ?? randomUUID() });
+        // A client_order_id the bot gives is the order's idempotency key: the same request with
+        // it again answers the same order (Alpaca refuses the repeat). Without one, none is made
+        // up: an order without a key shows its id as its client_order_id (as Alpaca always has
+        // one), and the OMS skips the replay lookup a key costs — a generated key could never be
+        // a retry, yet it cost a query per order.
+        const { order } = await orders.placeOrder({ userId, ticker, terms, clientOrderId: body.client_order_id ?? undefined });
         return alpacaOrder(order);
       } catch (err) {
         // Alpaca refuses an order for an unknown symbol as an invalid order (422), not a 404.
@@ -233,7 +235,20 @@ export function registerAlpacaOrderRoutes(server: Server, ctx: AppContext): void
         querystring: Type.Object({ client_order_id: IdempotencyKey, nested: Type.Optional(Type.String({ enum: ['true', 'false'] })) }, { additionalProperties: false }),
       },
     },
-    async (request) => alpacaOrder(await orders.getOrderByClientOrderId(alpacaUserId(request), request.query.client_order_id)),
+    async (request) => {
+      const userId = alpacaUserId(request);
+      const clientOrderId = request.query.client_order_id;
+      try {
+        return alpacaOrder(await orders.getOrderByClientOrderId(userId, clientOrderId));
+      } catch (err) {
+        // An order placed without a client_order_id shows its id as one: find it by that too.
+        if (err instanceof OrderNotFoundError && uuidRe.test(clientOrderId)) {
+          const order = await orders.getOrder(clientOrderId.toLowerCase(), userId).catch(() => undefined);
+          if (order && order.clientOrderId === null) return alpacaOrder(order);
+        }
+        throw err;
+      }
+    },
   );
 
   server.get(
