@@ -84,7 +84,7 @@ export type AlpacaOrder = ReturnType<typeof alpacaOrder>;
 
 /**
  * The order as Alpaca's Trading API shows it. An order placed without a client_order_id shows
- * its id there (Alpaca always has one; the facade gives every order it places one).
+ * its id there (Alpaca always has one; GET /v2/orders:by_client_order_id finds it by that id).
  */
 export function alpacaOrder(o: Order) {
   const status = alpacaStatus(o);

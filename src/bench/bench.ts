@@ -1170,9 +1170,7 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
         notes: [
           'Each window starts as the first does: sellable shares read from the holdings, ANALYZE and CHECKPOINT, then its own ' +
             'warm-up on its own route; sells only of shares the user holds, on both sides.',
-          'The facade gives every order a client_order_id (a random UUID when the request has none, as here) and the OMS takes it ' +
-            'as the idempotency key: every facade order is first looked up by it (one more query) and stored with it; the native ' +
-            'workload sends none. That is the facade\'s own behaviour, so it counts in its cost.',
+          'Neither workload sends a client_order_id (the facade makes none up), so neither pays the idempotency lookup a key costs.',
           ...(api.name === 'api'
             ? []
             : [`${api.name} is the only papertrade process: its CPU includes the engine's (the same on both sides), which dilutes the ratio.`]),
