@@ -17,6 +17,7 @@ import * as history from '../services/history/history.service.js';
 import { listFillActivities, type FillActivityRow } from '../services/orders/orders.repository.js';
 import { getUser } from '../services/users/users.service.js';
 import { AlpacaError } from './alpaca.errors.js';
+import { instantParam, isDateParam } from './alpaca.params.js';
 import { alpacaUserId } from './alpaca.routes.js';
 import { jsonText, num } from './alpaca.views.js';
 
@@ -122,23 +123,13 @@ const ActivityTypeParams = Type.Object({ activity_type: Type.String({ maxLength:
 
 /** `<YYYYMMDDHHMMSSmmm>::<order id or ledger id>`, as the repositories build activity ids. */
 const ACTIVITY_ID = /^\d{17}::([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[1-9]\d{0,18})$/;
-const RFC3339 = /^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i;
 
 /**
- * A time query parameter: an RFC 3339 timestamp is its instant; a date alone is its midnight in
- * the market's time zone (the zone an activity's `date` is counted in). Returns the instant and
- * the date as written (the date part of a timestamp).
+ * A time query parameter (alpaca.params.ts: a timestamp's instant, a date's midnight in the
+ * market's time zone), with the date as written (the date part of a timestamp).
  */
 function parseTimeParam(raw: string, field: string, timeZone: string): { at: Date; date: string } {
-  const words = `${field} must be an RFC 3339 timestamp such as 2026-12-01T14:30:00Z, or a date such as 2026-12-01`;
-  if (parseIsoDate(raw)) return { at: new Date(zonedTimeToEpochMs(raw, '00:00', timeZone)), date: raw };
-  const m = RFC3339.exec(raw);
-  if (!m || !parseIsoDate(m[1]!) || Number(m[2]) > 23 || Number(m[3]) > 59 || Number(m[4] ?? 0) > 59) throw new AlpacaError('VALIDATION_FAILED', words, { field });
-  // Milliseconds are the finest the ids and the answers show: further digits are dropped.
-  const fraction = m[5] === undefined ? '' : m[5].slice(0, 4);
-  const ms = Date.parse(`${m[1]}T${m[2]}:${m[3]}:${m[4] ?? '00'}${fraction}${m[6]!.toUpperCase()}`);
-  if (Number.isNaN(ms)) throw new AlpacaError('VALIDATION_FAILED', words, { field });
-  return { at: new Date(ms), date: m[1]! };
+  return { at: new Date(instantParam(raw, field, timeZone)), date: isDateParam(raw) ? raw : raw.slice(0, 10) };
 }
 
 interface ActivityQuery {

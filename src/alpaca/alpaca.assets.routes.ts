@@ -17,7 +17,6 @@ import {
   ISO_DATE_YEAR_MAX,
   ISO_DATE_YEAR_MIN,
   localDateAt,
-  parseIsoDate,
   zonedTimestamp,
   type Session,
 } from '../core/calendar.js';
@@ -26,6 +25,7 @@ import { UUID_PATTERN } from '../http/schemas.js';
 import type { Server } from '../http/server.js';
 import { normalizeTicker, type Instrument } from '../services/market-data/instruments.js';
 import { AlpacaError } from './alpaca.errors.js';
+import { dateParam } from './alpaca.params.js';
 import { assetId } from './alpaca.views.js';
 
 const TAGS = ['alpaca'];
@@ -105,32 +105,8 @@ export function alpacaAsset(i: Instrument) {
 }
 
 const uuidRe = new RegExp(UUID_PATTERN);
-const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
-const RFC3339_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
 const FIRST_DATE = `${ISO_DATE_YEAR_MIN}-01-01`;
 const LAST_DATE = `${ISO_DATE_YEAR_MAX}-12-31`;
-
-/**
- * A calendar bound as a date of the market's zone: a date as given (the 3.x SDK sends
- * YYYY-MM-DD), or the date at a timestamp's instant in that zone (4.x sends full timestamps).
- */
-function calendarDate(raw: string, field: string, zone: string): string {
-  let date: string | undefined;
-  if (DATE_RE.test(raw)) {
-    date = raw;
-  } else if (RFC3339_RE.test(raw)) {
-    const ms = Date.parse(raw);
-    if (Number.isFinite(ms)) date = localDateAt(ms, zone);
-  }
-  if (date === undefined || !parseIsoDate(date)) {
-    throw new AlpacaError(
-      'VALIDATION_FAILED',
-      `${field} must be a real date such as 2026-12-01 or an RFC 3339 timestamp such as 2026-12-01T00:00:00Z, in the years ${ISO_DATE_YEAR_MIN} to ${ISO_DATE_YEAR_MAX} (got ${JSON.stringify(raw.slice(0, 40))})`,
-      { field },
-    );
-  }
-  return date;
-}
 
 /** A date moved by `days`, kept inside the dates the calendar takes. */
 function shifted(date: string, days: number): string {
@@ -220,8 +196,8 @@ export function registerAlpacaAssetRoutes(server: Server, ctx: AppContext): void
     async (request) => {
       const q = request.query;
       const given = {
-        start: q.start === undefined ? undefined : calendarDate(q.start, 'start', zone),
-        end: q.end === undefined ? undefined : calendarDate(q.end, 'end', zone),
+        start: q.start === undefined ? undefined : dateParam(q.start, 'start', zone),
+        end: q.end === undefined ? undefined : dateParam(q.end, 'end', zone),
       };
       const span = ALPACA_CALENDAR_DAYS_DEFAULT - 1;
       let start: string;

@@ -19,7 +19,7 @@
 import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import type { AppContext } from '../app.js';
-import { addDays, calendarTimeZone, localDateAt, parseIsoDate, zonedTimeToEpochMs } from '../core/calendar.js';
+import { addDays, calendarTimeZone, localDateAt, zonedTimeToEpochMs } from '../core/calendar.js';
 import { PRICE_SCALE } from '../core/money.js';
 import type { Server } from '../http/server.js';
 import { BAR_INTERVAL_MS, type Bar } from '../services/market-data/bars.js';
@@ -28,6 +28,7 @@ import { PriceUnavailableError } from '../services/market-data/market-data.error
 import { BAR_RANGE_ROWS_MAX } from '../services/market-data/market-data.service.js';
 import type { Quote } from '../services/market-data/quote-store.js';
 import { AlpacaError } from './alpaca.errors.js';
+import { instantParam, INSTANT_MS_MIN } from './alpaca.params.js';
 import { jsonText, num } from './alpaca.views.js';
 
 const TAGS = ['alpaca'];
@@ -54,10 +55,6 @@ const ROUND_LOT = 100;
 /** IEX's exchange code, and tape C (Nasdaq-listed, as the assets show): fixed, papertrade has one venue. */
 const EXCHANGE = 'V';
 const TAPE = 'C';
-
-/** Instants the time parameters take: from the second day of 1970 to the start of 9999, so every local date around them is one the calendar takes. */
-const INSTANT_MS_MIN = Date.UTC(1970, 0, 2);
-const INSTANT_MS_MAX = Date.UTC(9999, 0, 1);
 
 const SymbolParams = Type.Object(
   { symbol: Type.String({ minLength: 1, maxLength: TICKER_INPUT_LENGTH_MAX, description: 'a symbol such as AAPL (any case)' }) },
@@ -171,27 +168,6 @@ function requireUsd(currency: string | undefined): void {
   if (currency !== undefined && currency.toUpperCase() !== 'USD') {
     throw new AlpacaError('VALIDATION_FAILED', `currency ${JSON.stringify(currency)} is not available: papertrade's prices are in USD only`, { field: 'currency' });
   }
-}
-
-const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
-const RFC3339_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
-
-/** A time parameter: an RFC 3339 timestamp, or a date meaning its start in the market's zone. */
-function instantOf(raw: string, field: string, zone: string): number {
-  let ms = Number.NaN;
-  if (DATE_RE.test(raw)) {
-    if (parseIsoDate(raw)) ms = zonedTimeToEpochMs(raw, '00:00', zone);
-  } else if (RFC3339_RE.test(raw)) {
-    ms = Date.parse(raw);
-  }
-  if (!Number.isFinite(ms) || ms < INSTANT_MS_MIN || ms >= INSTANT_MS_MAX) {
-    throw new AlpacaError(
-      'VALIDATION_FAILED',
-      `${field} must be an RFC 3339 timestamp such as 2026-12-01T14:30:00Z or a date such as 2026-12-01, from 1970-01-02 to 9998-12-31 (got ${JSON.stringify(raw.slice(0, 40))})`,
-      { field },
-    );
-  }
-  return ms;
 }
 
 /** A bar timeframe: where each bar starts (`startOf` an instant) and where it ends. */
@@ -387,8 +363,8 @@ export function registerAlpacaMarketDataRoutes(server: Server, ctx: AppContext):
     const frame = frameOf(q.timeframe, zone);
     const nowMs = Date.now();
     // Alpaca's defaults: from the beginning of the current (market) day until now.
-    const startMs = q.start === undefined ? days.startOf(nowMs) : instantOf(q.start, 'start', zone);
-    const endMs = q.end === undefined ? nowMs : instantOf(q.end, 'end', zone);
+    const startMs = q.start === undefined ? days.startOf(nowMs) : instantParam(q.start, 'start', zone);
+    const endMs = q.end === undefined ? nowMs : instantParam(q.end, 'end', zone);
     if (endMs < startMs) throw new AlpacaError('VALIDATION_FAILED', `end (${utc(endMs)}) must not be before start (${utc(startMs)})`, { field: 'end' });
     const first = frame.startOf(startMs);
     return {

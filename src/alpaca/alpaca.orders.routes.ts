@@ -17,6 +17,8 @@ import { normalizeTicker } from '../services/market-data/instruments.js';
 import { OrderNotFoundError } from '../services/orders/orders.errors.js';
 import type { ReplaceOrder } from '../services/orders/orders.service.js';
 import { AlpacaError, alpacaErrorResponse } from './alpaca.errors.js';
+import { instantParam } from './alpaca.params.js';
+import { calendarTimeZone } from '../core/calendar.js';
 import { alpacaUserId } from './alpaca.routes.js';
 import { alpacaOrder, ALPACA_STATUS_QUERY } from './alpaca.views.js';
 
@@ -101,14 +103,6 @@ function orderIdOf(raw: string): string {
   return raw.toLowerCase();
 }
 
-/** A timestamp query parameter (RFC 3339, or a date meaning its midnight UTC). */
-export function parseTimestampParam(raw: string, field: string): Date {
-  const text = /^\d{4}-\d{2}-\d{2}$/.test(raw) ? `${raw}T00:00:00Z` : raw;
-  const ms = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i.test(text) ? Date.parse(text) : Number.NaN;
-  if (Number.isNaN(ms)) throw new AlpacaError('VALIDATION_FAILED', `${field} must be an RFC 3339 timestamp such as 2026-12-01T14:30:00Z, or a date such as 2026-12-01`, { field });
-  return new Date(ms);
-}
-
 /** Alpaca's order classes papertrade has: simple orders only. */
 function requireSimple(body: { order_class?: string | null; take_profit?: unknown; stop_loss?: unknown; legs?: unknown; advanced_instructions?: unknown }): void {
   const cls = body.order_class ?? '';
@@ -152,6 +146,7 @@ function statusesOf(status: string | undefined): readonly OrderStatus[] | undefi
 export function registerAlpacaOrderRoutes(server: Server, ctx: AppContext): void {
   const orders = ctx.orders;
   const user = { auth: 'user' as const };
+  const timeZone = calendarTimeZone(ctx.config.marketCalendar, ctx.config.marketTimeZone);
 
   server.post(
     '/orders',
@@ -215,8 +210,8 @@ export function registerAlpacaOrderRoutes(server: Server, ctx: AppContext): void
         statuses: statusesOf(q.status),
         tickers,
         side: q.side as 'buy' | 'sell' | undefined,
-        createdAfter: q.after === undefined ? undefined : parseTimestampParam(q.after, 'after'),
-        createdUntil: q.until === undefined ? undefined : parseTimestampParam(q.until, 'until'),
+        createdAfter: q.after === undefined ? undefined : new Date(instantParam(q.after, 'after', timeZone)),
+        createdUntil: q.until === undefined ? undefined : new Date(instantParam(q.until, 'until', timeZone)),
         ascending: q.direction === 'asc',
         limit,
       });

@@ -7,6 +7,7 @@ import { sql, type RawBuilder } from 'kysely';
 import { isoMillisUtc, runSteps, type Step } from '../../infra/statements.js';
 import { assert } from '../../core/errors.js';
 import type { Executor } from '../../infra/postgres.js';
+import type { ActivityPageFilter } from '../accounts/accounts.repository.js';
 import type { OrderSide, OrderStatus, OrderType, TimeInForce } from '../../core/orders.js';
 
 export interface OrderRow {
@@ -590,20 +591,10 @@ export async function listOpenForSession(db: Executor, event: 'open' | 'close', 
 export const FILL_ACTIVITIES_LIMIT_MAX = 1_000;
 
 /**
- * A page of fill activities (the Alpaca facade's GET /v2/account/activities): the same shape as
- * accounts.repository's ActivityPageFilter, which pages the ledger's activities alike.
+ * A page of fill activities (the Alpaca facade's GET /v2/account/activities): the ledger's
+ * activity page filter, so one filter pages both sources alike.
  */
-export interface FillActivityFilter {
-  userId: string;
-  /** Only fills at (inclusive) or strictly after this instant. */
-  start?: { at: Date; inclusive: boolean } | undefined;
-  /** Only fills strictly before this instant. */
-  end?: Date | undefined;
-  /** Only fills whose activity id sorts after this one (ascending) or before it (descending). */
-  pageToken?: string | undefined;
-  ascending: boolean;
-  limit: number;
-}
+export type FillActivityFilter = ActivityPageFilter;
 
 export interface FillActivityRow {
   /** `<YYYYMMDDHHMMSSmmm>::<order id>`: the fill's instant in UTC, then its order (one fill per order). */
