@@ -11,7 +11,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePrice } from '../src/core/money.js';
 import { addMembersCommand, createClassCommand, readMembersCsv } from '../src/cli/classes.js';
-import { parseCsv } from '../src/cli/csv.js';
+import { parseCsv } from '../src/core/csv.js';
 import { createTestContext, startTestServer, type TestContext, type TestServer } from './harness.js';
 
 let ctx: TestContext;

@@ -11,7 +11,8 @@ import { isUuid } from '../infra/ids.js';
 import type { Db } from '../infra/postgres.js';
 import * as classes from '../services/classes/classes.service.js';
 import * as users from '../services/users/users.service.js';
-import { CSV_BYTES_MAX, CsvError, csvLine, parseCsv } from './csv.js';
+import { CSV_BYTES_MAX, CsvError, csvLine } from '../core/csv.js';
+import { readRoster, type RosterMember } from '../core/roster.js';
 
 export interface CreateClassOptions {
   name: string;
@@ -56,46 +57,19 @@ export async function createClassCommand(db: Db, tickers: classes.TickerCheck, o
 }
 
 /** A member as a CSV line gives it. */
-export interface CsvMember {
-  line: number;
-  name: string;
-  email: string;
-}
+export type CsvMember = RosterMember;
 
 /** Emails checked against existing users per query before the import starts. */
 const TAKEN_CHECK_BATCH = 5_000;
 
 /**
  * Reads a members CSV (header `name,email`, in either order; quoted fields allowed) and checks
- * every line before anything is created: the shape, each name and email (the users service's
- * rules), emails given twice in the file. Every refusal names its line.
+ * every line before anything is created: the shape, each name and email (the rules of POST
+ * /users), emails given twice in the file. The first refusal is thrown, naming its line. The
+ * reading is src/core/roster.ts, which the dashboard's roster upload uses as well.
  */
 export function readMembersCsv(text: string): CsvMember[] {
-  const records = parseCsv(text);
-  const header = records[0];
-  if (!header) throw new CsvError(1, 'the file is empty; it needs a header line name,email');
-  const columns = header.fields.map((f) => f.trim().toLowerCase());
-  const nameAt = columns.indexOf('name');
-  const emailAt = columns.indexOf('email');
-  if (columns.length !== 2 || nameAt < 0 || emailAt < 0) {
-    throw new CsvError(header.line, `the header must be name,email (got ${header.fields.join(',').slice(0, 200)})`);
-  }
-  const firstLineOf = new Map<string, number>();
-  return records.slice(1).map((r) => {
-    if (r.fields.length !== 2) throw new CsvError(r.line, `expected 2 fields (name,email), found ${r.fields.length}`);
-    let member: { name: string; email: string };
-    try {
-      member = users.validateNewUser({ name: r.fields[nameAt], email: r.fields[emailAt] }, `line ${r.line}`);
-    } catch (err) {
-      if (err instanceof ValidationError) throw new CsvError(r.line, err.message.replace(/^line \d+: /, ''));
-      throw err;
-    }
-    const lower = member.email.toLowerCase();
-    const earlier = firstLineOf.get(lower);
-    if (earlier !== undefined) throw new CsvError(r.line, `the email ${member.email} is also on line ${earlier}`);
-    firstLineOf.set(lower, r.line);
-    return { line: r.line, ...member };
-  });
+  return readRoster(text);
 }
 
 export interface AddMembersResult {

@@ -92,6 +92,11 @@ export async function getBalance(db: Executor, userId: string): Promise<BalanceR
     .executeTakeFirst();
 }
 
+export async function getBalancesMany(db: Executor, userIds: readonly string[]): Promise<BalanceRow[]> {
+  if (userIds.length === 0) return [];
+  return db.selectFrom('cash_balances').select(['user_id', 'cash_balance', 'available_cash']).where('user_id', 'in', [...userIds]).execute();
+}
+
 /**
  * Deposits and withdrawals are what the user put in or took out (with the initial cash, and
  * restarted by a reset): net_contributions follows them, so portfolio history can tell a

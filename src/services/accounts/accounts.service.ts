@@ -105,6 +105,12 @@ export async function getBalance(db: Executor, userId: string): Promise<Balance>
   return toBalance(row);
 }
 
+/** The balances of many users in one query (an admin's list of users); a user without an account is left out. */
+export async function getBalancesMany(db: Executor, userIds: readonly string[]): Promise<Map<string, Balance>> {
+  const rows = await repo.getBalancesMany(db, userIds);
+  return new Map(rows.map((row) => [row.user_id, toBalance(row)]));
+}
+
 /** A deposit or withdrawal, and whether it was a replay of an earlier request with the same key. */
 export interface MovementResult {
   balance: Balance;

@@ -29,6 +29,13 @@ export async function getClass(db: Executor, id: string): Promise<ClassRow | und
   return db.selectFrom('classes').select(CLASS_COLUMNS).where('id', '=', id).executeTakeFirst();
 }
 
+/** A page of classes in id order (the order they were created in), after `afterId`. */
+export async function listClasses(db: Executor, afterId: string | undefined, limit: number): Promise<ClassRow[]> {
+  let query = db.selectFrom('classes').select(CLASS_COLUMNS).orderBy('id').limit(limit);
+  if (afterId !== undefined) query = query.where('id', '>', afterId);
+  return query.execute();
+}
+
 /** Adds users to a class in one statement; returns when they joined (one instant: the statement's). */
 export async function insertMembers(db: Executor, classId: string, userIds: readonly string[]): Promise<Map<string, Date>> {
   if (userIds.length === 0) return new Map();

@@ -125,6 +125,23 @@ export function registerClassRoutes(server: Server, ctx: AppContext): void {
   );
 
   server.get(
+    '/classes',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags: ['classes'],
+        summary: 'Every class in the order they were created (admin), `limit` ≤ 500 (default 50), then `?after=<next>`',
+        querystring: Type.Object({ limit: Type.Optional(LimitQuery), after: Type.Optional(Uuid) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ classes: Type.Array(ClassBody), next: Nullable(Type.String({ description: 'pass as after for the next page' })) }) },
+      },
+    },
+    async (request) => {
+      const page = await classes.listClasses(ctx.db, parseLimit(request.query.limit), request.query.after?.toLowerCase());
+      return { classes: page.classes.map(toClassBody), next: page.next };
+    },
+  );
+
+  server.get(
     '/classes/:id',
     {
       config: { auth: 'user-or-teacher' },

@@ -122,6 +122,16 @@ export async function getClass(db: Executor, classId: string): Promise<Class> {
   return toClass(row);
 }
 
+export const CLASSES_PAGE_MAX = 500;
+
+/** A page of every class in the order they were created (for the admin); `next` is the cursor of the following page. */
+export async function listClasses(db: Executor, limit: number, after?: string): Promise<{ classes: Class[]; next: string | null }> {
+  assert(Number.isInteger(limit) && limit >= 1 && limit <= CLASSES_PAGE_MAX, `classes page within bounds, got ${limit}`);
+  const rows = await repo.listClasses(db, after, limit + 1);
+  const page = rows.slice(0, limit).map(toClass);
+  return { classes: page, next: rows.length > limit ? page[page.length - 1]!.id : null };
+}
+
 export interface NewMember {
   user: users.User;
   joinedAt: Date;

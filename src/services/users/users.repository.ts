@@ -53,6 +53,13 @@ export async function findTakenEmails(db: Executor, emails: readonly string[]): 
   return rows.map((r) => r.email);
 }
 
+/** A page of users in id order (the order they were created in), after `afterId`. */
+export async function listUsers(db: Executor, afterId: string | undefined, limit: number): Promise<UserRow[]> {
+  let query = db.selectFrom('users').select(['id', 'name', 'email', 'created_at']).orderBy('id').limit(limit);
+  if (afterId !== undefined) query = query.where('id', '>', afterId);
+  return query.execute();
+}
+
 export async function getUserById(db: Executor, id: string): Promise<UserRow | undefined> {
   return db.selectFrom('users').select(['id', 'name', 'email', 'created_at']).where('id', '=', id).executeTakeFirst();
 }

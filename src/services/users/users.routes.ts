@@ -1,8 +1,8 @@
 import { Type } from 'typebox';
 import type { AppContext } from '../../app.js';
-import { parseCash } from '../../core/money.js';
+import { formatCash, parseCash } from '../../core/money.js';
 import { actOn } from '../../http/auth.js';
-import { DecimalInput, iso, Timestamp, Uuid, UserIdParams } from '../../http/schemas.js';
+import { CashString, DecimalInput, iso, LimitQuery, parseLimit, Timestamp, Uuid, UserIdParams } from '../../http/schemas.js';
 import type { Server } from '../../http/server.js';
 import { keyPair } from './api-keys.js';
 import * as users from './users.service.js';
@@ -65,6 +65,28 @@ export function registerUserRoutes(server: Server, ctx: AppContext): void {
       const initialCash = initial_cash === undefined ? 0n : parseCash(initial_cash, 'initial_cash', { allowZero: true });
       const created = await users.createUser(ctx.db, { name: name.trim(), email: email.trim(), initialCash });
       return reply.status(201).send({ ...toUserBody(created.user), ...keyBody(created.apiKey, created.apiKeyId) });
+    },
+  );
+
+  server.get(
+    '/users',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags: ['users'],
+        summary: 'Every user in the order they were created, with its cash balance (admin), `limit` ≤ 500 (default 50), then `?after=<next>`',
+        querystring: Type.Object({ limit: Type.Optional(LimitQuery), after: Type.Optional(Uuid) }, { additionalProperties: false }),
+        response: {
+          200: Type.Object({
+            users: Type.Array(Type.Intersect([UserBody, Type.Object({ cash_balance: CashString })])),
+            next: Type.Union([Type.String({ description: 'pass as after for the next page' }), Type.Null()]),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const page = await users.listUsers(ctx.db, parseLimit(request.query.limit), request.query.after?.toLowerCase());
+      return { users: page.users.map((u) => ({ ...toUserBody(u), cash_balance: formatCash(u.cashBalance) })), next: page.next };
     },
   );
 

@@ -4,7 +4,7 @@
  */
 import { uuidv7 } from '../../infra/ids.js';
 import { pgConstraint, pgErrorCode, type Db, type Executor } from '../../infra/postgres.js';
-import { assert, ValidationError } from '../../core/errors.js';
+import { assert } from '../../core/errors.js';
 import { cashToSql, type Cash } from '../../core/money.js';
 import * as accounts from '../accounts/accounts.service.js';
 import * as accountsRepo from '../accounts/accounts.repository.js';
@@ -49,28 +49,12 @@ export async function createUser(db: Db, input: NewUser): Promise<{ user: User; 
   }
 }
 
-/** A new user's name and email as POST /users takes them (the same rules for every way in). */
-export const USER_NAME_LENGTH_MAX = 200;
-export const USER_EMAIL_LENGTH_MAX = 320;
-const NAME_RE = /^[^\S\p{Cc}]*[^\s\p{Cc}\p{Cs}][^\p{Cc}\p{Cs}]*$/u;
-const EMAIL_RE = /^[^\s@\p{Cc}\p{Cs}]+@[^\s@\p{Cc}\p{Cs}]+$/u;
-
 /**
- * Checks a new user's name and email (trimmed): a name of 1 to 200 characters with a visible
- * one and no control characters, an email like ada@example.com of 3 to 320 characters. `where`
- * names the input in the refusal (a request field, or a line of a CSV file).
+ * A new user's name and email as POST /users takes them (the same rules for every way in):
+ * they live in src/core/roster.ts, which the command line's and the dashboard's roster reader
+ * use too, so a member is checked by one set of rules wherever it comes from.
  */
-export function validateNewUser(input: { name: unknown; email: unknown }, where: string): { name: string; email: string } {
-  const name = typeof input.name === 'string' ? input.name.trim() : undefined;
-  if (name === undefined || name.length === 0 || name.length > USER_NAME_LENGTH_MAX || !NAME_RE.test(name)) {
-    throw new ValidationError(`${where}: name must be 1 to ${USER_NAME_LENGTH_MAX} characters with at least one visible character and no control characters`, { field: `${where}.name` });
-  }
-  const email = typeof input.email === 'string' ? input.email.trim() : undefined;
-  if (email === undefined || email.length < 3 || email.length > USER_EMAIL_LENGTH_MAX || !EMAIL_RE.test(email)) {
-    throw new ValidationError(`${where}: email must be an address such as ada@example.com of 3 to ${USER_EMAIL_LENGTH_MAX} characters, without spaces or control characters`, { field: `${where}.email` });
-  }
-  return { name, email };
-}
+export { USER_EMAIL_LENGTH_MAX, USER_NAME_LENGTH_MAX, validateNewUser } from '../../core/roster.js';
 
 /** Users one set-based creation takes: its statements stay small and well inside the statement timeout. */
 export const USERS_PER_BATCH_MAX = 1_000;
@@ -123,6 +107,28 @@ export async function createTeacherKey(trx: Executor, classId: string): Promise<
   const key = generateApiKey();
   await repo.insertTeacherKey(trx, { id: key.id, class_id: classId, key_hash: key.hash });
   return { apiKey: key.token, apiKeyId: key.id };
+}
+
+export const USERS_PAGE_MAX = 500;
+
+export interface ListedUser extends User {
+  cashBalance: Cash;
+}
+
+/**
+ * A page of every user in the order they were created (for the admin), each with its cash
+ * balance (two queries, whatever the page size); `next` is the cursor of the following page.
+ */
+export async function listUsers(db: Executor, limit: number, after?: string): Promise<{ users: ListedUser[]; next: string | null }> {
+  assert(Number.isInteger(limit) && limit >= 1 && limit <= USERS_PAGE_MAX, `users page within bounds, got ${limit}`);
+  const rows = await repo.listUsers(db, after, limit + 1);
+  const page = rows.slice(0, limit).map(toUser);
+  const balances = await accounts.getBalancesMany(db, page.map((u) => u.id));
+  return {
+    // Every user is created with its account in one transaction: the balance is always there.
+    users: page.map((u) => ({ ...u, cashBalance: balances.get(u.id)?.cashBalance ?? 0n })),
+    next: rows.length > limit ? page[page.length - 1]!.id : null,
+  };
 }
 
 export async function getUser(db: Executor, id: string): Promise<User> {

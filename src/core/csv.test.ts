@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { csvLine, parseCsv } from './csv.js';
+import { csvLine, parseCsv, utf8Length } from './csv.js';
 
 describe('parseCsv', () => {
   it('reads plain and quoted fields, CRLF and LF, and names each record’s line', () => {
@@ -41,5 +41,13 @@ describe('parseCsv', () => {
   it('reads back what csvLine writes', () => {
     const values = ['plain', 'with, comma', 'with "quotes"', 'two\nlines', ' edge ', ''];
     expect(parseCsv(csvLine(values))).toEqual([{ line: 1, fields: values }]);
+  });
+
+  it('bounds the text by its UTF-8 bytes, counted as Buffer.byteLength counts them', () => {
+    const samples = ['', 'plain', 'café', '€', '😀', 'a\ud800b', '\udc00', 'x😀é€\n'];
+    for (const s of samples) expect(utf8Length(s), JSON.stringify(s)).toBe(new TextEncoder().encode(s).length);
+    // Four characters of three bytes each: 12 bytes, although the text is 4 units long.
+    expect(() => parseCsv('€€€€', { bytesMax: 11 })).toThrow(/larger than 11 bytes/);
+    expect(parseCsv('€€€€', { bytesMax: 12 })).toEqual([{ line: 1, fields: ['€€€€'] }]);
   });
 });
