@@ -59,6 +59,9 @@ async function placeAndWait(userId: string, side: 'buy' | 'sell', ticker: string
   return terminal(order.id);
 }
 
+/** Longer than this file can run: its deliberate PENDING orders are never stale by age alone. */
+const FILE_PENDING_MAX_AGE_MS = 3_600_000;
+
 beforeAll(async () => {
   ctx = await createTestContext({ ENGINE_BLOCK_MS: '50', PRICE_AGE_MS_MAX: '60000', RECONCILE_INTERVAL_MS: '100' });
   oms = ctx.orders;
@@ -101,8 +104,10 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  // Every test repairs what it broke: the database is clean again for the next one.
-  const report = await runAudit(ctx.db);
+  // Every test repairs what it broke: the database is clean again for the next one. The two
+  // orders left PENDING on purpose may be older than the default minute on a loaded machine
+  // (the file's own length): staleness is tested where it is meant, not here.
+  const report = await runAudit(ctx.db, { pendingMaxAgeMs: FILE_PENDING_MAX_AGE_MS });
   expect(report.invariants.filter((i) => i.violations > 0).map((i) => i.name)).toEqual([]);
 });
 
@@ -142,7 +147,7 @@ const cashOf = async (userId: string) =>
 
 describe('a clean database', () => {
   it('passes every invariant after a realistic flow, with counts and timings', async () => {
-    const report = await runAudit(ctx.db);
+    const report = await runAudit(ctx.db, { pendingMaxAgeMs: FILE_PENDING_MAX_AGE_MS });
     expect(report.ok).toBe(true);
     expect(report.invariants.map((i) => [i.id, i.name, i.violations, i.examples])).toEqual([
       ['1', 'cash_within_bounds', 0, []],
@@ -160,7 +165,7 @@ describe('a clean database', () => {
     ]);
     // 3 users; 10 orders (6 filled by A and B, 1 rejected, 1 canceled, 2 pending); 6 fills.
     expect(report.counts).toEqual({ users: 3, orders: 10, fills: 6 });
-    expect(report.pendingMaxAgeMs).toBe(60_000);
+    expect(report.pendingMaxAgeMs).toBe(FILE_PENDING_MAX_AGE_MS);
     expect(Number.isNaN(Date.parse(report.checkedAt))).toBe(false);
     expect(report.durationMs).toBeGreaterThanOrEqual(0);
     // The flow really left what the invariants talk about.
@@ -240,7 +245,7 @@ describe('each invariant, broken on purpose', () => {
       VALUES (${u.a}, 'sell', 1.00, ${cash_balance}::numeric + 1) RETURNING id`.execute(ctx.db);
     let report: AuditReport;
     try {
-      report = await runAudit(ctx.db);
+      report = await runAudit(ctx.db, { pendingMaxAgeMs: FILE_PENDING_MAX_AGE_MS });
     } finally {
       await sql`DELETE FROM cash_ledger WHERE id = ${rows[0]!.id}`.execute(ctx.db);
     }
@@ -482,19 +487,19 @@ describe('each invariant, broken on purpose', () => {
 
   it('6: an order PENDING beyond the recovery period; a longer period accepts it', async () => {
     const id = o.cPendingBuy.id;
-    await sql`UPDATE orders SET created_at = now() - interval '2 minutes' WHERE id = ${id}`.execute(ctx.db);
+    await sql`UPDATE orders SET created_at = now() - interval '2 hours' WHERE id = ${id}`.execute(ctx.db);
     let report: AuditReport;
     let lenient: AuditReport;
     try {
-      report = await runAudit(ctx.db);
-      lenient = await runAudit(ctx.db, { pendingMaxAgeMs: 10 * 60_000 });
+      report = await runAudit(ctx.db, { pendingMaxAgeMs: FILE_PENDING_MAX_AGE_MS });
+      lenient = await runAudit(ctx.db, { pendingMaxAgeMs: 3 * FILE_PENDING_MAX_AGE_MS });
     } finally {
       await sql`UPDATE orders SET created_at = now() WHERE id = ${id}`.execute(ctx.db);
     }
     expectOnly(report, 'no_stale_pending_orders', [
-      { orderId: id, userId: u.c, ticker: 'AAPL', field: 'pending_age_ms', expected: '<= 60000' },
+      { orderId: id, userId: u.c, ticker: 'AAPL', field: 'pending_age_ms', expected: `<= ${FILE_PENDING_MAX_AGE_MS}` },
     ]);
-    expect(Number(invariant(report, 'no_stale_pending_orders').examples[0]!.actual)).toBeGreaterThanOrEqual(120_000);
+    expect(Number(invariant(report, 'no_stale_pending_orders').examples[0]!.actual)).toBeGreaterThanOrEqual(2 * 3_600_000);
     expect(lenient.ok).toBe(true);
   });
 });
@@ -559,9 +564,11 @@ describe('GET /admin/audit', () => {
     const api = await startTestServer(ctx);
     try {
       expect(api.routes).toContainEqual({ method: 'GET', url: '/admin/audit', auth: 'admin' });
-      const ok = await api.request('GET', '/admin/audit');
+      // The default age limit is a minute; this file's PENDING orders may be older than that.
+      expect((await api.request('GET', '/admin/audit')).body.pending_max_age_ms).toBe(60000);
+      const ok = await api.request('GET', `/admin/audit?pending_max_age_ms=${FILE_PENDING_MAX_AGE_MS}`);
       expect(ok.status).toBe(200);
-      expect(ok.body).toMatchObject({ ok: true, counts: { users: 3, orders: 10, fills: 6 }, pending_max_age_ms: 60000 });
+      expect(ok.body).toMatchObject({ ok: true, counts: { users: 3, orders: 10, fills: 6 }, pending_max_age_ms: FILE_PENDING_MAX_AGE_MS });
       expect(ok.body.invariants).toHaveLength(12);
 
       const failing = await api.request('GET', '/admin/audit?pending_max_age_ms=0&limit=1');
