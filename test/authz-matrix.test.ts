@@ -96,6 +96,11 @@ const ROUTES: Record<string, Classified> = {
   'GET /ready': { scope: 'public' },
   'GET /metrics': { scope: 'public' },
   'GET /openapi.json': { scope: 'public' },
+  // The dashboard's page and files (each client signs in from the page itself).
+  'GET /': { scope: 'public' },
+  'GET /index.html': { scope: 'public' },
+  'GET /assets/*': { scope: 'public' },
+  'GET /dashboard/settings': { scope: 'public' },
   // The live stream authenticates itself (header or first message); a plain GET is a 400.
   'GET /ws': { scope: 'public' },
 
@@ -103,6 +108,7 @@ const ROUTES: Record<string, Classified> = {
     scope: 'admin',
     request: (fx) => ({ body: { name: 'Matrix', email: `matrix${++fx.seq}@example.com`, initial_cash: '10.00' } }),
   },
+  'GET /users': { scope: 'admin' },
   'GET /me': { scope: 'any-credential' },
   'GET /users/:id': { scope: 'user-path' },
   'POST /users/:id/api-keys': { scope: 'user-path' },
@@ -136,6 +142,7 @@ const ROUTES: Record<string, Classified> = {
   'GET /calendar': { scope: 'any-user', request: () => ({ query: 'start=2026-12-01&end=2026-12-31' }) },
 
   'POST /classes': { scope: 'admin', request: (fx) => ({ body: { name: `Matrix class ${++fx.seq}`, starting_cash: '10.00' } }) },
+  'GET /classes': { scope: 'admin' },
   'GET /classes/:id': { scope: 'class-reader' },
   'POST /classes/:id/members': {
     scope: 'class-teacher',
@@ -342,7 +349,7 @@ async function fillPath(method: string, url: string): Promise<string> {
   }
   if (path.startsWith('/users/:id')) path = path.replace(':id', fx.owner.id);
   if (path.startsWith('/classes/:id')) path = path.replace(':id', fx.classId);
-  path = path.replace(':ticker', 'AAPL').replace('/docs/static/*', '/docs/static/swagger-ui.css');
+  path = path.replace(':ticker', 'AAPL').replace('/docs/static/*', '/docs/static/swagger-ui.css').replace('/assets/*', '/assets/missing.js');
   // A literal colon (Alpaca's /v2/orders:by_client_order_id) is not a parameter.
   expect(path.replace('/v2/orders:by_client_order_id', ''), `unfilled parameter in ${url}`).not.toMatch(/[:*]/);
   return path;
@@ -402,7 +409,10 @@ function missingSecurityHeaders(headers: Headers, path: string): string[] {
     'content-security-policy': docs ? /default-src 'self'.*frame-ancestors 'none'/ : /^default-src 'none'.*frame-ancestors 'none'/,
     'x-request-id': /^[0-9a-f-]{36}$/,
   };
-  if (!docs) want['cache-control'] = /^no-store$/;
+  // The dashboard's page is revalidated, its hashed files kept; everything else is never stored.
+  const dashboard = path === '/' || path === '/index.html' || path.startsWith('/assets/');
+  if (dashboard) want['cache-control'] = /^(no-cache|no-store|public, max-age=31536000, immutable)$/;
+  else if (!docs) want['cache-control'] = /^no-store$/;
   return Object.entries(want)
     .filter(([name, pattern]) => !pattern.test(headers.get(name) ?? ''))
     .map(([name]) => `${name}=${headers.get(name)}`);

@@ -55,6 +55,8 @@ describe('buildIsStale', () => {
     mkdirSync(path.join(root, 'src'));
     mkdirSync(path.join(root, 'dist', 'cli'), { recursive: true });
     writeFileSync(path.join(root, 'dist', 'cli', 'main.js'), '');
+    mkdirSync(path.join(root, 'dist', 'web'), { recursive: true });
+    writeFileSync(path.join(root, 'dist', 'web', 'index.html'), '');
     writeFileSync(path.join(root, 'src', 'a.ts'), 'a');
     writeFileSync(path.join(root, 'src', 'a.test.ts'), 'not an input');
     writeFileSync(path.join(root, 'tsconfig.json'), '{}');

@@ -119,7 +119,7 @@ export interface StartupReport {
 
 /**
  * The stamp scripts/build-if-stale.mjs compares with dist/.build-stamp, computed the same way:
- * the number of files in src/ (tests excepted), tsconfig.json, tsconfig.build.json and
+ * the number of files in src/ and web/ (tests excepted), tsconfig.json, tsconfig.build.json and
  * package-lock.json, and their newest modification time.
  */
 export function buildStamp(root: string): string {
@@ -138,7 +138,7 @@ export function buildStamp(root: string): string {
       acc.newestMs = Math.max(acc.newestMs, st.mtimeMs);
     }
   };
-  for (const entry of ['src', 'tsconfig.json', 'tsconfig.build.json', 'package-lock.json']) scan(path.join(root, entry));
+  for (const entry of ['src', 'web', 'tsconfig.json', 'tsconfig.build.json', 'package-lock.json']) scan(path.join(root, entry));
   return `${acc.count} ${acc.newestMs}`;
 }
 
@@ -146,12 +146,13 @@ export function buildStamp(root: string): string {
 export function buildIsStale(root: string): boolean {
   const stampFile = path.join(root, 'dist', '.build-stamp');
   const previous = existsSync(stampFile) ? readFileSync(stampFile, 'utf8').trim() : '';
-  return previous !== buildStamp(root) || !existsSync(path.join(root, 'dist', 'cli', 'main.js'));
+  const built = existsSync(path.join(root, 'dist', 'cli', 'main.js')) && existsSync(path.join(root, 'dist', 'web', 'index.html'));
+  return previous !== buildStamp(root) || !built;
 }
 
 /**
  * A frozen copy of what `npm start` reads before it starts papertrade — package.json,
- * scripts/build-if-stale.mjs and every input it scans (src/, the tsconfigs, the lock file) —
+ * scripts/build-if-stale.mjs and every input it scans (src/, web/, the tsconfigs, the lock file) —
  * with a matching dist/.build-stamp, and dist/cli/main.js a one-line module that imports the
  * real one. The build check runs there exactly as in the working tree when nothing changed (the
  * same script over the same files), and never rebuilds the real dist/ when a source changes
@@ -165,6 +166,10 @@ export function frozenCheckout(root: string, into: string): string {
     if (existsSync(path.join(root, file))) copyFileSync(path.join(root, file), path.join(into, file));
   }
   cpSync(path.join(root, 'src'), path.join(into, 'src'), { recursive: true });
+  if (existsSync(path.join(root, 'web'))) cpSync(path.join(root, 'web'), path.join(into, 'web'), { recursive: true });
+  // The build check wants the dashboard built too; the page itself is served from the real dist/web.
+  mkdirSync(path.join(into, 'dist', 'web'), { recursive: true });
+  writeFileSync(path.join(into, 'dist', 'web', 'index.html'), '');
   writeFileSync(path.join(into, 'dist', 'cli', 'main.js'), `import ${JSON.stringify(pathToFileURL(path.join(root, 'dist', 'cli', 'main.js')).href)};\n`);
   writeFileSync(path.join(into, 'dist', '.build-stamp'), `${buildStamp(into)}\n`);
   return into;

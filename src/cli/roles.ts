@@ -32,6 +32,10 @@ export async function runApi(ctx: AppContext): Promise<StopFn> {
   const { server } = await buildServer(ctx);
   await server.listen({ host: ctx.config.host, port: ctx.config.port });
   ctx.logger.info({ host: ctx.config.host, port: ctx.config.port }, 'api listening');
+  // Where a person goes next; on stderr, like the admin token, so piped output stays clean.
+  const host = ctx.config.host === '0.0.0.0' || ctx.config.host === '::' ? 'localhost' : ctx.config.host;
+  const shown = host.includes(':') ? `[${host}]` : host;
+  process.stderr.write(`\n  dashboard: http://${shown}:${ctx.config.port}/   (sign in with an API key, a teacher key or the admin token)\n  API docs:  http://${shown}:${ctx.config.port}/docs\n\n`);
   return async () => {
     await server.close();
   };

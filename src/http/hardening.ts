@@ -7,6 +7,7 @@
 import type { Socket } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { HttpError, sendError } from './errors.js';
+import { DASHBOARD_CSP, isDashboardPath } from './dashboard.js';
 
 /** The API only ever answers JSON: nothing in a response may load, frame or run anything. */
 const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
@@ -27,18 +28,19 @@ export function isDocsPath(url: string): boolean {
 /** Headers set on every response, whatever its status (set in onRequest, before auth). */
 export function setSecurityHeaders(request: FastifyRequest, reply: FastifyReply): void {
   const docs = isDocsPath(request.url);
+  const dashboard = !docs && isDashboardPath(request.url);
   void reply.headers({
     'x-content-type-options': 'nosniff',
     'x-frame-options': 'DENY',
     'referrer-policy': 'no-referrer',
-    'content-security-policy': docs ? DOCS_CSP : API_CSP,
+    'content-security-policy': docs ? DOCS_CSP : dashboard ? DASHBOARD_CSP : API_CSP,
     'cross-origin-opener-policy': 'same-origin',
     'cross-origin-resource-policy': 'same-origin',
     'x-permitted-cross-domain-policies': 'none',
   });
   // Responses carry balances and, once, API keys: no cache may keep them. The docs' static
-  // files keep their own caching headers.
-  if (!docs) void reply.header('cache-control', 'no-store');
+  // files and the dashboard's keep their own caching headers.
+  if (!docs && !dashboard) void reply.header('cache-control', 'no-store');
 }
 
 /**

@@ -39,6 +39,7 @@ import { registerEventRoutes } from '../services/events/events.routes.js';
 import { registerClassRoutes } from '../services/classes/classes.routes.js';
 import { registerResetRoutes } from '../services/resets/resets.routes.js';
 import { registerAlpacaApi } from '../alpaca/alpaca.routes.js';
+import { registerDashboard } from './dashboard.js';
 import { registerAlpacaStream } from '../alpaca/alpaca.stream.js';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -206,6 +207,8 @@ export async function buildServer(ctx: AppContext): Promise<{ server: Server; ro
   registerClockRoutes(server, ctx);
   registerEventRoutes(server, ctx);
   registerClassRoutes(server, ctx);
+  // The web dashboard (dist/web) at `/`: a client of the routes above, like any other.
+  registerDashboard(server, ctx.config);
   // Alpaca's Trading API v2 and market data under /v2, translated to the same services.
   await registerAlpacaApi(server, ctx);
   // The clock's admin override is read by every process: this one keeps its copy current.
