@@ -72,6 +72,31 @@ export default tseslint.config(
   layer([ROUTES], leafRoutes, APP_TYPE_ONLY),
   layer(leafDirs, leafRoutes, NO_ORCHESTRATORS, NO_HTTP, NO_APP),
   layer(leafRoutes, [], NO_ORCHESTRATORS, APP_TYPE_ONLY),
+  // The dashboard runs in a browser: its own modules, the pure core (money, order terms: the
+  // same rules as the server) and its one chart library; never the server's services or infra.
+  {
+    files: ['web/**/*.ts'],
+    languageOptions: {
+      globals: {
+        window: 'readonly', document: 'readonly', location: 'readonly', sessionStorage: 'readonly', WebSocket: 'readonly', fetch: 'readonly',
+        AbortSignal: 'readonly', DOMException: 'readonly', URLSearchParams: 'readonly', Intl: 'readonly', crypto: 'readonly',
+        requestAnimationFrame: 'readonly', Blob: 'readonly', FileReader: 'readonly', navigator: 'readonly', ResizeObserver: 'readonly', matchMedia: 'readonly',
+      },
+    },
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!\\./|\\.\\./(?!\\.\\./)|\\.\\./\\.\\./src/core/|\\.\\./\\.\\./\\.\\./src/core/|lightweight-charts$|vite$|node:url$)',
+              message: 'the dashboard (web/) imports its own modules, src/core and lightweight-charts only: it talks to the server through the public API.',
+            },
+          ],
+        },
+      ],
+    },
+  },
   // The Alpaca facade is an HTTP edge like the route files: it may import src/http and the
   // services, and src/app.ts for its AppContext type only.
   layer(['src/alpaca/**/*.ts'], [], APP_TYPE_ONLY),

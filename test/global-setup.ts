@@ -13,7 +13,9 @@
  * between them. Names carry their creation time, so several runs can share a server and
  * leftovers of a killed run are recognised and dropped.
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -70,6 +72,10 @@ async function redisAnswers(url: string): Promise<boolean> {
 const ci = process.env.CI === 'true';
 
 export async function setup(): Promise<void> {
+  // The browser tests serve dist/web and the command-line tests run dist/: build them when a
+  // source changed (milliseconds when nothing did).
+  const build = spawnSync(process.execPath, [path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'scripts', 'build-if-stale.mjs')], { stdio: 'inherit' });
+  if (build.status !== 0) throw new Error('npm run build failed: the tests need dist/ and dist/web/');
   if (process.env.TEST_DATABASE_URL === undefined && !(await postgresAnswers(adminUrl()))) {
     if (ci) throw new Error(`CI=true and no PostgreSQL answers at ${adminUrl()}: start it (scripts/ensure-services.sh) or set TEST_DATABASE_URL`);
     embeddedDir = await mkdtemp(path.join(tmpdir(), 'papertrade-test-pg-'));
