@@ -14,7 +14,7 @@ import { mountClassView, rulesText, type ClassBody } from './class-view.js';
 import { parseCash, parsePrice } from '../../src/core/money.js';
 import { ORDER_TYPES } from '../../src/core/order-terms.js';
 import { validateNewUser } from '../../src/core/roster.js';
-import type { Account } from './trader/types.js';
+import type { Account, Clock } from './trader/types.js';
 
 interface UserRow {
   id: string;
@@ -22,16 +22,6 @@ interface UserRow {
   email: string;
   created_at: string;
   cash_balance: string;
-}
-
-
-interface Clock {
-  timestamp: string;
-  is_open: boolean;
-  next_open: string;
-  next_close: string;
-  calendar: 'always' | 'nyse';
-  forced: 'open' | 'closed' | null;
 }
 
 interface AuditViolation {
