@@ -28,7 +28,15 @@ export function decimal(value: string | null | undefined, decimals = 2): string 
 }
 
 export const money = (value: string | null | undefined): string => (value === null || value === undefined ? '—' : `$${decimal(value, 2)}`.replace('$−', '−$'));
-export const price = (value: string | null | undefined): string => decimal(value, 2);
+/**
+ * Prices: 2 places when that says it all ("175.00"), else the API's 4 ("170.0780", not
+ * "170.078"), so a column of prices lines up.
+ */
+export function price(value: string | null | undefined): string {
+  if (value === null || value === undefined) return '—';
+  const fraction = DECIMAL_RE.exec(value)?.[3] ?? '';
+  return decimal(value, fraction.replace(/0+$/, '').length > 2 ? 4 : 2);
+}
 /** Quantities: as many places as they have, none when whole. */
 export const qty = (value: string | null | undefined): string => decimal(value, 0);
 
