@@ -24,7 +24,11 @@ export function showError(area: HTMLElement, error: unknown, lead?: string): voi
   if (area.dataset.text === text) return;
   area.dataset.text = text;
   // The outermost refusal first; each cause under it is marked as what led to the one above.
-  replace(area, lead ? h('div', { class: 'alert-lead' }, lead) : null, ...chain.map((line, i) => h('div', { class: i > 0 ? 'cause' : undefined }, i > 0 ? `← ${line}` : line)));
+  replace(
+    area,
+    lead ? h('div', { class: 'alert-lead' }, lead) : null,
+    h('ol', { class: 'cause-chain' }, ...chain.map((line, i) => h('li', { class: i > 0 ? 'cause' : undefined }, i > 0 ? `← ${line}` : line))),
+  );
 }
 
 /** Shows lines of words (not an API error) in an alert area. */

@@ -3,8 +3,9 @@
  * cash ledger (activities). Equity between snapshots is the cash balance plus the positions as
  * the live prices value them, in exact cents, as the server computes it.
  */
+import { cashFromDb } from '../../../src/core/money.js';
 import { h, replace, table } from '../dom.js';
-import { dateTime, fromFixedBig, money, sign, toFixedBig } from '../format.js';
+import { dateTime, fromFixedBig, money, sign } from '../format.js';
 import type { Account, Activity, Clock, Order } from './types.js';
 import { clockTime, describeOrder, shortDateTime, until } from './util.js';
 
@@ -63,15 +64,15 @@ export class AccountSummary {
   private render(): void {
     const a = this.account;
     if (!a) return;
-    const positions = this.positionsValue ?? toFixedBig(a.positions_value, 2);
-    const equity = toFixedBig(a.cash_balance, 2) + positions;
+    const positions = this.positionsValue ?? cashFromDb(a.positions_value);
+    const equity = cashFromDb(a.cash_balance) + positions;
     const shown: Record<StatKey, string | undefined> = {
       cash_balance: a.cash_balance,
       available_cash: a.available_cash,
       reserved_cash: a.reserved_cash,
       positions_value: fromFixedBig(positions, 2),
       equity: fromFixedBig(equity, 2),
-      pl: this.base === undefined ? undefined : fromFixedBig(equity - toFixedBig(this.base, 2), 2),
+      pl: this.base === undefined ? undefined : fromFixedBig(equity - cashFromDb(this.base), 2),
     };
     for (const [key] of STATS) {
       const el = this.values.get(key)!;

@@ -6,10 +6,11 @@
 import { ApiError, query, type Api } from '../api.js';
 import { button, field, h, replace, table } from '../dom.js';
 import { dateTime, money, price, qty, time, toFixedBig } from '../format.js';
-import { formatFixed, parseQty } from '../../../src/core/money.js';
+import { cashFromDb, formatFixed, parseQty, priceFromDb } from '../../../src/core/money.js';
 import { holdFor, parseTerms, TIMES_IN_FORCE, type TimeInForce } from '../../../src/core/order-terms.js';
 import { TIF_LABELS, TYPE_LABELS, type DashboardSettings, type Order, type OrderPage, type Quote } from './types.js';
-import { describeOrder, outcomeText, plainDecimal, shortDateTime, showError, termsText } from './util.js';
+import { describeOrder, outcomeText, plainDecimal, shortDateTime, termsText } from './util.js';
+import { clearArea, showError } from '../kit.js';
 
 export interface OrdersDeps {
   api: Api;
@@ -103,7 +104,7 @@ export class OpenOrders {
   }
 
   private async cancel(o: Order): Promise<void> {
-    showError(this.alert, undefined);
+    clearArea(this.alert);
     try {
       const done = await this.deps.api.delete<Order>(`/orders/${encodeURIComponent(o.id)}`);
       this.deps.notify(`Canceled: ${describeOrder(done)}.`);
@@ -178,8 +179,8 @@ export class OpenOrders {
           preview.textContent = `No price for ${o.ticker} yet: the new hold is shown once one arrives.`;
           return;
         }
-        const hold = holdFor(terms, toFixedBig(quote.price, 4), BigInt(settings.reservation_buffer_bps));
-        const diff = hold - toFixedBig(o.reserved_amount, 2);
+        const hold = holdFor(terms, priceFromDb(quote.price), BigInt(settings.reservation_buffer_bps));
+        const diff = hold - cashFromDb(o.reserved_amount);
         const delta = diff === 0n ? 'the same' : diff > 0n ? `${money(formatFixed(diff, 2))} more` : `${money(formatFixed(-diff, 2))} released`;
         preview.textContent = `The replacement holds ${money(formatFixed(hold, 2))} (now ${money(o.reserved_amount)}: ${delta}).`;
       } catch (error) {
@@ -297,7 +298,7 @@ export class OrderHistory {
 
   private async loadOlder(): Promise<void> {
     if (!this.next) return;
-    showError(this.alert, undefined);
+    clearArea(this.alert);
     try {
       const page = await this.api.get<OrderPage>(`/orders${query({ status: 'closed', limit: 50, before: this.next })}`);
       const known = new Set([...this.first, ...this.older].map((o) => o.id));

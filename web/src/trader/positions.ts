@@ -5,8 +5,8 @@
  * rounded half-up to the cent, minus quantity × average cost rounded the same way), in bigint.
  */
 import { h, replace, table } from '../dom.js';
-import { fromFixedBig, money, price, qty, sign, toFixedBig } from '../format.js';
-import { notional } from '../../../src/core/money.js';
+import { fromFixedBig, money, price, qty, sign } from '../format.js';
+import { cashFromDb, notional, priceFromDb, qtyFromDb } from '../../../src/core/money.js';
 import type { Position } from './types.js';
 
 interface LiveCells {
@@ -17,9 +17,9 @@ interface LiveCells {
 
 /** A position revalued at `marketPrice` (a decimal string with 4 places). */
 export function revalue(p: Position, marketPrice: string): Position {
-  const quantity = toFixedBig(p.quantity, 6);
-  const value = notional(quantity, toFixedBig(marketPrice, 4), 'half-up');
-  const cost = notional(quantity, toFixedBig(p.avg_cost, 4), 'half-up');
+  const quantity = qtyFromDb(p.quantity);
+  const value = notional(quantity, priceFromDb(marketPrice), 'half-up');
+  const cost = notional(quantity, priceFromDb(p.avg_cost), 'half-up');
   return { ...p, market_price: marketPrice, market_value: fromFixedBig(value, 2), unrealized_pl: fromFixedBig(value - cost, 2) };
 }
 
@@ -67,7 +67,7 @@ export class Positions {
           cell: (p) => {
             const b = h('button', { type: 'button', class: 'secondary small', 'aria-label': `Sell ${p.ticker}: fill the ticket with ${qty(p.available_quantity)} shares` }, 'Sell…');
             b.addEventListener('click', () => this.onSell(p.ticker, p.available_quantity));
-            b.disabled = toFixedBig(p.available_quantity, 6) === 0n;
+            b.disabled = qtyFromDb(p.available_quantity) === 0n;
             return b;
           },
         },
@@ -97,7 +97,7 @@ export class Positions {
 
   /** The positions' value at the prices shown, exactly (cents). */
   totalValue(): bigint {
-    return this.positions.reduce((sum, p) => sum + toFixedBig(p.market_value, 2), 0n);
+    return this.positions.reduce((sum, p) => sum + cashFromDb(p.market_value), 0n);
   }
 
   private cell(ticker: string, key: keyof LiveCells, text: string, className?: string): HTMLElement {

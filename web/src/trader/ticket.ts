@@ -7,11 +7,12 @@
  */
 import { ApiError, type Api } from '../api.js';
 import { button, field, h, replace } from '../dom.js';
-import { decimal, money, price, qty, toFixedBig } from '../format.js';
-import { formatFixed, notionalAtLeast, parseCash, parseQty } from '../../../src/core/money.js';
+import { decimal, money, price, qty } from '../format.js';
+import { cashFromDb, formatFixed, notionalAtLeast, parseCash, parseQty, priceFromDb, qtyFromDb } from '../../../src/core/money.js';
 import { holdFor, ORDER_TYPES, parseTerms, TIMES_IN_FORCE, type OrderTerms, type OrderType, type Side, type TimeInForce } from '../../../src/core/order-terms.js';
 import { TIF_LABELS, TYPE_LABELS, type Account, type DashboardSettings, type Instrument, type Order, type Position, type Quote } from './types.js';
-import { describeOrder, newIdempotencyKey, showError } from './util.js';
+import { describeOrder } from './util.js';
+import { clearArea, randomKey, showError } from '../kit.js';
 
 export interface TicketDeps {
   api: Api;
@@ -135,7 +136,7 @@ export class Ticket {
     this.type.value = 'market';
     for (const input of [this.limit, this.stop, this.trailPrice, this.trailPercent]) input.value = '';
     this.tif.value = 'day';
-    showError(this.alert, undefined);
+    clearArea(this.alert);
     this.result.textContent = '';
     this.changed();
   }
@@ -205,22 +206,22 @@ export class Ticket {
       else if (!position) lines.push(h('span', { class: 'warn' }, ` You hold no ${ticker}: the server will refuse it (INSUFFICIENT_HOLDINGS).`));
       else {
         lines.push(` You hold ${qty(position.quantity)}, ${qty(position.available_quantity)} available.`);
-        if (toFixedBig(position.available_quantity, 6) < terms.quantity) lines.push(h('span', { class: 'warn' }, ' That is more than available: the server will refuse it (INSUFFICIENT_HOLDINGS).'));
+        if (qtyFromDb(position.available_quantity) < terms.quantity) lines.push(h('span', { class: 'warn' }, ' That is more than available: the server will refuse it (INSUFFICIENT_HOLDINGS).'));
       }
     } else if (!quote || !settings) {
       lines.push(!quote ? `No price for ${ticker} yet: the hold is shown once one arrives (the server refuses an order without a fresh price).` : 'Loading the hold rule…');
     } else {
       const bps = BigInt(settings.reservation_buffer_bps);
-      const quotePrice = toFixedBig(quote.price, 4);
+      const quotePrice = priceFromDb(quote.price);
       const hold = holdFor(terms, quotePrice, bps);
       const text = formatFixed(hold, 2);
       lines.push(h('strong', {}, `Holds ${money(text)}`), ` ${holdRule(terms, quote.price, bps)}.`);
       const account = this.deps.account();
-      if (account && hold > toFixedBig(account.available_cash, 2)) {
+      if (account && hold > cashFromDb(account.available_cash)) {
         lines.push(h('span', { class: 'warn' }, ` That is more than your available cash (${money(account.available_cash)}): the server will refuse it (INSUFFICIENT_FUNDS).`));
       }
     }
-    if (quote && settings && !notionalAtLeast(terms.quantity, toFixedBig(quote.price, 4), parseCash(settings.min_order_notional))) {
+    if (quote && settings && !notionalAtLeast(terms.quantity, priceFromDb(quote.price), parseCash(settings.min_order_notional))) {
       lines.push(h('span', { class: 'warn' }, ` Worth less than the minimum order value of ${money(settings.min_order_notional)} at the quote.`));
     }
     replace(this.preview, ...lines);
@@ -234,7 +235,7 @@ export class Ticket {
       return;
     }
     const body = this.body();
-    this.idempotencyKey ??= newIdempotencyKey();
+    this.idempotencyKey ??= randomKey('order');
     this.sending = true;
     this.submit.disabled = true;
     this.result.textContent = 'Sending…';
@@ -242,7 +243,7 @@ export class Ticket {
       const order = await this.deps.api.post<Order>('/orders', body, { idempotencyKey: this.idempotencyKey });
       // Answered: this request is done, the next one is another order.
       this.idempotencyKey = undefined;
-      showError(this.alert, undefined);
+      clearArea(this.alert);
       this.result.textContent = `Sent: ${describeOrder(order)}, ${order.status}.`;
       this.deps.onPlaced(order, true);
     } catch (error) {

@@ -5,11 +5,12 @@
  * prices update the cells they concern, and order or cash events re-fetch the snapshots they
  * affect (debounced and bounded, see refresh.ts). A stream that had to start over reloads all.
  */
+import { cashFromDb } from '../../../src/core/money.js';
 import './trader.css';
 import { errorChain, query } from '../api.js';
 import type { Unmount, ViewContext } from '../context.js';
 import { field, h, replace, section } from '../dom.js';
-import { fromFixedBig, money, price, toFixedBig } from '../format.js';
+import { fromFixedBig, money, price } from '../format.js';
 import { LiveStream, type PriceTick, type StreamEvent } from '../stream.js';
 import type { CandleChart, EquityChart } from './chart.js';
 import { AccountSummary, Activities, ClockView } from './account.js';
@@ -177,7 +178,7 @@ export function mountTrader(root: HTMLElement, ctx: ViewContext): Unmount {
     // The curve ends at the equity now (live), so it shows even before the first recording.
     const a = account.current;
     const nowSeconds = Math.floor(Date.now() / 1000);
-    const liveEquity = a && positions.isLoaded ? fromFixedBig(toFixedBig(a.cash_balance, 2) + positions.totalValue(), 2) : a?.equity;
+    const liveEquity = a && positions.isLoaded ? fromFixedBig(cashFromDb(a.cash_balance) + positions.totalValue(), 2) : a?.equity;
     if (liveEquity !== undefined && (points.length === 0 || points.at(-1)!.time < nowSeconds)) points.push({ time: nowSeconds, equity: liveEquity });
     equity.setPoints(points);
     const recorded = history?.timestamp.length ?? 0;

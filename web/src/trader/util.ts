@@ -1,6 +1,4 @@
-/** Small pieces the trader's sections share: order wording, refusals in words, request keys. */
-import { errorChain } from '../api.js';
-import { h, replace } from '../dom.js';
+/** Small pieces the trader's sections share: order wording, times. (Refusals and request keys: ../kit.ts.) */
 import { price, qty } from '../format.js';
 import type { Order } from './types.js';
 
@@ -26,34 +24,6 @@ export function outcomeText(o: Order): string | null {
   if (o.status === 'EXPIRED') return 'expired at the close';
   if (o.status === 'REPLACED') return 'replaced';
   return null;
-}
-
-/** Shows a refusal (or clears it) in an alert element: one line per layer of its cause chain. */
-export function showError(target: HTMLElement, error: unknown, lead?: string): void {
-  if (error === undefined) {
-    replace(target);
-    return;
-  }
-  const lines = errorChain(error);
-  replace(
-    target,
-    lead ? h('p', { class: 'alert-lead' }, lead) : null,
-    h('ol', { class: 'cause-chain' }, ...lines.map((line, i) => h('li', {}, i === 0 ? line : `← ${line}`))),
-  );
-}
-
-/**
- * A fresh Idempotency-Key. crypto.randomUUID exists only in secure contexts (https, localhost);
- * a self-hosted papertrade reached over plain http on a LAN address is not one, so the fallback
- * builds the same version-4 UUID from getRandomValues, which exists everywhere.
- */
-export function newIdempotencyKey(): string {
-  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6]! & 0x0f) | 0x40;
-  b[8] = (b[8]! & 0x3f) | 0x80;
-  const hex = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /** Epoch milliseconds of an ISO time, or NaN. */

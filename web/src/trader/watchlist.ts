@@ -3,8 +3,9 @@
  * stream (a tick changes two cells, never the table, so focus and scroll stay where they are).
  * Choosing a ticker drives the chart and the order ticket.
  */
+import { priceFromDb } from '../../../src/core/money.js';
 import { field, h, replace, table } from '../dom.js';
-import { price, time, toFixedBig } from '../format.js';
+import { price, time } from '../format.js';
 import type { Instrument, Quote } from './types.js';
 
 interface Cells {
@@ -70,7 +71,7 @@ export class Watchlist {
   setQuote(quote: Quote): void {
     const cells = this.cells.get(quote.ticker);
     if (!cells) return;
-    const value = toFixedBig(quote.price, 4);
+    const value = priceFromDb(quote.price);
     const move = cells.last === undefined ? 0 : value > cells.last ? 1 : value < cells.last ? -1 : 0;
     cells.last = value;
     cells.price.textContent = price(quote.price);
