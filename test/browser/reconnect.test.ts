@@ -50,5 +50,7 @@ describe.skipIf(browserOnly.skip)('dashboard across an api restart', () => {
     // The only failures are the browser's own reports of the refused connections while no
     // server listened: the situation under test.
     for (const report of problems.connectionErrors) expect(report).toMatch(/ERR_CONNECTION_REFUSED|WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/ws' failed/);
-  });
+    // A restart, the backoff (up to 5 s a retry) and a replay take their time on a loaded
+    // machine: the steps have their own deadlines; the whole gets a minute, not the default 30 s.
+  }, 60_000);
 });
