@@ -182,7 +182,7 @@ describe('GET /v2/account/activities', () => {
   });
 
   const fill = (order: { id: string }, side: string, qty: string) => ({
-    id: expect.stringMatching(new RegExp(`^\\d{17}::${order.id}$`)),
+    id: expect.stringMatching(new RegExp(`^\\d{17}::${order.id}:[1-9][0-9]*$`)),
     activity_type: 'FILL',
     transaction_time: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/),
     type: 'fill',
@@ -216,7 +216,7 @@ describe('GET /v2/account/activities', () => {
       nta('CSD', '100000.00', 'initial funding of the account'),
     ]);
     // A fill's id is its instant (UTC, to the millisecond) and its order.
-    for (const a of all.slice(0, 2)) expect(a.id).toBe(`${a.transaction_time.replace(/\D/g, '')}::${a.order_id}`);
+    for (const a of all.slice(0, 2)) expect(a.id).toMatch(new RegExp(`^${a.transaction_time.replace(/\D/g, '')}::${a.order_id}:[1-9][0-9]*$`));
     const ids = all.map((a) => a.id);
     expect([...ids].sort().reverse()).toEqual(ids);
   });

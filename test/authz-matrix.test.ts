@@ -133,6 +133,7 @@ const ROUTES: Record<string, Classified> = {
     request: (fx) => ({ body: { user_id: fx.owner.id, ticker: 'AAPL', quantity: 1, type: 'market' } }),
   },
   'GET /orders/:id': { scope: 'order-owner-read' },
+  'GET /orders/:id/fills': { scope: 'order-owner-read' },
   'DELETE /orders/:id': { scope: 'order-owner' },
   'PATCH /orders/:id': { scope: 'order-owner', request: () => ({ body: { limit_price: '9.00' } }) },
   'GET /orders': { scope: 'user-query-read', request: (fx) => ({ query: `user_id=${fx.owner.id}` }) },

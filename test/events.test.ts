@@ -98,7 +98,17 @@ describe('events of each transition', () => {
       [2, 'order.fill'],
     ]);
     expect(list[0]!.data).toEqual(buy);
-    expect(list[1]!.data).toEqual({ ...filled, fill: { price: '300.0000', quantity: '2', amount: '600.00', commission: '0.00' }, position_quantity: '2' });
+    expect(list[1]!.data).toEqual({ ...filled, fill: {
+        price: '300.0000',
+        quantity: '2',
+        amount: '600.00',
+        commission: '0.00',
+        model: 'ideal',
+        slippage_bps: '0.00',
+        reason: expect.stringContaining('last price'),
+      },
+      position_quantity: '2',
+    });
     // `at` is when the event was written: ISO 8601 UTC, and not before the order changed.
     expect(Date.parse(list[1]!.at)).toBeGreaterThanOrEqual(Date.parse(filled.updated_at));
   });

@@ -18,7 +18,7 @@ import { createLogger } from '../src/infra/logger.js';
 import { parseCash, parsePrice, parseQty } from '../src/core/money.js';
 import { buyReservation, executeBuy } from '../src/core/orders.js';
 import * as accounts from '../src/services/accounts/accounts.service.js';
-import { applyDecisions, NO_DECISIONS } from '../src/services/trading/trading.service.js';
+import { applyDecisions, NO_DECISIONS, wholeFillAt } from '../src/services/trading/trading.service.js';
 import { parseTerms } from '../src/core/order-terms.js';
 import type { PlaceOrder } from '../src/services/orders/orders.service.js';
 import { createUser } from '../src/services/users/users.service.js';
@@ -273,7 +273,7 @@ export async function seedShares(ctx: AppContext, userId: string, ticker: string
   const { order } = await ctx.orders.placeOrder(marketOrder(userId, ticker, 'buy', quantity));
   const execution = executeBuy(qty, priceExact, hold);
   if (execution.outcome !== 'fill') throw new Error('seedShares: the hold does not cover the buy');
-  const { outcomes: [outcome] } = await ctx.db.transaction().execute((trx) => applyDecisions(trx, { ...NO_DECISIONS, fills: [{ order, price: priceExact, amount: execution.amount }] }));
+  const { outcomes: [outcome] } = await ctx.db.transaction().execute((trx) => applyDecisions(trx, { ...NO_DECISIONS, fills: [wholeFillAt(order, priceExact)] }));
   if (outcome?.order.status !== 'FILLED') throw new Error(`seedShares: the buy of ${quantity} ${ticker} was not filled`);
   await accounts.withdraw(ctx.db, userId, hold - execution.amount);
 }

@@ -11,7 +11,7 @@ import * as accounts from '../src/services/accounts/accounts.service.js';
 import * as portfolios from '../src/services/portfolios/portfolios.service.js';
 import { executeBuy, executeSell } from '../src/core/orders.js';
 import { OrdersService, pipeMessage, type PlaceOrder } from '../src/services/orders/orders.service.js';
-import { applyDecisions, NO_DECISIONS } from '../src/services/trading/trading.service.js';
+import { applyDecisions, NO_DECISIONS, wholeFillAt } from '../src/services/trading/trading.service.js';
 import { createTestContext, marketOrder, eventually, newUser, redisOnly, seedShares, type TestContext } from './harness.js';
 
 let ctx: TestContext;
@@ -222,7 +222,7 @@ describe('delivery guarantees', () => {
     // It commits the execution exactly as the engine does, then dies before acknowledging.
     const execution = executeBuy(order.quantity, p('100'), order.reservedAmount);
     if (execution.outcome !== 'fill') throw new Error('the hold covers the buy');
-    await ctx.db.transaction().execute((trx) => applyDecisions(trx, { ...NO_DECISIONS, fills: [{ order, price: p('100'), amount: execution.amount }] }));
+    await ctx.db.transaction().execute((trx) => applyDecisions(trx, { ...NO_DECISIONS, fills: [wholeFillAt(order, p('100'))] }));
     await dying.close();
     expect(await ctx.infra.pipe.pending()).toBeGreaterThan(0);
 
@@ -456,12 +456,7 @@ describe('set-based fills', () => {
     const px = [p('150.1234'), p('61.0001'), p('151.5678'), p('299.9999'), p('60.3333')];
     placed.forEach((o, i) => (prices[o.id] = formatPrice(px[i]!)));
     const sorted = [...placed].sort((a, b) => (a.ticker < b.ticker ? -1 : a.ticker > b.ticker ? 1 : a.id < b.id ? -1 : 1));
-    const items = sorted.map((order) => {
-      const price = p(prices[order.id]!);
-      const execution = order.side === 'buy' ? executeBuy(order.quantity, price, order.reservedAmount) : executeSell(order.quantity, price);
-      if (execution.outcome !== 'fill') throw new Error(`scenario order ${order.id} would not fill`);
-      return { order, price, amount: execution.amount };
-    });
+    const items = sorted.map((order) => wholeFillAt(order, p(prices[order.id]!)));
     return { u, items };
   }
 
@@ -538,7 +533,7 @@ describe('two engines on one holding', () => {
     const sold = executeSell(b.quantity, p('100'));
     if (sold.outcome !== 'fill') throw new Error('a sell of 1 at 100 fills');
     await ctx.db.transaction().execute(async (trx) => {
-      await applyDecisions(trx, { ...NO_DECISIONS, fills: [{ order: b, price: p('100'), amount: sold.amount }] });
+      await applyDecisions(trx, { ...NO_DECISIONS, fills: [wholeFillAt(b, p('100'))] });
       await startEngine({ claimIdleMs: 60_000, reconcileAfterMs: 60_000 });
       await eventually(async () => {
         const { rows } = await sql<{ n: number }>`

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatPrice, formatQty, parsePrice, parseQty, weightedAvgCost } from '../src/core/money.js';
 import { executeSell } from '../src/core/orders.js';
 import * as portfolios from '../src/services/portfolios/portfolios.service.js';
-import { applyDecisions, NO_DECISIONS } from '../src/services/trading/trading.service.js';
+import { applyDecisions, NO_DECISIONS, wholeFillAt } from '../src/services/trading/trading.service.js';
 import { createTestContext, marketOrder, newUser, seedShares, type TestContext } from './harness.js';
 
 let ctx: TestContext;
@@ -22,7 +22,7 @@ async function sellNow(userId: string, ticker: string, quantity: string, price: 
   const { order } = await ctx.orders.placeOrder(marketOrder(userId, ticker, 'sell', quantity));
   const sold = executeSell(order.quantity, p(price));
   if (sold.outcome !== 'fill') throw new Error('the sell fills');
-  await ctx.db.transaction().execute((trx) => applyDecisions(trx, { ...NO_DECISIONS, fills: [{ order, price: p(price), amount: sold.amount }] }));
+  await ctx.db.transaction().execute((trx) => applyDecisions(trx, { ...NO_DECISIONS, fills: [wholeFillAt(order, p(price))] }));
 }
 
 describe('portfolios service', () => {

@@ -121,8 +121,8 @@ const ActivitiesQuery = Type.Object(
 const ActivityTypeQuery = Type.Object(ActivityPageQuery, { additionalProperties: false });
 const ActivityTypeParams = Type.Object({ activity_type: Type.String({ maxLength: 20 }) }, { additionalProperties: false });
 
-/** `<YYYYMMDDHHMMSSmmm>::<order id or ledger id>`, as the repositories build activity ids. */
-const ACTIVITY_ID = /^\d{17}::([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[1-9]\d{0,18})$/;
+/** `<YYYYMMDDHHMMSSmmm>::<order id>:<fill id>` or `...::<ledger id>`, as the repositories build activity ids. */
+const ACTIVITY_ID = /^\d{17}::([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:[1-9]\d{0,18})?|[1-9]\d{0,18})$/;
 
 /**
  * A time query parameter (alpaca.params.ts: a timestamp's instant, a date's midnight in the
@@ -178,21 +178,23 @@ function pageFilter(userId: string, q: ActivityQuery, timeZone: string): account
 }
 
 function fillActivity(r: FillActivityRow) {
-  const qty = formatQty(qtyFromDb(r.quantity));
+  const qty = qtyFromDb(r.quantity);
+  const cum = qtyFromDb(r.cum_quantity);
+  const leaves = qtyFromDb(r.order_quantity) - cum;
   return {
     id: r.activity_id,
     activity_type: 'FILL' as const,
     transaction_time: r.transaction_time,
-    // papertrade fills an order whole, in one fill: every fill is Alpaca's `fill`, none partial.
-    type: 'fill' as const,
+    // Alpaca's words: a fill that leaves part of the order open is a `partial_fill`.
+    type: leaves > 0n ? ('partial_fill' as const) : ('fill' as const),
     price: formatPrice(priceFromDb(r.price)),
-    qty,
+    qty: formatQty(qty),
     side: r.side,
     symbol: r.ticker,
-    leaves_qty: '0',
+    leaves_qty: formatQty(leaves),
     order_id: r.order_id,
-    cum_qty: qty,
-    order_status: 'filled' as const,
+    cum_qty: formatQty(cum),
+    order_status: leaves > 0n ? ('partially_filled' as const) : ('filled' as const),
   };
 }
 

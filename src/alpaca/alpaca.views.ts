@@ -206,9 +206,16 @@ export function orderFromView(v: OrderView): Order {
     trailPercent: v.trail_percent === null ? null : decimalFromView(v.trail_percent, TRAIL_PERCENT_SCALE),
     hwm: priceFromView(v.hwm),
     stopLevel: priceFromView(v.stop_level),
-    status: v.status,
+    // PARTIALLY_FILLED is how the view shows an OPEN order with shares filled.
+    status: v.status === 'PARTIALLY_FILLED' ? 'OPEN' : v.status,
     reservedAmount: cashFromDb(v.reserved_amount),
     commission: cashFromDb(v.commission),
+    commissionCharged: cashFromDb(v.commission_charged),
+    // Not shown in the view, and not read by alpacaOrder.
+    commissionSchedule: null,
+    filledValue: 0n,
+    lastFillQuoteAt: null,
+    fillModel: v.fill_model,
     quotePrice: null,
     fillPrice: priceFromView(v.fill_price),
     filledQuantity: qtyFromDb(v.filled_quantity),

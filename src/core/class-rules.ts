@@ -10,9 +10,16 @@
  *   live buys plus this order, valued at the quote) above this percent of the member's equity.
  * - `max_orders_per_day`: orders a member may place per market day (replacements count: each is
  *   a new order).
- * - `commission_per_order`: cash charged on each fill, held with the order until then.
+ * - `commission_per_order`: cash charged on each order that fills, held with the order until then
+ *   (the schedule with only a per-order fee).
+ * - `commission`: a full commission schedule (commissions.ts: per order, per share, basis points,
+ *   minimum, maximum); it takes the place of the deployment's. Not with `commission_per_order`.
+ * - `fill_model`: the fill model members' orders fill under (ideal, spread, realistic), in place
+ *   of the deployment's.
  */
+import { commissionScheduleToJson, parseCommissionSchedule, type CommissionSchedule } from './commissions.js';
 import { ValidationError } from './errors.js';
+import { FILL_MODELS, type FillModelName } from './fill-models.js';
 import { formatCash, formatFixed, parseCash, parseDecimal, type Cash } from './money.js';
 import { ORDER_TYPES, type OrderType, type Side } from './order-terms.js';
 
@@ -31,13 +38,26 @@ export interface ClassRules {
   maxPositionPct: Pct | null;
   maxOrdersPerDay: number | null;
   commissionPerOrder: Cash;
+  /** The `commission` rule; null: none set (commission_per_order, if any, still applies). */
+  commission: CommissionSchedule | null;
+  fillModel: FillModelName | null;
 }
 
-export const NO_RULES: ClassRules = { tickers: null, orderTypes: null, maxPositionPct: null, maxOrdersPerDay: null, commissionPerOrder: 0n };
+export const NO_RULES: ClassRules = { tickers: null, orderTypes: null, maxPositionPct: null, maxOrdersPerDay: null, commissionPerOrder: 0n, commission: null, fillModel: null };
+
+/**
+ * The schedule a member's orders pay: the `commission` rule, else `commission_per_order` as a
+ * per-order fee, else undefined (the deployment's schedule applies).
+ */
+export function classCommissionSchedule(r: ClassRules): CommissionSchedule | undefined {
+  if (r.commission !== null) return r.commission;
+  if (r.commissionPerOrder > 0n) return { perOrder: r.commissionPerOrder, perShare: 0n, bps: 0n, minimum: 0n, maximum: null };
+  return undefined;
+}
 
 export type RuleName = 'tickers' | 'order_types' | 'max_position_pct' | 'max_orders_per_day';
 
-const RULE_FIELDS = ['tickers', 'order_types', 'max_position_pct', 'max_orders_per_day', 'commission_per_order'] as const;
+const RULE_FIELDS = ['tickers', 'order_types', 'max_position_pct', 'max_orders_per_day', 'commission_per_order', 'commission', 'fill_model'] as const;
 
 /**
  * Validates rules as a request gives them (or as stored). Tickers are upper-cased here; whether
@@ -53,7 +73,15 @@ export function parseClassRules(input: unknown, field = 'rules'): ClassRules {
       throw new ValidationError(`${field}.${key} is not a rule; the rules are ${RULE_FIELDS.join(', ')}`, { field: `${field}.${key}` });
     }
   }
+  if (raw.commission !== undefined && raw.commission_per_order !== undefined) {
+    throw new ValidationError(`${field}: give commission (a schedule) or commission_per_order, not both`, { field: `${field}.commission` });
+  }
+  if (raw.fill_model !== undefined && !(FILL_MODELS as readonly unknown[]).includes(raw.fill_model)) {
+    throw new ValidationError(`${field}.fill_model must be one of: ${FILL_MODELS.join(', ')}`, { field: `${field}.fill_model` });
+  }
   return {
+    commission: raw.commission === undefined ? null : parseCommissionSchedule(raw.commission, `${field}.commission`),
+    fillModel: raw.fill_model === undefined ? null : (raw.fill_model as FillModelName),
     tickers: raw.tickers === undefined ? null : parseTickers(raw.tickers, `${field}.tickers`),
     orderTypes: raw.order_types === undefined ? null : parseOrderTypes(raw.order_types, `${field}.order_types`),
     maxPositionPct: raw.max_position_pct === undefined ? null : parsePct(raw.max_position_pct, `${field}.max_position_pct`),
@@ -109,6 +137,8 @@ export function classRulesJson(r: ClassRules): Record<string, unknown> {
     ...(r.maxPositionPct !== null ? { max_position_pct: formatFixed(r.maxPositionPct, PCT_SCALE) } : {}),
     ...(r.maxOrdersPerDay !== null ? { max_orders_per_day: r.maxOrdersPerDay } : {}),
     commission_per_order: formatCash(r.commissionPerOrder),
+    ...(r.commission !== null ? { commission: commissionScheduleToJson(r.commission) } : {}),
+    ...(r.fillModel !== null ? { fill_model: r.fillModel } : {}),
   };
 }
 

@@ -13,10 +13,9 @@
  *   (the square-root law of market impact: cost grows with the square root of the order's
  *   share of the day's volume). The price moves against the trader, rounded against it too.
  *
- * Nothing here is wired into the engine yet; the engine's fill path uses `ideal` semantics.
  */
 import { assert } from './errors.js';
-import { divRound, type Price, type Qty } from './money.js';
+import { divRound, formatPrice, type Price, type Qty } from './money.js';
 import type { Side } from './order-terms.js';
 
 export const FILL_MODELS = ['ideal', 'spread', 'realistic'] as const;
@@ -85,27 +84,77 @@ export function applySlippage(side: Side, price: Price, centiBps: bigint): Price
   return moved > 0n ? moved : 1n;
 }
 
-/** The market order's execution against `quote` under `model`. */
-export function fillMarket(model: FillModelName, side: Side, remaining: Qty, quote: Quote, params?: RealisticParams): FillDecision {
+/** What the model is asked to execute: the order's side, what is open, what filled before, its limit. */
+export interface ModelOrder {
+  side: Side;
+  /** Shares still open (above zero). */
+  remaining: Qty;
+  /** Shares this order filled in earlier executions: its impact builds on them (below). */
+  filledBefore?: Qty;
+  /** The worst price this execution may have (a limit order's limit); null for none. */
+  limit?: Price | null;
+}
+
+/** Bisection steps to find the largest quantity within a limit: a Qty below 2^64 needs at most 64. */
+const LIMIT_SEARCH_STEPS_MAX = 80;
+
+/**
+ * An execution of `order` against `quote` under `model`: how much, at what price, and why.
+ *
+ * - `ideal`: everything open, at the last price (the caller's execution price: the tick that
+ *   made the order executable, so a gap through a limit fills at the gap price, as before).
+ * - `spread`: everything open, at the touch (a buy at the ask, a sell at the bid) — nothing when
+ *   the touch is beyond the limit (a limit fills when the opposite side reaches it).
+ * - `realistic`: at most the displayed size, at the touch moved against the trader by the
+ *   square-root impact of everything this order has taken (earlier parts included): the liquidity
+ *   an order consumed does not come back at the old price, so each later part pays more. With a
+ *   limit, the largest quantity whose price stays within it.
+ */
+export function modelExecution(model: FillModelName, order: ModelOrder, quote: Quote, params?: RealisticParams): FillDecision {
+  const { side, remaining } = order;
   assert(remaining > 0n, 'an order to fill has a quantity left');
+  const limit = order.limit ?? null;
+  const within = (price: Price) => limit === null || (side === 'buy' ? price <= limit : price >= limit);
+  const sideName = side === 'buy' ? 'ask' : 'bid';
   if (model === 'ideal') return { quantity: remaining, price: quote.last, slippageCentiBps: 0n, reason: 'ideal: the whole quantity at the last price' };
   const touch = side === 'buy' ? quote.ask : quote.bid;
-  if (model === 'spread') {
-    return { quantity: remaining, price: touch, slippageCentiBps: 0n, reason: `spread: the whole quantity at the ${side === 'buy' ? 'ask' : 'bid'}` };
-  }
+  if (!within(touch)) return { quantity: 0n, price: touch, slippageCentiBps: 0n, reason: `${model}: the ${sideName} (${formatPrice(touch)}) has not reached the limit` };
+  if (model === 'spread') return { quantity: remaining, price: touch, slippageCentiBps: 0n, reason: `spread: the whole quantity at the ${sideName}` };
   assert(params !== undefined, 'the realistic model needs its parameters');
   const displayed = side === 'buy' ? quote.askSize : quote.bidSize;
-  const quantity = remaining < displayed ? remaining : displayed;
-  if (quantity === 0n) return { quantity: 0n, price: touch, slippageCentiBps: 0n, reason: 'realistic: nothing displayed on this side; waiting for the next quote' };
-  const impact = impactCentiBps(quantity, params);
+  const before = order.filledBefore ?? 0n;
+  let quantity = remaining < displayed ? remaining : displayed;
+  if (quantity === 0n) return { quantity: 0n, price: touch, slippageCentiBps: 0n, reason: `realistic: nothing displayed at the ${sideName}; waiting for the next quote` };
+  const priceOf = (q: bigint) => applySlippage(side, touch, impactCentiBps(before + q, params));
+  let limited = false;
+  if (!within(priceOf(quantity))) {
+    // The price grows with the quantity: bisect for the largest quantity still within the limit.
+    limited = true;
+    let lo = 0n;
+    let hi = quantity;
+    for (let step = 0; step < LIMIT_SEARCH_STEPS_MAX && hi - lo > 1n; step++) {
+      const mid = (lo + hi) / 2n;
+      if (within(priceOf(mid))) lo = mid;
+      else hi = mid;
+    }
+    quantity = lo;
+    if (quantity === 0n) return { quantity: 0n, price: touch, slippageCentiBps: 0n, reason: 'realistic: the impact of even the smallest part would pass the limit' };
+  }
+  const impact = impactCentiBps(before + quantity, params);
   const price = applySlippage(side, touch, impact);
-  const part = quantity < remaining ? 'the displayed size (the rest waits for the next quote)' : 'the whole quantity';
+  const part = limited ? 'the most the limit allows' : quantity < remaining ? 'the displayed size (the rest waits for the next quote)' : 'the whole quantity';
+  const cumulative = before > 0n ? ' (counting the shares it filled before)' : '';
   return {
     quantity,
     price,
     slippageCentiBps: impact,
-    reason: `realistic: ${part} at the ${side === 'buy' ? 'ask' : 'bid'} plus a square-root impact of ${formatCentiBps(impact)} bps`,
+    reason: `realistic: ${part} at the ${sideName} plus a square-root impact of ${formatCentiBps(impact)} bps${cumulative}`,
   };
+}
+
+/** The market order's execution against `quote` under `model` (no limit, nothing filled before). */
+export function fillMarket(model: FillModelName, side: Side, remaining: Qty, quote: Quote, params?: RealisticParams): FillDecision {
+  return modelExecution(model, { side, remaining }, quote, params);
 }
 
 export function formatCentiBps(centiBps: bigint): string {

@@ -8,6 +8,7 @@
  * price (a limit, a stop, a trailing stop) or its session (opg, cls, a market order placed while
  * the market is closed). Terminal statuses never change.
  */
+import type { ExecutionPlan } from './executions.js';
 import { quoteFreshness } from './market.js';
 import { buyCost, notionalAtLeast, reservationFor, sellProceeds, type Cash, type Price, type Qty } from './money.js';
 import { initialState, onTick, type OrderTerms, type PriorState, type RestingState } from './order-terms.js';
@@ -16,6 +17,15 @@ export { ORDER_TYPES, TIMES_IN_FORCE, type OrderType, type TimeInForce } from '.
 
 export const ORDER_STATUSES = ['PENDING', 'OPEN', 'FILLED', 'CANCELED', 'EXPIRED', 'REJECTED', 'REPLACED'] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
+/**
+ * The status clients see: an OPEN order with shares filled is PARTIALLY_FILLED. The database
+ * keeps it OPEN — it rests, waits and can be canceled exactly as any open order — so every
+ * "still live" guard stays one comparison; only the view tells the two apart.
+ */
+export type OrderViewStatus = OrderStatus | 'PARTIALLY_FILLED';
+export function viewStatus(status: OrderStatus, filledQuantity: Qty): OrderViewStatus {
+  return status === 'OPEN' && filledQuantity > 0n ? 'PARTIALLY_FILLED' : status;
+}
 /** What `status=open` and `status=closed` mean in a list. */
 export const OPEN_STATUSES = ['PENDING', 'OPEN'] as const satisfies readonly OrderStatus[];
 export const CLOSED_STATUSES = ['FILLED', 'CANCELED', 'EXPIRED', 'REJECTED', 'REPLACED'] as const satisfies readonly OrderStatus[];
@@ -29,7 +39,9 @@ export const REJECT_REASONS = {
   deliveryAttemptsExceeded: 'DELIVERY_ATTEMPTS_EXCEEDED',
   /** A sell whose proceeds at the execution price round down to 0.00: no shares leave for nothing. */
   valueRoundsToZero: 'VALUE_ROUNDS_TO_ZERO',
-} as const;
+  /** A sell whose commission is more than its proceeds and what it held for the commission. */
+  commissionExceedsProceeds: 'COMMISSION_EXCEEDS_PROCEEDS',
+} as const satisfies Record<string, string>;
 export type RejectReason = (typeof REJECT_REASONS)[keyof typeof REJECT_REASONS];
 
 /** Why an order ended CANCELED when nobody asked for it. */
@@ -43,7 +55,11 @@ export const CANCEL_REASONS = {
   /** Its account was reset: every live order of the account ends with it. */
   accountReset: 'ACCOUNT_RESET',
 } as const;
-export type CancelReason = (typeof CANCEL_REASONS)[keyof typeof CANCEL_REASONS];
+/**
+ * A partly filled order whose next execution fails its final check ends CANCELED (not
+ * REJECTED: its fills stand), with the refusal as its cancel reason.
+ */
+export type CancelReason = (typeof CANCEL_REASONS)[keyof typeof CANCEL_REASONS] | RejectReason;
 
 export function isTerminal(status: OrderStatus): boolean {
   return status !== 'PENDING' && status !== 'OPEN';
@@ -111,6 +127,11 @@ export function meetsMinimumNotional(
 /** What the engine does with a PENDING order now. */
 export type Decision =
   | { kind: 'fill'; price: Price; amount: Cash; triggered: boolean }
+  /**
+   * An execution a fill model planned (core/executions): part or all of what is open.
+   * `thenCancel`: the rest may not rest (an ioc's, an opg or cls order's after its auction).
+   */
+  | { kind: 'execute'; plan: Extract<ExecutionPlan, { kind: 'fill' }>; triggered: boolean; thenCancel?: CancelReason }
   /** `triggered`: a stop that triggered, then failed its final check. */
   | { kind: 'reject'; reason: RejectReason; triggered?: boolean }
   /** No fresh price yet: the order stays PENDING and is looked at again later. */
@@ -157,7 +178,20 @@ function fillable(order: ArrivingOrder) {
  * - Otherwise the current quote is the order's first tick: it executes (fill, or the final
  *   check's rejection), or it rests — or, ioc and fok, is canceled as not marketable.
  */
-export function decideOnArrival(order: ArrivingOrder, quote: { price: Price; asOfMs: number } | undefined, nowMs: number, marketOpen: boolean, limits: DecisionLimits): Decision {
+/**
+ * How an executable order becomes a decision: by default the whole quantity at the execution
+ * price with the buy's final check (fillAt); the engine passes its fill model's instead.
+ */
+export type Execute = (price: Price, triggered: boolean) => Decision;
+
+export function decideOnArrival(
+  order: ArrivingOrder,
+  quote: { price: Price; asOfMs: number } | undefined,
+  nowMs: number,
+  marketOpen: boolean,
+  limits: DecisionLimits,
+  execute: Execute = (price, triggered) => fillAt(fillable(order), price, triggered),
+): Decision {
   const { terms } = order;
   const immediate = terms.timeInForce === 'ioc' || terms.timeInForce === 'fok';
   if (!marketOpen) {
@@ -172,7 +206,7 @@ export function decideOnArrival(order: ArrivingOrder, quote: { price: Price; asO
   }
   const price = quote!.price;
   const outcome = onTick(terms, initialState(terms, price, order.prior), price);
-  if (outcome.kind === 'execute') return fillAt(fillable(order), outcome.price, outcome.triggered);
+  if (outcome.kind === 'execute') return execute(outcome.price, outcome.triggered);
   if (immediate) return { kind: 'cancel', reason: CANCEL_REASONS.notMarketable };
   return { kind: 'rest', state: outcome.state };
 }
@@ -187,6 +221,7 @@ export function decideOnSession(
   order: ArrivingOrder & { state: RestingState },
   event: 'open' | 'close',
   price: Price | undefined,
+  execute: Execute = (p, triggered) => fillAt(fillable(order), p, triggered),
 ): Decision | { kind: 'expire' } | undefined {
   const { terms } = order;
   const sessionOrder = (event === 'open' && terms.timeInForce === 'opg') || (event === 'close' && terms.timeInForce === 'cls');
@@ -196,7 +231,7 @@ export function decideOnSession(
     // waited for the open is rejected as any market order without a price is.
     if (price === undefined) return sessionOrder ? { kind: 'cancel', reason: CANCEL_REASONS.notFilledAtSession } : { kind: 'reject', reason: REJECT_REASONS.priceUnavailable };
     const outcome = onTick(terms, order.state, price);
-    if (outcome.kind === 'execute') return fillAt(fillable(order), outcome.price, outcome.triggered);
+    if (outcome.kind === 'execute') return execute(outcome.price, outcome.triggered);
     return { kind: 'cancel', reason: CANCEL_REASONS.notFilledAtSession };
   }
   if (event === 'close' && terms.timeInForce === 'day') return { kind: 'expire' };

@@ -68,8 +68,15 @@ export interface OrdersTable {
   user_id: string;
   client_order_id: string | null;
   request_hash: Buffer;
-  /** Charged on fill; held with the order (part of reserved_amount). */
+  /** The commission held at acceptance (part of reserved_amount); commission_charged what fills charged. */
   commission: NumericDefault;
+  commission_charged: NumericDefault;
+  /** Σ quantity × price over the order's fills, exact (scale 10). */
+  filled_value: NumericDefault;
+  fill_model: ColumnType<'ideal' | 'spread' | 'realistic', string | undefined, string>;
+  /** The commission schedule fixed at acceptance, as decimal strings; null for none. */
+  commission_schedule: ColumnType<unknown, string | null | undefined, string | null>;
+  last_fill_quote_at: Nullable<Date>;
   ticker: string;
   side: 'buy' | 'sell';
   type: 'market' | 'limit' | 'stop' | 'stop_limit' | 'trailing_stop';
@@ -119,6 +126,14 @@ export interface FillsTable {
   /** How `amount` was rounded from quantity × price: 'against_account' since 0.2, 'half_up' before. */
   rounding: ColumnType<'half_up' | 'against_account', undefined, never>;
   executed_at: Timestamp;
+  commission: NumericDefault;
+  model: ColumnType<'ideal' | 'spread' | 'realistic', string | undefined, never>;
+  model_version: ColumnType<number, number | undefined, never>;
+  model_params: ColumnType<unknown, string | null | undefined, never>;
+  quote: ColumnType<unknown, string | null | undefined, never>;
+  quote_age_ms: ColumnType<number | null, number | null | undefined, never>;
+  slippage_bps: ColumnType<string | null, string | null | undefined, never>;
+  reason: ColumnType<string | null, string | null | undefined, never>;
 }
 
 export interface InstrumentsTable {
@@ -126,6 +141,7 @@ export interface InstrumentsTable {
   name: string;
   reference_price: Numeric;
   annual_volatility: Numeric;
+  liquidity_tier: ColumnType<string, string | undefined, string>;
   created_at: Timestamp;
 }
 

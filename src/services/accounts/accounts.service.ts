@@ -210,19 +210,24 @@ export function buySettlement(userId: string, reserved: Cash, cost: Cash, orderI
   return movement(userId, 'buy', -cost, reserved - cost, orderId);
 }
 
-/** A filled sell as a cash movement: the proceeds are credited to the balance and to available cash. */
-export function sellSettlement(userId: string, proceeds: Cash, orderId: string): repo.CashMovement {
-  assert(proceeds >= 0n, 'sell proceeds are not negative');
-  return movement(userId, 'sell', proceeds, proceeds, orderId);
+/**
+ * A filled sell as a cash movement: the proceeds are credited to the balance and to available
+ * cash, and the part of its hold the execution releases (`heldReleased`: a class member's sell
+ * holds its commission in cash) returns to available cash.
+ */
+export function sellSettlement(userId: string, proceeds: Cash, orderId: string, heldReleased: Cash = 0n): repo.CashMovement {
+  assert(proceeds >= 0n && heldReleased >= 0n, 'sell proceeds and the released hold are not negative');
+  return movement(userId, 'sell', proceeds, proceeds + heldReleased, orderId);
 }
 
 /**
- * A commission charged on a fill: it leaves the balance, paid from the order's hold (it was
- * held at acceptance), so available cash does not change.
+ * A commission charged on an execution: it leaves the balance and available cash alike, paid
+ * from what the execution's settlement just released or credited (its hold, a sell's proceeds;
+ * core/executions checks that they cover it).
  */
 export function commissionCharge(userId: string, commission: Cash, orderId: string): repo.CashMovement {
   assert(commission > 0n, 'a charged commission is positive');
-  return movement(userId, 'commission', -commission, 0n, orderId);
+  return movement(userId, 'commission', -commission, -commission, orderId);
 }
 
 /**

@@ -128,7 +128,8 @@ export function ledgerRunningBalance(db: Executor, limit: number): Promise<Viola
 /**
  * 4. `holdings.quantity` = shares bought − sold from fills − removed by account resets (net 0:
  * no row), and
- * `reserved_quantity` = sum of quantity over the user's live (PENDING or OPEN) sells of that ticker.
+ * `reserved_quantity` = sum of the open quantity (quantity − filled_quantity) over the user's live
+ * (PENDING or OPEN) sells of that ticker.
  */
 export function holdingsMatchFills(db: Executor, limit: number): Promise<ViolationRow[]> {
   return violations(
@@ -146,7 +147,7 @@ export function holdingsMatchFills(db: Executor, limit: number): Promise<Violati
       traded AS (
         SELECT user_id, ticker, sum(net) AS net FROM moved GROUP BY user_id, ticker),
       reserved AS (
-        SELECT user_id, ticker, sum(quantity) AS reserved
+        SELECT user_id, ticker, sum(quantity - filled_quantity) AS reserved
           FROM orders
          WHERE status IN ('PENDING', 'OPEN') AND side = 'sell'
          GROUP BY user_id, ticker),
@@ -171,7 +172,7 @@ export function holdingsMatchFills(db: Executor, limit: number): Promise<Violati
                WHEN j.qty IS NULL THEN 'no holdings row for shares bought'
                WHEN j.want_qty IS NULL THEN 'holdings row for a position that fills net to zero' END),
          ('reserved_quantity', j.want_reserved::text, j.reserved::text,
-          coalesce(j.reserved, 0) <> j.want_reserved, 'sum of quantity over PENDING sells')
+          coalesce(j.reserved, 0) <> j.want_reserved, 'sum of the open quantity over live sells')
        ) AS v (field, expected, actual, bad, detail)
        WHERE v.bad`,
     limit,
@@ -179,55 +180,47 @@ export function holdingsMatchFills(db: Executor, limit: number): Promise<Violati
 }
 
 /**
- * 5. Every FILLED order has exactly one fill and no other order has any; a fill matches its
- * order (price = fill_price, quantity = quantity) and its amount is quantity × price brought to
- * the cent by the fill's own `rounding` rule: 'against_account' (every fill since 0.2) rounds a
- * buy up and a sell down; 'half_up' (older fills) rounds half up (PostgreSQL's round() of a
- * positive NUMERIC).
- *
- * Orders and fills are joined row by row (one hash join); an order with several fills — which
- * UNIQUE (order_id) should make impossible — is found apart, by grouping the order ids alone
- * (an index-only scan of that unique index), so the common case never aggregates whole fills.
+ * 5. An order's fills add up to what the order says it filled: the sum of their quantities is
+ * its filled_quantity (the whole quantity when FILLED, none for an order that never executed),
+ * the sum of quantity × price its filled_value, and its fill_price is their average (half up to
+ * 4 decimals). Each fill's amount is quantity × price brought to the cent by the fill's own
+ * `rounding` rule: 'against_account' (every fill since 0.2) rounds a buy up and a sell down;
+ * 'half_up' (older fills) rounds half up (PostgreSQL's round() of a positive NUMERIC).
  */
-export function oneFillPerFilledOrder(db: Executor, limit: number): Promise<ViolationRow[]> {
+export function fillsMatchOrders(db: Executor, limit: number): Promise<ViolationRow[]> {
   const wantAmount = sql`(CASE WHEN f.rounding = 'half_up' THEN round(f.quantity * f.price, 2)
                                WHEN o.side = 'buy' THEN ceil(f.quantity * f.price * 100) / 100
                                ELSE floor(f.quantity * f.price * 100) / 100 END)::numeric(20, 2)`;
   return violations(
     db,
     sql`
-      WITH dup AS (
-        SELECT order_id, count(*) AS fills FROM fills GROUP BY order_id HAVING count(*) > 1),
+      WITH f AS (
+        SELECT order_id, sum(quantity) AS q, sum(quantity * price) AS v FROM fills GROUP BY order_id),
       j AS (
-        SELECT coalesce(o.id, f.order_id) AS order_id, o.user_id, o.ticker, o.status, o.side,
-               o.quantity AS order_quantity, o.fill_price,
-               CASE WHEN o.status = 'FILLED' THEN 1 ELSE 0 END AS want_fills,
-               coalesce(d.fills, CASE WHEN f.order_id IS NULL THEN 0 ELSE 1 END) AS fills,
-               f.id AS fill_id, f.price, f.quantity, f.amount, f.rounding, ${wantAmount} AS want_amount
+        SELECT o.id AS order_id, o.user_id, o.ticker, o.status, o.filled_quantity, o.filled_value, o.fill_price,
+               coalesce(f.q, 0) AS q, coalesce(f.v, 0) AS v,
+               CASE WHEN f.q > 0 THEN round(f.v / f.q, 4) END AS want_price
           FROM orders o
-          FULL JOIN fills f ON f.order_id = o.id
-          LEFT JOIN dup d ON d.order_id = f.order_id
-         WHERE (o.status = 'FILLED') IS DISTINCT FROM (f.order_id IS NOT NULL)
-            OR d.order_id IS NOT NULL
-            OR f.amount <> ${wantAmount}
-            OR (o.status = 'FILLED' AND (f.price <> o.fill_price OR f.quantity <> o.quantity)))
-      -- DISTINCT: an order with several fills yields its fill_count row once per fill.
-      SELECT DISTINCT j.user_id, j.ticker, j.order_id, NULL::bigint, v.field, v.expected, v.actual, v.detail
+          LEFT JOIN f ON f.order_id = o.id
+         WHERE o.filled_quantity <> coalesce(f.q, 0) OR o.filled_value <> coalesce(f.v, 0)
+            OR o.fill_price IS DISTINCT FROM CASE WHEN f.q > 0 THEN round(f.v / f.q, 4) END)
+      SELECT j.user_id, j.ticker, j.order_id, NULL::bigint, v.field, v.expected, v.actual, v.detail
         FROM j
        CROSS JOIN LATERAL (VALUES
-         ('fill_count', j.want_fills::text, j.fills::text, j.fills <> j.want_fills,
-          CASE WHEN j.status IS NULL THEN 'fill of an order that does not exist'
-               ELSE 'order ' || j.status END),
-         ('fill_price', j.fill_price::text, j.price::text,
-          j.status = 'FILLED' AND j.fills = 1 AND j.price <> j.fill_price, 'orders.fill_price vs fills.price'),
-         ('fill_quantity', j.order_quantity::text, j.quantity::text,
-          j.status = 'FILLED' AND j.fills = 1 AND j.quantity <> j.order_quantity, 'orders.quantity vs fills.quantity'),
-         ('fill_amount', j.want_amount::text, j.amount::text,
-          j.amount <> j.want_amount,
-          'fill ' || j.fill_id::text || ': quantity x price rounded ' ||
-          CASE WHEN j.rounding = 'half_up' THEN 'half up' WHEN j.side = 'buy' THEN 'up (a buy)' ELSE 'down (a sell)' END)
+         ('filled_quantity', j.q::text, j.filled_quantity::text, j.filled_quantity <> j.q,
+          'order ' || j.status || ': orders.filled_quantity vs the sum of its fills'),
+         ('filled_value', j.v::text, j.filled_value::text, j.filled_value <> j.v,
+          'orders.filled_value vs the sum of quantity x price over its fills'),
+         ('fill_price', j.want_price::text, j.fill_price::text, j.fill_price IS DISTINCT FROM j.want_price,
+          'orders.fill_price vs the average price of its fills')
        ) AS v (field, expected, actual, bad, detail)
-       WHERE v.bad`,
+       WHERE v.bad
+      UNION ALL
+      SELECT o.user_id, o.ticker, o.id, NULL::bigint, 'fill_amount', ${wantAmount}::text, f.amount::text,
+             'fill ' || f.id::text || ': quantity x price rounded ' ||
+             CASE WHEN f.rounding = 'half_up' THEN 'half up' WHEN o.side = 'buy' THEN 'up (a buy)' ELSE 'down (a sell)' END
+        FROM fills f JOIN orders o ON o.id = f.order_id
+       WHERE f.amount <> ${wantAmount}`,
     limit,
   );
 }
@@ -288,7 +281,10 @@ export function noMissedTriggers(db: Executor, settleMs: number, limit: number):
                      CASE WHEN o.side = 'buy' THEN b.high >= o.stop_price ELSE b.low <= o.stop_price END
                    ELSE false END
            ORDER BY bucket LIMIT 1) b ON true
-       WHERE o.status = 'OPEN' AND o.time_in_force IN ('day', 'gtc') AND o.type IN ('limit', 'stop', 'stop_limit')`,
+       WHERE o.status = 'OPEN' AND o.time_in_force IN ('day', 'gtc') AND o.type IN ('limit', 'stop', 'stop_limit')
+         -- Bars record last prices: only the ideal model executes on them. Under spread and
+         -- realistic a limit waits for the touch, which bars do not keep.
+         AND o.fill_model = 'ideal' AND o.filled_quantity = 0`,
     limit,
   );
 }
@@ -374,23 +370,37 @@ export function contributionsMatchLedger(db: Executor, limit: number): Promise<V
 }
 
 /**
- * 11. A commission is charged once, on its order's fill: a FILLED order with a commission has
- * exactly one 'commission' ledger row of minus that amount; no other order has any.
+ * 11. Commissions are charged by fills, each as a 'commission' ledger row of its own: an order's
+ * commission rows add up to minus its commission_charged, and so do its fills' commissions; an
+ * order nothing was charged for has neither.
  */
-export function commissionsChargedOnce(db: Executor, limit: number): Promise<ViolationRow[]> {
+export function commissionsMatchFills(db: Executor, limit: number): Promise<ViolationRow[]> {
   return violations(
     db,
     sql`
       WITH charged AS (
-        SELECT order_id, count(*) AS n, sum(amount) AS total FROM cash_ledger WHERE kind = 'commission' GROUP BY order_id)
-      SELECT o.user_id, o.ticker, coalesce(o.id, c.order_id), NULL::bigint, 'commission',
-             CASE WHEN o.status = 'FILLED' AND o.commission > 0 THEN '1 row of ' || (-o.commission)::text ELSE 'no commission row' END,
-             coalesce(c.n::text || ' row(s) totalling ' || c.total::text, 'no commission row'),
-             coalesce('order ' || o.status || ', commission ' || o.commission::text, 'commission of an order that does not exist')
-        FROM charged c
-        FULL JOIN (SELECT id, user_id, ticker, status, commission FROM orders WHERE commission > 0) o ON o.id = c.order_id
-       WHERE CASE WHEN o.status = 'FILLED' THEN c.order_id IS NULL OR c.n <> 1 OR c.total <> -o.commission
-                  ELSE c.order_id IS NOT NULL END`,
+        SELECT order_id, count(*) AS n, -sum(amount) AS total FROM cash_ledger WHERE kind = 'commission' GROUP BY order_id),
+      billed AS (
+        SELECT order_id, sum(commission) AS total FROM fills WHERE commission > 0 GROUP BY order_id),
+      o AS (
+        SELECT id, user_id, ticker, status, commission_charged FROM orders WHERE commission_charged > 0),
+      j AS (
+        SELECT coalesce(o.id, c.order_id, b.order_id) AS order_id, o.user_id, o.ticker, o.status,
+               coalesce(o.commission_charged, 0) AS want, coalesce(c.total, 0) AS ledger, coalesce(c.n, 0) AS n,
+               coalesce(b.total, 0) AS fills
+          FROM o
+          FULL JOIN charged c ON c.order_id = o.id
+          FULL JOIN billed b ON b.order_id = coalesce(o.id, c.order_id))
+      SELECT coalesce(j.user_id, x.user_id), coalesce(j.ticker, x.ticker), j.order_id, NULL::bigint, v.field, v.expected, v.actual, v.detail
+        FROM j
+        LEFT JOIN orders x ON x.id = j.order_id
+       CROSS JOIN LATERAL (VALUES
+         ('commission_ledger', j.want::text, j.ledger::text || ' in ' || j.n::text || ' row(s)', j.ledger <> j.want,
+          'order ' || coalesce(x.status, '?') || ': its commission rows vs orders.commission_charged'),
+         ('commission_fills', j.want::text, j.fills::text, j.fills <> j.want,
+          'the sum of its fills'' commissions vs orders.commission_charged')
+       ) AS v (field, expected, actual, bad, detail)
+       WHERE v.bad`,
     limit,
   );
 }

@@ -41,13 +41,13 @@ export type InvariantName =
   | 'cash_balance_matches_ledger'
   | 'ledger_running_balance'
   | 'holdings_match_fills'
-  | 'one_fill_per_filled_order'
+  | 'fills_match_orders'
   | 'no_stale_pending_orders'
   | 'no_value_from_nothing'
   | 'no_missed_triggers'
   | 'events_numbered_without_gaps'
   | 'contributions_match_ledger'
-  | 'commissions_charged_once';
+  | 'commissions_match_fills';
 
 /** One wrong value. `expected`/`actual` are decimal strings (or null: "no row"). */
 export interface AuditViolation {
@@ -119,15 +119,15 @@ export const INVARIANTS: readonly InvariantCheck[] = [
     id: '4',
     name: 'holdings_match_fills',
     description:
-      'holdings.quantity = bought - sold from fills - removed by resets (no row at zero); reserved_quantity = sum over live (PENDING or OPEN) sells',
+      'holdings.quantity = bought - sold from fills - removed by resets (no row at zero); reserved_quantity = the open quantity of live (PENDING or OPEN) sells',
     run: (trx, limit) => repo.holdingsMatchFills(trx, limit),
   },
   {
     id: '5',
-    name: 'one_fill_per_filled_order',
+    name: 'fills_match_orders',
     description:
-      'every FILLED order has exactly one fill (price, quantity as the order; amount = quantity x price rounded against the account: buys up, sells down); no other order has any',
-    run: (trx, limit) => repo.oneFillPerFilledOrder(trx, limit),
+      "an order's fills add up to its filled_quantity (all of it when FILLED, none when it never executed) and filled_value, its fill_price is their average; each amount = quantity x price rounded against the account (buys up, sells down)",
+    run: (trx, limit) => repo.fillsMatchOrders(trx, limit),
   },
   {
     id: '6',
@@ -162,9 +162,9 @@ export const INVARIANTS: readonly InvariantCheck[] = [
   },
   {
     id: '11',
-    name: 'commissions_charged_once',
-    description: "a FILLED order's commission is exactly one 'commission' ledger row of minus that amount; no other order has any",
-    run: (trx, limit) => repo.commissionsChargedOnce(trx, limit),
+    name: 'commissions_match_fills',
+    description: "an order's 'commission' ledger rows add up to minus its commission_charged, as its fills' commissions do; an order charged nothing has none",
+    run: (trx, limit) => repo.commissionsMatchFills(trx, limit),
   },
 ];
 

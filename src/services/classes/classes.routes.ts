@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox';
 import type { AppContext } from '../../app.js';
 import { classRulesJson, RULE_TICKERS_MAX } from '../../core/class-rules.js';
+import { FILL_MODELS } from '../../core/fill-models.js';
 import { ORDER_TYPES } from '../../core/order-terms.js';
 import { formatCash } from '../../core/money.js';
 import { classAccess, teachOn } from '../../http/auth.js';
@@ -29,6 +30,8 @@ const MemberEmail = Type.String({
 });
 const InstantInput = Type.String({ maxLength: 40, description: 'an ISO 8601 instant with its offset, such as 2026-09-01T13:30:00Z' });
 
+const DecimalInput = (description: string) => Type.Union([Type.String({ maxLength: 40 }), Type.Number()], { description });
+
 const RulesInput = Type.Object(
   {
     tickers: Type.Optional(
@@ -42,8 +45,21 @@ const RulesInput = Type.Object(
     ),
     max_orders_per_day: Type.Optional(Type.Integer({ description: 'orders a member may place per market day (1 to 1000000)' })),
     commission_per_order: Type.Optional(
-      Type.Union([Type.String({ maxLength: 40 }), Type.Number()], { description: 'cash charged on each fill, 0 or more with at most 2 decimals' }),
+      Type.Union([Type.String({ maxLength: 40 }), Type.Number()], { description: 'cash charged on each order that fills, 0 or more with at most 2 decimals' }),
     ),
+    commission: Type.Optional(
+      Type.Object(
+        {
+          per_order: Type.Optional(DecimalInput('cash per order, at most 2 decimals')),
+          per_share: Type.Optional(DecimalInput('cash per share, at most 4 decimals')),
+          bps: Type.Optional(DecimalInput('basis points of the fill value, a whole number up to 1000')),
+          minimum: Type.Optional(DecimalInput('the least an order that fills is charged')),
+          maximum: Type.Optional(Type.Union([DecimalInput('the most an order is charged'), Type.Null()])),
+        },
+        { additionalProperties: false, description: 'a commission schedule in place of the deployment’s (not with commission_per_order)' },
+      ),
+    ),
+    fill_model: Type.Optional(Type.String({ enum: [...FILL_MODELS], description: 'the fill model members’ orders fill under, in place of the deployment’s' })),
   },
   { additionalProperties: false },
 );
@@ -54,6 +70,10 @@ const RulesBody = Type.Object({
   max_position_pct: Type.Optional(Type.String()),
   max_orders_per_day: Type.Optional(Type.Integer()),
   commission_per_order: CashString,
+  commission: Type.Optional(
+    Type.Object({ per_order: Type.String(), per_share: Type.String(), bps: Type.String(), minimum: Type.String(), maximum: Nullable(Type.String()) }),
+  ),
+  fill_model: Type.Optional(Type.String()),
 });
 
 const ClassBody = Type.Object({

@@ -7,7 +7,8 @@
  */
 import { formatCash, formatFixed, formatPrice, formatQty, type Price } from '../../core/money.js';
 import { TRAIL_PERCENT_SCALE } from '../../core/order-terms.js';
-import type { Order } from './orders.service.js';
+import { viewStatus } from '../../core/orders.js';
+import type { Fill, Order } from './orders.service.js';
 
 const priceOrNull = (p: Price | null) => (p === null ? null : formatPrice(p));
 const timeOrNull = (d: Date | null) => (d === null ? null : d.toISOString());
@@ -30,9 +31,11 @@ export function orderBody(o: Order) {
     trail_percent: o.trailPercent === null ? null : formatFixed(o.trailPercent, TRAIL_PERCENT_SCALE),
     hwm: priceOrNull(o.hwm),
     stop_level: priceOrNull(o.stopLevel),
-    status: o.status,
+    status: viewStatus(o.status, o.filledQuantity),
     reserved_amount: formatCash(o.reservedAmount),
     commission: formatCash(o.commission),
+    commission_charged: formatCash(o.commissionCharged),
+    fill_model: o.fillModel,
     fill_price: priceOrNull(o.fillPrice),
     filled_quantity: formatQty(o.filledQuantity),
     filled_at: timeOrNull(o.filledAt),
@@ -48,3 +51,25 @@ export function orderBody(o: Order) {
   };
 }
 
+
+/** One fill as GET /orders/{id}/fills shows it: what it executed and why at that price. */
+export function fillBody(f: Fill) {
+  return {
+    id: f.id,
+    order_id: f.orderId,
+    price: formatPrice(f.price),
+    quantity: formatQty(f.quantity),
+    amount: formatCash(f.amount),
+    commission: formatCash(f.commission),
+    executed_at: f.executedAt.toISOString(),
+    explanation: {
+      model: f.model,
+      model_version: f.modelVersion,
+      params: f.modelParams ?? {},
+      quote: f.quote,
+      quote_age_ms: f.quoteAgeMs,
+      slippage_bps: f.slippageBps,
+      reason: f.reason,
+    },
+  };
+}

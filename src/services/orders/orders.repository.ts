@@ -9,6 +9,8 @@ import { assert } from '../../core/errors.js';
 import type { Executor } from '../../infra/postgres.js';
 import type { ActivityPageFilter } from '../accounts/accounts.repository.js';
 import type { OrderSide, OrderStatus, OrderType, TimeInForce } from '../../core/orders.js';
+import type { CommissionScheduleJson } from '../../core/commissions.js';
+import type { FillModelName } from '../../core/fill-models.js';
 
 export interface OrderRow {
   id: string;
@@ -29,9 +31,15 @@ export interface OrderRow {
   status: OrderStatus;
   reserved_amount: string;
   commission: string;
+  commission_charged: string;
   quote_price: string | null;
   fill_price: string | null;
   filled_quantity: string;
+  filled_value: string;
+  fill_model: FillModelName;
+  /** As stored (jsonb, read by the driver as an object); null for no commission. */
+  commission_schedule: CommissionScheduleJson | null;
+  last_fill_quote_at: Date | null;
   filled_at: Date | null;
   triggered_at: Date | null;
   canceled_at: Date | null;
@@ -59,10 +67,13 @@ export interface NewOrderRow {
   trail_price: string | null;
   trail_percent: string | null;
   reserved_amount: string;
-  /** The class's commission, held within reserved_amount until the fill charges it. */
+  /** The commission held at acceptance, within reserved_amount until fills charge it. */
   commission: string;
   quote_price: string | null;
   replaces: string | null;
+  fill_model: FillModelName;
+  /** JSON text of the schedule (commissionScheduleToJson), or null. */
+  commission_schedule: string | null;
 }
 
 const COLUMNS = [
@@ -84,9 +95,14 @@ const COLUMNS = [
   'status',
   'reserved_amount',
   'commission',
+  'commission_charged',
   'quote_price',
   'fill_price',
   'filled_quantity',
+  'filled_value',
+  'fill_model',
+  'commission_schedule',
+  'last_fill_quote_at',
   'filled_at',
   'triggered_at',
   'canceled_at',
@@ -102,7 +118,7 @@ const COLUMNS = [
 const returning = sql.join(COLUMNS.map((c) => sql.ref(c)));
 
 /** How a column of the order view is rendered from the row (order-view.ts's formatting). */
-type ViewRule = 'text' | 'decimal' | 'quantity' | 'time';
+type ViewRule = 'text' | 'decimal' | 'quantity' | 'time' | 'status';
 const VIEW: readonly (readonly [string, ViewRule])[] = [
   ['id', 'text'],
   ['user_id', 'text'],
@@ -118,9 +134,11 @@ const VIEW: readonly (readonly [string, ViewRule])[] = [
   ['trail_percent', 'decimal'],
   ['hwm', 'decimal'],
   ['stop_level', 'decimal'],
-  ['status', 'text'],
+  ['status', 'status'],
   ['reserved_amount', 'decimal'],
   ['commission', 'decimal'],
+  ['commission_charged', 'decimal'],
+  ['fill_model', 'text'],
   ['fill_price', 'decimal'],
   ['filled_quantity', 'quantity'],
   ['filled_at', 'time'],
@@ -152,6 +170,8 @@ export function orderViewSql(alias: string): RawBuilder<unknown> {
         return sql`trim_scale(${col(c)})::text`;
       case 'time':
         return isoMillisUtc(col(c));
+      case 'status': // viewStatus: an OPEN order with shares filled is PARTIALLY_FILLED
+        return sql`CASE WHEN ${col(c)} = 'OPEN' AND ${col('filled_quantity')} > 0 THEN 'PARTIALLY_FILLED' ELSE ${col(c)} END`;
     }
   };
   return sql`json_build_object(${sql.join(VIEW.map(([c, rule]) => sql`${sql.lit(c)}, ${value(c, rule)}`))})`;
@@ -177,6 +197,8 @@ const NEW_COLUMNS = [
   ['commission', 'numeric'],
   ['quote_price', 'numeric'],
   ['replaces', 'uuid'],
+  ['fill_model', 'text'],
+  ['commission_schedule', 'jsonb'],
 ] as const satisfies readonly (readonly [keyof NewOrderRow, string])[];
 
 function newRowsStep(name: string, orders: readonly NewOrderRow[]): Step {
@@ -316,6 +338,8 @@ export async function getOrderByClientId(db: Executor, userId: string, clientOrd
 export interface OrderFilter {
   userId?: string | undefined;
   statuses?: readonly OrderStatus[] | undefined;
+  /** Only orders with no share filled ('none') or some ('some'): OPEN vs PARTIALLY_FILLED. */
+  filled?: 'none' | 'some' | undefined;
   ticker?: string | undefined;
   /** Any of these tickers (Alpaca's `symbols`). */
   tickers?: readonly string[] | undefined;
@@ -333,6 +357,7 @@ export async function listOrders(db: Executor, f: OrderFilter): Promise<OrderRow
   let q = db.selectFrom('orders').select(COLUMNS);
   if (f.userId !== undefined) q = q.where('user_id', '=', f.userId);
   if (f.statuses !== undefined) q = q.where('status', 'in', [...f.statuses]);
+  if (f.filled !== undefined) q = q.where('filled_quantity', f.filled === 'none' ? '=' : '>', '0');
   if (f.ticker !== undefined) q = q.where('ticker', '=', f.ticker);
   if (f.tickers !== undefined) q = f.tickers.length === 0 ? q.where(sql<boolean>`false`) : q.where('ticker', 'in', [...f.tickers]);
   if (f.side !== undefined) q = q.where('side', '=', f.side);
@@ -438,42 +463,120 @@ export async function saveRestingState(
   return rows;
 }
 
+/** One execution of a live order, as the fill statement applies it (decimal strings). */
+export interface ExecutedRow {
+  id: string;
+  /** The filled quantity the engine read: the guard that no other execution came first. */
+  filledBefore: string;
+  quantity: string;
+  /** quantity × price, exact (scale 10). */
+  value: string;
+  averagePrice: string;
+  /** The hold of the part still open (kept as it was when the execution completes the order). */
+  reservedAfter: string;
+  commission: string;
+  complete: boolean;
+  triggered: boolean;
+  /** The as_of of the quote the execution used. */
+  quoteAt: Date;
+}
+
 /**
- * Step: a batch of live orders to FILLED, each at its own price, in one UPDATE. Returns the rows
- * it changed (an order a cancel took first, or already filled, is simply not returned): every
- * later step of the batch joins on this step, so only the orders it returns have effects.
+ * Step: one execution of each of a batch of live orders, in one UPDATE: the filled quantity,
+ * value, average price, hold and commission move on; an order whose execution completes it is
+ * FILLED, any other stays (or becomes) OPEN with its rest. Returns the rows it changed — an
+ * order a cancel took first, already filled, or executed by someone else since it was read
+ * (its filled quantity moved) is simply not returned: every later step of the batch joins on
+ * this step, so only the orders it returns have effects.
  */
-export function markFilledManyStep(name: string, fills: readonly { id: string; price: string; triggered: boolean }[]): Step {
+export function markExecutedManyStep(name: string, rows: readonly ExecutedRow[]): Step {
+  const col = <K extends keyof ExecutedRow>(k: K) => rows.map((r) => r[k]);
   return {
     name,
     statement: sql`
-      UPDATE orders o SET status = 'FILLED', fill_price = x.price, filled_quantity = o.quantity, filled_at = now(),
+      UPDATE orders o
+         SET status = CASE WHEN x.complete THEN 'FILLED' ELSE 'OPEN' END,
+             fill_price = x.average_price,
+             filled_quantity = o.filled_quantity + x.quantity,
+             filled_value = o.filled_value + x.value,
+             filled_at = CASE WHEN x.complete THEN now() END,
+             reserved_amount = CASE WHEN x.complete THEN o.reserved_amount ELSE x.reserved_after END,
+             commission_charged = o.commission_charged + x.commission,
+             last_fill_quote_at = x.quote_at,
              triggered_at = CASE WHEN x.triggered THEN coalesce(o.triggered_at, now()) ELSE o.triggered_at END,
              updated_at = now()
-        FROM unnest(${fills.map((f) => f.id)}::uuid[], ${fills.map((f) => f.price)}::numeric[], ${fills.map((f) => f.triggered)}::boolean[])
-             AS x (id, price, triggered)
-       WHERE o.id = x.id AND o.status IN ('PENDING', 'OPEN')
+        FROM unnest(${col('id')}::uuid[], ${col('filledBefore')}::numeric[], ${col('quantity')}::numeric[], ${col('value')}::numeric[],
+                    ${col('averagePrice')}::numeric[], ${col('reservedAfter')}::numeric[], ${col('commission')}::numeric[],
+                    ${col('complete')}::boolean[], ${col('triggered')}::boolean[], ${col('quoteAt')}::timestamptz[])
+             AS x (id, filled_before, quantity, value, average_price, reserved_after, commission, complete, triggered, quote_at)
+       WHERE o.id = x.id AND o.status IN ('PENDING', 'OPEN') AND o.filled_quantity = x.filled_before
       RETURNING ${returningOf('o')}`,
   };
 }
 
+/** A fill row with its explanation (decimal strings; JSON as text). */
+export interface NewFillRow {
+  orderId: string;
+  price: string;
+  quantity: string;
+  amount: string;
+  commission: string;
+  model: string;
+  modelVersion: number;
+  modelParams: string | null;
+  quote: string;
+  quoteAgeMs: number;
+  slippageBps: string;
+  reason: string;
+}
+
 /** Step: the fill rows of a batch, for the orders `filledStep` returned. */
-export function insertFillsStep(
-  name: string,
-  fills: readonly { orderId: string; price: string; quantity: string; amount: string }[],
-  filledStep: string,
-): Step {
+export function insertFillsStep(name: string, fills: readonly NewFillRow[], filledStep: string): Step {
+  const col = <K extends keyof NewFillRow>(k: K) => fills.map((f) => f[k]);
   return {
     name,
     statement: sql`
-      INSERT INTO fills (order_id, price, quantity, amount)
-      SELECT x.order_id, x.price, x.quantity, x.amount
-        FROM unnest(${fills.map((f) => f.orderId)}::uuid[], ${fills.map((f) => f.price)}::numeric[],
-                    ${fills.map((f) => f.quantity)}::numeric[], ${fills.map((f) => f.amount)}::numeric[])
-             AS x (order_id, price, quantity, amount)
+      INSERT INTO fills (order_id, price, quantity, amount, commission, model, model_version, model_params, quote, quote_age_ms, slippage_bps, reason)
+      SELECT x.order_id, x.price, x.quantity, x.amount, x.commission, x.model, x.model_version, x.model_params, x.quote, x.quote_age_ms, x.slippage_bps, x.reason
+        FROM unnest(${col('orderId')}::uuid[], ${col('price')}::numeric[], ${col('quantity')}::numeric[], ${col('amount')}::numeric[],
+                    ${col('commission')}::numeric[], ${col('model')}::text[], ${col('modelVersion')}::int[], ${col('modelParams')}::jsonb[],
+                    ${col('quote')}::jsonb[], ${col('quoteAgeMs')}::int[], ${col('slippageBps')}::numeric[], ${col('reason')}::text[])
+             AS x (order_id, price, quantity, amount, commission, model, model_version, model_params, quote, quote_age_ms, slippage_bps, reason)
        WHERE x.order_id IN (SELECT id FROM ${sql.id(filledStep)})
       RETURNING order_id`,
   };
+}
+
+/** A stored fill with its explanation, as GET /orders/{id}/fills shows it. */
+export interface FillRow {
+  id: string;
+  order_id: string;
+  price: string;
+  quantity: string;
+  amount: string;
+  commission: string;
+  rounding: string;
+  model: string;
+  model_version: number;
+  model_params: Record<string, string> | null;
+  quote: Record<string, string> | null;
+  quote_age_ms: number | null;
+  slippage_bps: string | null;
+  reason: string | null;
+  executed_at: Date;
+}
+
+/** Fills one order may have listed at once (an order of 1,000,000 shares in parts of 1,000 has 1,000). */
+export const ORDER_FILLS_LIMIT_MAX = 1_000;
+
+/** An order's fills in execution order, after fill id `afterId`, at most `limit`. */
+export async function listFillsOfOrder(db: Executor, orderId: string, limit: number, afterId?: string): Promise<FillRow[]> {
+  let q = db
+    .selectFrom('fills')
+    .select(['id', 'order_id', 'price', 'quantity', 'amount', 'commission', 'rounding', 'model', 'model_version', 'model_params', 'quote', 'quote_age_ms', 'slippage_bps', 'reason', 'executed_at'])
+    .where('order_id', '=', orderId);
+  if (afterId !== undefined) q = q.where('id', '>', afterId);
+  return (await q.orderBy('id').limit(Math.min(Math.max(1, limit), ORDER_FILLS_LIMIT_MAX)).execute()) as FillRow[];
 }
 
 /** Pending orders created before `olderThan`, oldest first: what the reconciler re-publishes. */
@@ -597,13 +700,19 @@ export const FILL_ACTIVITIES_LIMIT_MAX = 1_000;
 export type FillActivityFilter = ActivityPageFilter;
 
 export interface FillActivityRow {
-  /** `<YYYYMMDDHHMMSSmmm>::<order id>`: the fill's instant in UTC, then its order (one fill per order). */
+  /**
+   * `<YYYYMMDDHHMMSSmmm>::<order id>:<fill id>`: the fill's instant in UTC, then its order and
+   * the fill (an order may fill in several parts, even within one millisecond).
+   */
   activity_id: string;
   order_id: string;
   ticker: string;
   side: OrderSide;
   price: string;
   quantity: string;
+  /** The order's quantity, and what it had filled once this fill was in. */
+  order_quantity: string;
+  cum_quantity: string;
   /** The fill's instant, ISO 8601 in UTC to the millisecond (the instant of activity_id). */
   transaction_time: string;
 }
@@ -611,8 +720,8 @@ export interface FillActivityRow {
 /**
  * The user's fills as activities, one page in activity id order. The id is Alpaca's form, built
  * as accounts.repository.listLedgerActivities builds the ledger's (17 digits of the instant in
- * UTC, '::', the order id), and compared byte by byte (COLLATE "C"), so fills and ledger rows
- * merge into one order and a page token means the same position in both.
+ * UTC, '::', then the order and fill ids), and compared byte by byte (COLLATE "C"), so fills and
+ * ledger rows merge into one order and a page token means the same position in both.
  */
 export async function listFillActivities(db: Executor, f: FillActivityFilter): Promise<FillActivityRow[]> {
   const limit = Math.min(Math.max(1, f.limit), FILL_ACTIVITIES_LIMIT_MAX);
@@ -620,9 +729,11 @@ export async function listFillActivities(db: Executor, f: FillActivityFilter): P
   const end = f.end === undefined ? sql`true` : sql`x.executed_at < ${f.end}`;
   const token = f.pageToken === undefined ? sql`true` : f.ascending ? sql`x.activity_id COLLATE "C" > ${f.pageToken}` : sql`x.activity_id COLLATE "C" < ${f.pageToken}`;
   const { rows } = await sql<FillActivityRow>`
-    SELECT x.activity_id, x.order_id, x.ticker, x.side, x.price, x.quantity, x.transaction_time FROM (
-      SELECT to_char(fl.executed_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSMS') || '::' || o.id::text AS activity_id,
+    SELECT x.activity_id, x.order_id, x.ticker, x.side, x.price, x.quantity, x.order_quantity, x.cum_quantity, x.transaction_time FROM (
+      SELECT to_char(fl.executed_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSMS') || '::' || o.id::text || ':' || fl.id::text AS activity_id,
              o.id::text AS order_id, o.ticker, o.side, fl.price::text AS price, fl.quantity::text AS quantity,
+             o.quantity::text AS order_quantity,
+             (sum(fl.quantity) OVER (PARTITION BY fl.order_id ORDER BY fl.id))::text AS cum_quantity,
              ${isoMillisUtc(sql`fl.executed_at`)} AS transaction_time, fl.executed_at
         FROM orders o JOIN fills fl ON fl.order_id = o.id
        WHERE o.user_id = ${f.userId}

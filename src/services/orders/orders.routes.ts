@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { normalizeTicker } from '../market-data/instruments.js';
 import { parseQty } from '../../core/money.js';
 import { CLOSED_STATUSES, OPEN_STATUSES, ORDER_STATUSES, ORDER_TYPES, TIMES_IN_FORCE, type OrderStatus } from '../../core/orders.js';
+import { FILL_MODELS } from '../../core/fill-models.js';
 import { parseTerms } from '../../core/order-terms.js';
 import { ValidationError } from '../../core/errors.js';
 import { actOn, isAdmin, mayRead, readOn, type IsMemberOf } from '../../http/auth.js';
@@ -22,8 +23,9 @@ import {
 } from '../../http/schemas.js';
 import type { Server } from '../../http/server.js';
 import { assertSameIdempotencyKey, type OrdersService } from './orders.service.js';
-import { orderBody } from './order-view.js';
+import { fillBody, orderBody } from './order-view.js';
 import { OrderNotFoundError } from './orders.errors.js';
+import { ORDER_FILLS_LIMIT_MAX } from './orders.repository.js';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 const NullablePrice = Nullable(PriceString);
@@ -44,9 +46,11 @@ export const OrderBody = Type.Object({
   trail_percent: Nullable(Type.String()),
   hwm: NullablePrice,
   stop_level: NullablePrice,
-  status: Type.String({ enum: [...ORDER_STATUSES] }),
+  status: Type.String({ enum: [...ORDER_STATUSES, 'PARTIALLY_FILLED'] }),
   reserved_amount: CashString,
   commission: CashString,
+  commission_charged: CashString,
+  fill_model: Type.String({ enum: [...FILL_MODELS] }),
   fill_price: NullablePrice,
   filled_quantity: QtyString,
   filled_at: NullableTime,
@@ -61,6 +65,34 @@ export const OrderBody = Type.Object({
   updated_at: Type.String(),
 });
 
+const NullableString = Nullable(Type.String());
+export const FillBody = Type.Object({
+  id: Type.String(),
+  order_id: Type.String(),
+  price: PriceString,
+  quantity: QtyString,
+  amount: CashString,
+  commission: CashString,
+  executed_at: Type.String(),
+  explanation: Type.Object({
+    model: Type.String({ enum: [...FILL_MODELS] }),
+    model_version: Type.Integer(),
+    params: Type.Record(Type.String(), Type.String(), { description: "the model's parameters (realistic: impact_coefficient_bps, daily_volume)" }),
+    quote: Type.Union(
+      [
+        Type.Object({ bid: PriceString, ask: PriceString, last: PriceString, bid_size: QtyString, ask_size: QtyString, as_of: Type.String() }),
+        Type.Null(),
+      ],
+      { description: 'the quote the fill used; null for fills recorded before quotes were kept' },
+    ),
+    quote_age_ms: Nullable(Type.Integer()),
+    slippage_bps: Nullable(Type.String({ description: 'slippage from the reference price (the touch, or last under ideal), in basis points' })),
+    reason: NullableString,
+  }),
+});
+const FillsLimitQuery = Type.String({ pattern: '^[0-9]{1,4}$', description: `a whole number from 1 to ${ORDER_FILLS_LIMIT_MAX} (default 100)` });
+const FillCursor = Type.String({ pattern: '^[0-9]{1,19}$', description: 'a fill id the previous page returned as next' });
+
 const Ticker = TickerInput;
 const ClientOrderId = IdempotencyKey;
 const OrderIdParams = Type.Object({ id: Uuid }, { additionalProperties: false });
@@ -70,14 +102,19 @@ const PriceInput = Type.Union([Type.String({ maxLength: 40 }), Type.Number()], {
 const PercentInput = Type.Union([Type.String({ maxLength: 40 }), Type.Number()], {
   description: 'a percent above 0 and below 100 with at most 2 decimals, as a JSON number or a string (e.g. 5 or "2.5")',
 });
-const STATUS_FILTERS = ['open', 'closed', 'all', ...ORDER_STATUSES] as const;
+const STATUS_FILTERS = ['open', 'closed', 'all', ...ORDER_STATUSES, 'PARTIALLY_FILLED'] as const;
 
-/** status=open (PENDING and OPEN), closed (every terminal status), all, or one status. */
-function statusFilter(raw: string | undefined): readonly OrderStatus[] | undefined {
-  if (raw === undefined || raw === 'all') return undefined;
-  if (raw === 'open') return OPEN_STATUSES;
-  if (raw === 'closed') return CLOSED_STATUSES;
-  return [raw as OrderStatus];
+/**
+ * status=open (PENDING, OPEN and PARTIALLY_FILLED), closed (every terminal status), all, or one
+ * status as the view shows it (OPEN: nothing filled yet; PARTIALLY_FILLED: OPEN with fills).
+ */
+function statusFilter(raw: string | undefined): { statuses: readonly OrderStatus[] | undefined; filled?: 'none' | 'some' } {
+  if (raw === undefined || raw === 'all') return { statuses: undefined };
+  if (raw === 'open') return { statuses: OPEN_STATUSES };
+  if (raw === 'closed') return { statuses: CLOSED_STATUSES };
+  if (raw === 'PARTIALLY_FILLED') return { statuses: ['OPEN'], filled: 'some' };
+  if (raw === 'OPEN') return { statuses: ['OPEN'], filled: 'none' };
+  return { statuses: [raw as OrderStatus] };
 }
 
 export function registerOrderRoutes(server: Server, orders: OrdersService, isMemberOf: IsMemberOf): void {
@@ -134,6 +171,26 @@ export function registerOrderRoutes(server: Server, orders: OrdersService, isMem
       // A teacher key sees its members' orders; any other order is "not found", never disclosed.
       if (!(await mayRead(request, order.userId, isMemberOf))) throw new OrderNotFoundError(request.params.id);
       return orderBody(order);
+    },
+  );
+
+  server.get(
+    '/orders/:id/fills',
+    {
+      config: { auth: 'user-or-teacher' },
+      schema: {
+        tags: ['orders'],
+        summary: "An order's fills in execution order, each with the quote, model and reason behind its price",
+        params: OrderIdParams,
+        querystring: Type.Object({ limit: Type.Optional(FillsLimitQuery), after: Type.Optional(FillCursor) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ order_id: Type.String(), fills: Type.Array(FillBody), next: Nullable(Type.String()) }) },
+      },
+    },
+    async (request) => {
+      const limit = parseLimit(request.query.limit, ORDER_FILLS_LIMIT_MAX, 100);
+      const page = await orders.listFills(request.params.id, ownerOf(request), limit, request.query.after);
+      if (!(await mayRead(request, page.order.userId, isMemberOf))) throw new OrderNotFoundError(request.params.id);
+      return { order_id: page.order.id, fills: page.fills.map(fillBody), next: page.next };
     },
   );
 
@@ -245,7 +302,7 @@ export function registerOrderRoutes(server: Server, orders: OrdersService, isMem
       }
       const page = await orders.listOrders({
         userId,
-        statuses: statusFilter(q.status),
+        ...statusFilter(q.status),
         ticker: q.ticker === undefined ? undefined : (normalizeTicker(q.ticker) ?? q.ticker),
         beforeId: q.before,
         limit: parseLimit(q.limit),

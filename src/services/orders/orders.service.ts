@@ -20,6 +20,9 @@ import {
   fromDb,
   priceFromDb,
   priceToSql,
+  CASH_SCALE,
+  PRICE_SCALE,
+  QTY_SCALE,
   qtyFromDb,
   qtyToSql,
   notional,
@@ -29,7 +32,9 @@ import {
   type Qty,
 } from '../../core/money.js';
 import { meetsMinimumNotional, type OrderStatus } from '../../core/orders.js';
-import { classOpenAt, ruleViolation } from '../../core/class-rules.js';
+import { classCommissionSchedule, classOpenAt, ruleViolation } from '../../core/class-rules.js';
+import { chargesAnything, commissionForValue, commissionScheduleToJson, parseCommissionSchedule, type CommissionSchedule } from '../../core/commissions.js';
+import type { FillModelName } from '../../core/fill-models.js';
 import { localDateAt, zonedTimeToEpochMs } from '../../core/calendar.js';
 import { holdFor, initialState, parseTerms, TRAIL_PERCENT_SCALE, type OrderTerms, type RawTerms } from '../../core/order-terms.js';
 import { Batcher, BatcherFullError } from '../../infra/batcher.js';
@@ -75,12 +80,24 @@ export interface Order extends OrderTerms {
   status: OrderStatus;
   /** The hold: a buy's cash for its cost and commission, a sell's cash for its commission. */
   reservedAmount: Cash;
-  /** A class's commission, charged on the fill (held within reservedAmount until then). */
+  /**
+   * The commission held at acceptance (within reservedAmount): the most its schedule can charge
+   * at the hold's prices. What the fills charged is commissionCharged.
+   */
   commission: Cash;
+  commissionCharged: Cash;
+  /** The schedule fixed at acceptance (the class's, else the deployment's); null for none. */
+  commissionSchedule: CommissionSchedule | null;
+  /** The fill model fixed at acceptance. */
+  fillModel: FillModelName;
   quotePrice: Price | null;
   /** The average fill price. */
   fillPrice: Price | null;
   filledQuantity: Qty;
+  /** Σ quantity × price over its fills, exact (scale QTY_SCALE + PRICE_SCALE). */
+  filledValue: bigint;
+  /** The as_of of the quote its last execution used (it meets each quote at most once). */
+  lastFillQuoteAt: Date | null;
   filledAt: Date | null;
   triggeredAt: Date | null;
   canceledAt: Date | null;
@@ -159,6 +176,10 @@ export interface OrdersDeps {
   /** The clock a class's window is checked against (tests set it). */
   now?: () => Date;
   reservationBufferBps: bigint;
+  /** The deployment's fill model (FILL_MODEL; a class's rule takes its place). Default ideal. */
+  fillModel?: FillModelName;
+  /** The deployment's commission schedule (COMMISSION_*; a class's rule takes its place). */
+  commissionSchedule?: CommissionSchedule | null;
   /** The least an order may be worth at the quote, in cents (see core/orders meetsMinimumNotional). */
   orderNotionalMin: Cash;
   /** Orders accepted in one statement at most when requests queue up; 1 accepts one by one. */
@@ -185,6 +206,56 @@ interface AcceptItem {
 
 const price = (v: string | null) => (v === null ? null : priceFromDb(v));
 
+/** The quote a fill used, as stored on it (decimal strings; as_of ISO 8601). */
+export interface FillQuoteJson {
+  bid: string;
+  ask: string;
+  last: string;
+  bid_size: string;
+  ask_size: string;
+  as_of: string;
+}
+
+/** One execution of an order, with what explains its price (core/executions.ts: Explanation). */
+export interface Fill {
+  id: string;
+  orderId: string;
+  price: Price;
+  quantity: Qty;
+  amount: Cash;
+  commission: Cash;
+  model: FillModelName;
+  modelVersion: number;
+  /** As stored: decimal strings (realistic's impact coefficient and daily volume), or null. */
+  modelParams: Record<string, string> | null;
+  /** The quote the fill used (bid, ask, last, sizes, as_of) as stored, or null for fills before quotes were kept. */
+  quote: FillQuoteJson | null;
+  quoteAgeMs: number | null;
+  /** Slippage from the reference price (the touch for spread models, last for ideal), in bps with 2 decimals. */
+  slippageBps: string | null;
+  reason: string | null;
+  executedAt: Date;
+}
+
+export function toFill(row: repo.FillRow): Fill {
+  return {
+    id: row.id,
+    orderId: row.order_id,
+    price: priceFromDb(row.price),
+    quantity: qtyFromDb(row.quantity),
+    amount: cashFromDb(row.amount),
+    commission: cashFromDb(row.commission),
+    model: row.model as FillModelName,
+    modelVersion: row.model_version,
+    modelParams: row.model_params,
+    quote: row.quote as FillQuoteJson | null,
+    quoteAgeMs: row.quote_age_ms,
+    slippageBps: row.slippage_bps,
+    reason: row.reason,
+    executedAt: row.executed_at,
+  };
+}
+
 export function toOrder(row: repo.OrderRow): Order {
   return {
     id: row.id,
@@ -204,9 +275,14 @@ export function toOrder(row: repo.OrderRow): Order {
     status: row.status,
     reservedAmount: cashFromDb(row.reserved_amount),
     commission: cashFromDb(row.commission),
+    commissionCharged: cashFromDb(row.commission_charged),
+    commissionSchedule: row.commission_schedule === null ? null : parseCommissionSchedule(row.commission_schedule, 'commission_schedule'),
+    fillModel: row.fill_model,
     quotePrice: price(row.quote_price),
     fillPrice: price(row.fill_price),
     filledQuantity: qtyFromDb(row.filled_quantity),
+    filledValue: fromDb(row.filled_value, QTY_SCALE + PRICE_SCALE),
+    lastFillQuoteAt: row.last_fill_quote_at,
     filledAt: row.filled_at,
     triggeredAt: row.triggered_at,
     canceledAt: row.canceled_at,
@@ -247,7 +323,7 @@ function newRow(
   clientOrderId: string | null,
   replaces: string | null,
   hash: Buffer,
-  commission: Cash = 0n,
+  pricing: Pricing,
 ): repo.NewOrderRow {
   const p = (v: Price | null) => (v === null ? null : priceToSql(v));
   return {
@@ -265,10 +341,49 @@ function newRow(
     trail_price: p(t.trailPrice),
     trail_percent: t.trailPercent === null ? null : formatFixed(t.trailPercent, TRAIL_PERCENT_SCALE),
     reserved_amount: cashToSql(reserved),
-    commission: cashToSql(commission),
+    commission: cashToSql(pricing.commission),
     quote_price: priceToSql(quote),
     replaces,
+    fill_model: pricing.fillModel,
+    commission_schedule: pricing.schedule === null ? null : JSON.stringify(commissionScheduleToJson(pricing.schedule)),
   };
+}
+
+/** What an order fills under and pays, fixed at acceptance, and the cash it holds for them. */
+export interface Pricing {
+  /** The whole hold: a buy's cost and commission; a class member's sell, its commission. */
+  reserved: Cash;
+  /** The commission held within `reserved`. */
+  commission: Cash;
+  fillModel: FillModelName;
+  schedule: CommissionSchedule | null;
+}
+
+/** Cash (scale 2) as a value at the scale of quantity × price (scale 10). */
+const CASH_TO_VALUE = 10n ** BigInt(QTY_SCALE + PRICE_SCALE - CASH_SCALE);
+
+/**
+ * The pricing of an order: its fill model and commission schedule (the class's, else the
+ * deployment's), and its hold. A buy holds the commission its schedule charges on the whole
+ * cost hold (fills at lower prices cost no more: the schedule grows with value). A class
+ * member's sell holds its commission at the quote, as classes always have; any other sell
+ * pays its commission from its proceeds (the engine refuses a sell whose commission exceeds
+ * them), so a sell needs no cash to be accepted.
+ */
+export function pricingFor(
+  t: OrderTerms,
+  quote: Price,
+  deployment: { bufferBps: bigint; fillModel: FillModelName; schedule: CommissionSchedule | null },
+  member: MemberClass | undefined,
+): Pricing {
+  const fillModel = member?.rules.fillModel ?? deployment.fillModel;
+  const chosen = (member ? classCommissionSchedule(member.rules) : undefined) ?? deployment.schedule;
+  const schedule = chosen !== null && chargesAnything(chosen) ? chosen : null;
+  const costHold = holdFor(t, quote, deployment.bufferBps);
+  let commission = 0n;
+  if (schedule !== null && t.side === 'buy') commission = commissionForValue(schedule, t.quantity, costHold * CASH_TO_VALUE);
+  if (schedule !== null && t.side === 'sell' && member) commission = commissionForValue(schedule, t.quantity, t.quantity * quote);
+  return { reserved: costHold + commission, commission, fillModel, schedule };
 }
 
 /** Orders one cancel-all cancels at most (a user's live orders beyond it stay; call again). */
@@ -294,6 +409,11 @@ export class OrdersService {
         : undefined;
   }
 
+  private pricing(t: OrderTerms, quote: Price, member: MemberClass | undefined): Pricing {
+    const deployment = { bufferBps: this.deps.reservationBufferBps, fillModel: this.deps.fillModel ?? 'ideal', schedule: this.deps.commissionSchedule ?? null };
+    return pricingFor(t, quote, deployment, member);
+  }
+
   /**
    * Places an order of any type. Returns `created: false` when the client_order_id was seen
    * before with the same request (the original order is returned, nothing new happens).
@@ -311,8 +431,9 @@ export class OrdersService {
     await this.requireMinimumNotional(cmd.userId, cmd.ticker, t, quote.price);
     const member = await this.deps.classes?.memberClass(cmd.userId);
     if (member) return this.acceptForMember(cmd, member, quote.price, hash);
-    const reserved = holdFor(t, quote.price, this.deps.reservationBufferBps);
-    const row = newRow(cmd.userId, cmd.ticker, t, reserved, quote.price, cmd.clientOrderId ?? null, null, hash);
+    const pricing = this.pricing(t, quote.price, undefined);
+    const reserved = pricing.reserved;
+    const row = newRow(cmd.userId, cmd.ticker, t, reserved, quote.price, cmd.clientOrderId ?? null, null, hash, pricing);
 
     if (this.accepts) {
       const result = await this.accepts.submit({ row }).catch((err: unknown) => {
@@ -396,9 +517,9 @@ export class OrdersService {
   private async acceptForMember(cmd: PlaceOrder, member: MemberClass, quote: Price, hash: Buffer): Promise<{ order: Order; created: boolean }> {
     const { userId, ticker, terms: t } = cmd;
     this.requireClassOpen(member);
-    const commission = member.rules.commissionPerOrder;
-    const reserved = holdFor(t, quote, this.deps.reservationBufferBps) + commission;
-    const row = newRow(userId, ticker, t, reserved, quote, cmd.clientOrderId ?? null, null, hash, commission);
+    const pricing = this.pricing(t, quote, member);
+    const reserved = pricing.reserved;
+    const row = newRow(userId, ticker, t, reserved, quote, cmd.clientOrderId ?? null, null, hash, pricing);
     let accepted: { order: Order; events: EventRecord[] };
     try {
       accepted = await this.deps.db.transaction().execute(async (trx) => {
@@ -540,6 +661,17 @@ export class OrdersService {
     return toOrder(row);
   }
 
+  /**
+   * An order's fills in execution order, each with its explanation, a page of at most `limit`
+   * after fill `afterId`. With `ownerId`, another user's order answers ORDER_NOT_FOUND.
+   */
+  async listFills(id: string, ownerId: string | undefined, limit: number, afterId?: string): Promise<{ order: Order; fills: Fill[]; next: string | null }> {
+    const order = await this.getOrder(id, ownerId);
+    const rows = await repo.listFillsOfOrder(this.deps.db, id, limit + 1, afterId);
+    const page = rows.slice(0, limit).map(toFill);
+    return { order, fills: page, next: rows.length > limit ? page[page.length - 1]!.id : null };
+  }
+
   /** The user's order with this client_order_id; ORDER_NOT_FOUND when it has none. */
   async getOrderByClientOrderId(userId: string, clientOrderId: string): Promise<Order> {
     const row = await repo.getOrderByClientId(this.deps.db, userId, clientOrderId);
@@ -609,12 +741,15 @@ export class OrdersService {
     if (!current || (ownerId !== undefined && current.user_id !== ownerId)) throw new OrderNotFoundError(id);
     const old = toOrder(current);
     if (old.status !== 'OPEN' || old.type === 'market') throw new OrderNotReplaceableError(id, old.status, old.type);
+    // A partly filled order's fills stand; replacing its remainder would need a second order
+    // with the first one's history. Cancel it and place a new one instead.
+    if (old.filledQuantity > 0n) throw new OrderNotReplaceableError(id, 'PARTIALLY_FILLED', old.type);
     const t = replacedTerms(old, change);
     const quote = await this.deps.market.getPrice(old.ticker);
     const member = await this.deps.classes?.memberClass(old.userId);
     if (member) this.requireClassOpen(member);
-    const commission = member?.rules.commissionPerOrder ?? 0n;
-    const reserved = holdFor(t, quote.price, this.deps.reservationBufferBps) + commission;
+    const pricing = this.pricing(t, quote.price, member);
+    const reserved = pricing.reserved;
     const clientOrderId = change.clientOrderId ?? null;
     let replaced: { old: Order; fresh: Order; events: EventRecord[] };
     try {
@@ -622,6 +757,7 @@ export class OrdersService {
         // Lock order: the order first, then the balance or holding (the global lock order).
         const [locked] = await repo.lockLiveOrders(trx, [id]);
         if (!locked || locked.status !== 'OPEN') throw new OrderNotReplaceableError(id, locked?.status ?? 'terminal', old.type);
+        if (qtyFromDb(locked.filled_quantity) > 0n) throw new OrderNotReplaceableError(id, 'PARTIALLY_FILLED', old.type);
         const before = toOrder(locked);
         await this.requireMinimumNotional(before.userId, before.ticker, t, quote.price, trx);
         if (member) {
@@ -634,7 +770,7 @@ export class OrdersService {
         await releaseHold(trx, before);
         await takeHold(trx, before.userId, before.ticker, t, reserved);
         const hashed = requestHash(before.userId, before.ticker, t, before.id);
-        let fresh = toOrder(await repo.insertPendingOrder(trx, newRow(before.userId, before.ticker, t, reserved, quote.price, clientOrderId, before.id, hashed, commission)));
+        let fresh = toOrder(await repo.insertPendingOrder(trx, newRow(before.userId, before.ticker, t, reserved, quote.price, clientOrderId, before.id, hashed, pricing)));
         const carried = carriedState(before, t);
         if (carried) fresh = toOrder(await repo.setCarriedState(trx, fresh.id, carried));
         const done = await repo.markReplaced(trx, before.id, fresh.id);
@@ -702,7 +838,8 @@ export function holdForCost(o: Pick<Order, 'reservedAmount' | 'commission'>): Ca
  */
 export async function releaseHold(trx: Executor, order: Order): Promise<void> {
   if (order.side === 'buy' || order.reservedAmount > 0n) await accounts.releaseFunds(trx, order.userId, order.reservedAmount);
-  if (order.side === 'sell') await portfolios.releaseShares(trx, order.userId, order.ticker, order.quantity);
+  // A partly filled sell holds only the shares still open.
+  if (order.side === 'sell') await portfolios.releaseShares(trx, order.userId, order.ticker, order.quantity - order.filledQuantity);
 }
 
 /** Takes an order's hold inside the caller's transaction: cash (if any) before shares, the lock order. */

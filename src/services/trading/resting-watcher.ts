@@ -15,23 +15,23 @@
  */
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { quoteFreshness } from '../../core/market.js';
-import { decideOnSession, type Decision } from '../../core/orders.js';
+import { CANCEL_REASONS, decideOnSession, type Decision } from '../../core/orders.js';
 import { onTick as applyTick, type RestingState } from '../../core/order-terms.js';
-import { priceToSql, type Price } from '../../core/money.js';
+import { priceToSql, PRICE_MAX, type Price } from '../../core/money.js';
 import type { Channel, Unsubscribe } from '../../infra/channel.js';
 import type { LeaseLock } from '../../infra/lease.js';
 import type { Logger } from '../../infra/logger.js';
 import { counter, gauge, histogram } from '../../infra/metrics.js';
 import { sleep } from '../../infra/sleep.js';
 import type { Db } from '../../infra/postgres.js';
-import { TICK_LOG_START, type QuoteStore, type TickLog } from '../market-data/quote-store.js';
+import { TICK_LOG_START, type Quote, type QuoteStore, type TickLog } from '../market-data/quote-store.js';
 import type { EventBus } from '../events/event-log.js';
 import * as eventsRepo from '../events/events.repository.js';
 import { publishEvents } from '../events/events.service.js';
 import { orderEvent } from '../orders/order-events.js';
 import * as ordersRepo from '../orders/orders.repository.js';
 import { holdForCost, termsOf, toOrder, type Order } from '../orders/orders.service.js';
-import type { BatchExecutor } from './batch-executor.js';
+import type { BatchExecutor, ExecuteAtItem } from './batch-executor.js';
 import { RestingIndex, restsOnPrice, type RestingOrder } from './resting-index.js';
 
 /** The watcher's name as a tick-log reader (one watcher leads at a time). */
@@ -94,19 +94,26 @@ export interface RestingWatcherDeps {
   metrics?: Registry;
 }
 
-interface RecentTick {
-  asOfMs: number;
-  price: Price;
-}
+type RecentTick = Quote;
 
 export function toResting(o: Order): RestingOrder {
+  // An order that has executed in part has met its price (or triggered): its rest executes at
+  // every tick from now on, within its limit if it has one. The index watches it as a limit at
+  // its own limit, or at the farthest price (a buy at PRICE_MAX, a sell at one tick): reached
+  // by any tick. Ticks up to the quote of its last execution are behind it (it took what that
+  // quote displayed), so they count as older than the order.
+  const partial = o.filledQuantity > 0n;
+  const terms = termsOf(o);
+  const limit = terms.type === 'limit' || terms.type === 'stop_limit' ? terms.limitPrice! : terms.side === 'buy' ? PRICE_MAX : 1n;
+  const restingTerms = partial ? { ...terms, type: 'limit' as const, limitPrice: limit, stopPrice: null, trailPrice: null, trailPercent: null } : terms;
+  const afterMs = o.lastFillQuoteAt === null ? 0 : o.lastFillQuoteAt.getTime() + 1;
   return {
     id: o.id,
     userId: o.userId,
     ticker: o.ticker,
-    terms: termsOf(o),
-    state: { triggered: o.triggeredAt !== null, extreme: o.hwm, stopLevel: o.stopLevel },
-    createdAtMs: o.createdAt.getTime(),
+    terms: restingTerms,
+    state: partial ? { triggered: false, extreme: null, stopLevel: null } : { triggered: o.triggeredAt !== null, extreme: o.hwm, stopLevel: o.stopLevel },
+    createdAtMs: Math.max(o.createdAt.getTime(), afterMs),
   };
 }
 
@@ -121,6 +128,8 @@ export class RestingWatcher {
   private leading = false;
   private readonly recent = new Map<string, RecentTick[]>();
   private readonly toAdd = new Set<string>();
+  /** OPEN orders an execution left as they were (nothing to execute at their tick): back into the index without a replay. */
+  private readonly toReindex = new Set<string>();
   private readonly triggers: Counter;
   private readonly tickEvalSeconds: Histogram;
   private readonly restingGauge: Gauge;
@@ -316,7 +325,7 @@ export class RestingWatcher {
       await this.serial(async () => {
         await this.addPending();
         for (const entry of read.entries) {
-          for (const q of entry.batch.quotes) await this.applyTick(q.ticker, q.price, q.asOfMs);
+          for (const q of entry.batch.quotes) await this.applyTick(q);
         }
         const caughtUp = read.entries.length < TICK_READ_BATCH_MAX;
         if (read.gap || (checkWhenCaughtUp && caughtUp)) await this.checkCurrentPrices();
@@ -328,20 +337,21 @@ export class RestingWatcher {
   }
 
   /** One tick: the orders it makes executable go to the executor at its price. */
-  private async applyTick(ticker: string, price: Price, asOfMs: number): Promise<void> {
+  private async applyTick(quote: Quote): Promise<void> {
+    const { ticker, price, asOfMs } = quote;
     // A closed market executes nothing on price; the open checks the prices it finds.
     if (!this.deps.clock.isOpen(asOfMs)) return;
     const ring = this.recent.get(ticker) ?? [];
-    ring.push({ asOfMs, price });
+    ring.push(quote);
     if (ring.length > RECENT_TICKS_MAX) ring.splice(0, ring.length - RECENT_TICKS_MAX);
     this.recent.set(ticker, ring);
     const started = process.hrtime.bigint();
     const executable = this.index.onTick(ticker, price, asOfMs);
     this.tickEvalSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    if (executable.length > 0) await this.execute(executable.map((t) => ({ orderId: t.order.id, price: t.price, triggered: t.triggered })));
+    if (executable.length > 0) await this.execute(executable.map((t) => ({ orderId: t.order.id, price: t.price, triggered: t.triggered, quote })));
   }
 
-  private async execute(items: { orderId: string; price: Price; triggered: boolean }[]): Promise<void> {
+  private async execute(items: ExecuteAtItem[]): Promise<void> {
     for (let i = 0; i < items.length; i += EXECUTE_BATCH_MAX) {
       const chunk = items.slice(i, i + EXECUTE_BATCH_MAX);
       const report = await this.deps.executor.executeAt(chunk);
@@ -354,12 +364,19 @@ export class RestingWatcher {
       // re-reads it and replays its ticker's recent ticks (the one that made it executable too).
       const failed = chunk.filter((item) => report.failed.has(item.orderId));
       for (const item of failed) this.toAdd.add(item.orderId);
+      for (const id of report.waiting ?? []) this.toReindex.add(id);
       if (failed.length > 0) this.deps.logger.warn({ orders: failed.length }, 'resting orders failed to execute; retried');
     }
   }
 
   /** Adds the orders notifications announced OPEN (read from PostgreSQL: the state). */
   private async addPending(): Promise<void> {
+    if (this.toReindex.size > 0) {
+      const ids = [...this.toReindex].slice(0, INDEX_PAGE_SIZE);
+      const rows = (await ordersRepo.getOrders(this.deps.db, ids)).filter((r) => r.status === 'OPEN');
+      for (const id of ids) this.toReindex.delete(id);
+      for (const row of rows) if (!this.index.has(row.id)) this.index.add(toResting(toOrder(row)));
+    }
     if (this.toAdd.size === 0) return;
     const ids = [...this.toAdd].slice(0, INDEX_PAGE_SIZE);
     // Taken off the list only once read: an outage keeps them for the next try.
@@ -373,17 +390,17 @@ export class RestingWatcher {
    * it was placed: one that a tick already made executable is executed at that tick's price.
    */
   private async addLate(orders: RestingOrder[]): Promise<void> {
-    const due: { orderId: string; price: Price; triggered: boolean }[] = [];
+    const due: ExecuteAtItem[] = [];
     for (const order of orders) {
       if (this.index.has(order.id)) continue;
       let state: RestingState = order.state;
-      let executable: { price: Price; triggered: boolean } | undefined;
+      let executable: { price: Price; triggered: boolean; quote: Quote } | undefined;
       if (restsOnPrice(order.terms)) {
         for (const tick of this.recent.get(order.ticker) ?? []) {
           if (tick.asOfMs < order.createdAtMs) continue;
           const outcome = applyTick(order.terms, state, tick.price);
           if (outcome.kind === 'execute') {
-            executable = { price: outcome.price, triggered: outcome.triggered };
+            executable = { price: outcome.price, triggered: outcome.triggered, quote: tick };
             break;
           }
           state = outcome.state;
@@ -466,11 +483,11 @@ export class RestingWatcher {
   }
 
   /** The prices of `tickers` that are fresh now (a stale price is no price for a session's orders). */
-  private async freshQuotes(tickers: string[]): Promise<Map<string, Price>> {
+  private async freshQuotes(tickers: string[]): Promise<Map<string, Quote>> {
     const nowMs = Date.now();
-    const fresh = new Map<string, Price>();
+    const fresh = new Map<string, Quote>();
     for (const q of (await this.deps.quotes.getMany(tickers)).values()) {
-      if (quoteFreshness(q.asOfMs, nowMs, this.deps.priceAgeMsMax) === 'fresh') fresh.set(q.ticker, q.price);
+      if (quoteFreshness(q.asOfMs, nowMs, this.deps.priceAgeMsMax) === 'fresh') fresh.set(q.ticker, q);
     }
     return fresh;
   }
@@ -481,7 +498,8 @@ export class RestingWatcher {
     if (tickers.length === 0) return;
     // Only fresh prices: a resting order never executes at a price the feed no longer stands by.
     const quotes = await this.freshQuotes(tickers);
-    for (const [ticker, price] of quotes) await this.applyTick(ticker, price, Date.now());
+    // As a tick of now: a current price an order has not met yet (its quote may predate the order).
+    for (const quote of quotes.values()) await this.applyTick({ ...quote, asOfMs: Date.now() });
   }
 
   /** The tick log position every tick before which is in the index (and the one saved). */
@@ -533,10 +551,16 @@ export class RestingWatcher {
       const quotes = await this.freshQuotes([...new Set(concerned.map((o) => o.ticker))]);
       const decide = (order: Order): Decision | { kind: 'expire' } | undefined => {
         const state = this.index.get(order.id)?.state ?? toResting(order).state;
+        const quote = quotes.get(order.ticker);
+        const sessionOrder = order.timeInForce === 'opg' || order.timeInForce === 'cls';
+        // Nothing to execute under the model at the session's price: an opg or cls order missed
+        // its auction; a market order waiting for the open meets the ticks from now on.
+        const onNothing = (): Decision => (sessionOrder ? { kind: 'cancel', reason: CANCEL_REASONS.notFilledAtSession } : { kind: 'wait' });
         return decideOnSession(
           { terms: termsOf(order), reservedAmount: holdForCost(order), createdAtMs: order.createdAt.getTime(), state },
           event,
-          quotes.get(order.ticker),
+          quote?.price,
+          (price, triggered) => executor.executeWithModel(order, price, triggered, quote, Date.now(), onNothing),
         );
       };
       // cls orders execute at the close before the day orders the close expires.

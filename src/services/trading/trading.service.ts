@@ -7,7 +7,9 @@
  */
 import { sql } from 'kysely';
 import { assert } from '../../core/errors.js';
-import { cashToSql, formatCash, formatPrice, formatQty, priceToSql, qtyFromDb, qtyToSql, type Cash, type Price } from '../../core/money.js';
+import { planExecution, type ExecutionPlan, type ExecutionQuote } from '../../core/executions.js';
+import { formatCentiBps, type RealisticParams } from '../../core/fill-models.js';
+import { cashToSql, formatCash, formatFixed, formatPrice, formatQty, priceToSql, PRICE_SCALE, qtyFromDb, qtyToSql, QTY_SCALE, type Price } from '../../core/money.js';
 import type { CancelReason, RejectReason } from '../../core/orders.js';
 import type { RestingState } from '../../core/order-terms.js';
 import type { Executor } from '../../infra/postgres.js';
@@ -18,7 +20,7 @@ import type { EventRecord, EventType } from '../events/event-log.js';
 import * as eventsRepo from '../events/events.repository.js';
 import { orderEvent } from '../orders/order-events.js';
 import * as ordersRepo from '../orders/orders.repository.js';
-import { holdForCost, releaseHold, toOrder, type Order } from '../orders/orders.service.js';
+import { releaseHold, toOrder, type Order } from '../orders/orders.service.js';
 import { ExecutionConflictError } from './trading.errors.js';
 
 /** An applied outcome carries its event (appended when the transaction's work is done). */
@@ -45,13 +47,19 @@ function applied(order: Order, extra?: Record<string, unknown>): Outcome {
   return { order, applied: true, event: orderEvent(type, order, extra) };
 }
 
+/** An execution core/executions planned: its part, price, cash, commission, hold and explanation. */
+export type FillPlan = Extract<ExecutionPlan, { kind: 'fill' }>;
+
 export interface FillDecision {
   order: Order;
-  price: Price;
-  /** The cash the fill moves (core/orders decided it: a buy's cost, a sell's proceeds). */
-  amount: Cash;
+  plan: FillPlan;
   /** A stop (or trailing stop) that triggered to fill: its trigger time is recorded. */
   triggered?: boolean;
+  /**
+   * The part left open after this execution ends at once with this reason (an ioc's rest, an
+   * opg or cls order's rest after its auction), in the same transaction.
+   */
+  thenCancel?: CancelReason;
 }
 
 export interface RejectDecision {
@@ -71,6 +79,32 @@ export interface Decisions {
 }
 
 export const NO_DECISIONS: Decisions = { fills: [], rejects: [], cancels: [], expiries: [], rests: [] };
+
+/**
+ * The whole open quantity of `order` at `price` under the ideal model — the engine's execution
+ * when the order's model is ideal and its hold covers it (tests and tools that fill by hand).
+ * Throws when the final check refuses it.
+ */
+export function wholeFillAt(order: Order, price: Price, triggered = false): FillDecision {
+  const plan = planExecution(
+    {
+      side: order.side,
+      timeInForce: order.timeInForce,
+      quantity: order.quantity,
+      filledQuantity: order.filledQuantity,
+      filledValue: order.filledValue,
+      reservedAmount: order.reservedAmount,
+      commissionCharged: order.commissionCharged,
+      commissionSchedule: order.commissionSchedule,
+      limitPrice: null,
+    },
+    { model: 'ideal', params: { impactCoefficientBps: 0n, dailyVolume: 1n } },
+    { last: price, bid: price, ask: price, bidSize: 0n, askSize: 0n, asOfMs: Date.now() },
+    Date.now(),
+  );
+  if (plan.kind !== 'fill') throw new Error(`order ${order.id} cannot fill whole at ${formatPrice(price)}: ${plan.kind === 'refuse' ? plan.reason : plan.reason}`);
+  return { order, plan, triggered };
+}
 
 /**
  * Applies a batch's decisions inside the caller's transaction. The fills go set-based — ONE
@@ -119,6 +153,17 @@ export async function applyDecisions(trx: Executor, d: Decisions): Promise<Appli
     }
   }
   for (const round of rounds(d.fills)) outcomes.push(...(await fillRound(trx, round)));
+  // The rest of an order that may not rest (ioc, opg, cls) ends with its execution. Its rows are
+  // locked by the fill statement already, so this adds no lock the batch did not hold.
+  const cancelAfter = new Map(d.fills.flatMap((f) => (f.thenCancel === undefined ? [] : [[f.order.id, f.thenCancel] as const])));
+  if (cancelAfter.size > 0) {
+    for (const o of [...outcomes]) {
+      const reason = cancelAfter.get(o.order.id);
+      if (!o.applied || reason === undefined || o.order.status !== 'OPEN') continue;
+      const rest = o.order;
+      outcomes.push(await endOrder(trx, rest, () => ordersRepo.markCanceled(trx, rest.id, { reason })));
+    }
+  }
   return { outcomes, events: await appendOutcomeEvents(trx, outcomes) };
 }
 
@@ -153,33 +198,43 @@ function rounds<T extends { order: Order }>(fills: readonly T[]): T[][] {
 
 async function fillRound(trx: Executor, round: readonly FillDecision[]): Promise<Outcome[]> {
   const steps: Step[] = [
-    ordersRepo.markFilledManyStep('filled', round.map((f) => ({ id: f.order.id, price: priceToSql(f.price), triggered: f.triggered ?? false }))),
+    ordersRepo.markExecutedManyStep(
+      'filled',
+      round.map(({ order, plan, triggered }) => ({
+        id: order.id,
+        filledBefore: qtyToSql(order.filledQuantity),
+        quantity: qtyToSql(plan.quantity),
+        value: valueToSql(plan.value),
+        averagePrice: priceToSql(plan.averagePrice),
+        reservedAfter: cashToSql(plan.reservedAfter),
+        commission: cashToSql(plan.commission),
+        complete: plan.complete,
+        triggered: triggered ?? false,
+        quoteAt: new Date(plan.explanation.quote.asOfMs),
+      })),
+    ),
     ...accounts.settlementManySteps(
       'settle',
-      // A class's commission is a ledger row of its own, after its trade's, paid from the hold.
-      round.flatMap(({ order, amount }) => [
+      // The execution releases its part of the hold and pays its cost and commission from it (a
+      // sell: from its proceeds too). The commission is a ledger row of its own, after the trade's.
+      round.flatMap(({ order, plan }) => [
         order.side === 'buy'
-          ? accounts.buySettlement(order.userId, holdForCost(order), amount, order.id)
-          : accounts.sellSettlement(order.userId, amount, order.id),
-        ...(order.commission > 0n ? [accounts.commissionCharge(order.userId, order.commission, order.id)] : []),
+          ? accounts.buySettlement(order.userId, plan.heldReleased, plan.amount, order.id)
+          : accounts.sellSettlement(order.userId, plan.amount, order.id, plan.heldReleased),
+        ...(plan.commission > 0n ? [accounts.commissionCharge(order.userId, plan.commission, order.id)] : []),
       ]),
       'filled',
     ),
     ...portfolios.fillManySteps(
       'shares',
-      round.map(({ order, price }) => ({ orderId: order.id, side: order.side, userId: order.userId, ticker: order.ticker, quantity: order.quantity, price })),
+      round.map(({ order, plan }) => ({ orderId: order.id, side: order.side, userId: order.userId, ticker: order.ticker, quantity: plan.quantity, price: plan.price })),
       'filled',
       // Balances are locked before holdings: the one lock order (see lockBalancesStep).
       'settle_lock',
     ),
     ordersRepo.insertFillsStep(
       'fill',
-      round.map(({ order, price, amount }) => ({
-        orderId: order.id,
-        price: priceToSql(price),
-        quantity: qtyToSql(order.quantity),
-        amount: cashToSql(amount),
-      })),
+      round.map(({ order, plan }) => fillRow(order.id, plan)),
       'filled',
     ),
   ];
@@ -216,13 +271,67 @@ async function fillRound(trx: Executor, round: readonly FillDecision[]): Promise
     `fill of ${filled.length} orders settled cash and shares of each`,
   );
   const byId = new Map(filled.map((o) => [o.id, o]));
-  return round.map(({ order, price, amount }) => {
+  return round.map(({ order, plan }) => {
     const done = byId.get(order.id);
     if (!done) return { order, applied: false };
-    assert(done.status === 'FILLED', 'a filled order reads FILLED');
-    const fill = { price: formatPrice(price), quantity: formatQty(done.quantity), amount: formatCash(amount), commission: formatCash(done.commission) };
-    return applied(done, { fill, position_quantity: formatQty(positions.get(done.id)!) });
+    assert(done.status === (plan.complete ? 'FILLED' : 'OPEN'), 'an executed order reads FILLED, or OPEN with its rest');
+    return applied(done, { fill: fillEventBody(plan), position_quantity: formatQty(positions.get(done.id)!) });
   });
+}
+
+/** quantity × price at its exact scale, as SQL text. */
+function valueToSql(value: bigint): string {
+  return formatFixed(value, QTY_SCALE + PRICE_SCALE);
+}
+
+/** The fill row of an execution, with its explanation (the fills table's columns). */
+function fillRow(orderId: string, plan: FillPlan): ordersRepo.NewFillRow {
+  const e = plan.explanation;
+  return {
+    orderId,
+    price: priceToSql(plan.price),
+    quantity: qtyToSql(plan.quantity),
+    amount: cashToSql(plan.amount),
+    commission: cashToSql(plan.commission),
+    model: e.model,
+    modelVersion: e.modelVersion,
+    modelParams: e.params === null ? null : JSON.stringify(modelParamsJson(e.params)),
+    quote: JSON.stringify(quoteJson(e.quote)),
+    quoteAgeMs: Math.min(e.quoteAgeMs, QUOTE_AGE_MS_STORED_MAX),
+    slippageBps: formatCentiBps(e.slippageCentiBps),
+    reason: e.reason.slice(0, 500),
+  };
+}
+
+/** A quote age above this is stored as this (the column is an integer; such a quote is long stale). */
+const QUOTE_AGE_MS_STORED_MAX = 2_000_000_000;
+
+export function quoteJson(q: ExecutionQuote) {
+  return {
+    bid: formatPrice(q.bid),
+    ask: formatPrice(q.ask),
+    last: formatPrice(q.last),
+    bid_size: formatQty(q.bidSize),
+    ask_size: formatQty(q.askSize),
+    as_of: new Date(q.asOfMs).toISOString(),
+  };
+}
+
+export function modelParamsJson(p: RealisticParams) {
+  return { impact_coefficient_bps: p.impactCoefficientBps.toString(), daily_volume: formatQty(p.dailyVolume) };
+}
+
+/** What an order.fill event says of its execution (GET /orders/{id}/fills has the rest). */
+function fillEventBody(plan: FillPlan) {
+  return {
+    price: formatPrice(plan.price),
+    quantity: formatQty(plan.quantity),
+    amount: formatCash(plan.amount),
+    commission: formatCash(plan.commission),
+    model: plan.explanation.model,
+    slippage_bps: formatCentiBps(plan.explanation.slippageCentiBps),
+    reason: plan.explanation.reason,
+  };
 }
 
 /** Rejects a live order with a reason and releases its hold. */
