@@ -37,6 +37,8 @@ import { Reconciler } from './services/trading/reconciler.js';
 import { HistorySnapshotter } from './services/history/history.service.js';
 import { FeedRunner, type FeedRunnerOptions } from './services/market-data/feed.runner.js';
 import type { FeedFactory } from './services/market-data/feeds.js';
+import type { LiquidityTier } from './core/liquidity.js';
+import type { TouchSettings } from './services/market-data/touch.js';
 
 /** What the services need of Redis, behind their own ports. */
 export interface Infra {
@@ -138,7 +140,7 @@ export function createContext(
   const metrics = new Registry();
   metrics.setDefaultLabels({ role });
   collectDefaultMetrics({ register: metrics });
-  const market = new MarketDataService(db, infra.quotes, { priceAgeMsMax: config.priceAgeMsMax, logger });
+  const market = new MarketDataService(db, infra.quotes, { priceAgeMsMax: config.priceAgeMsMax, logger, touch: touchSettings(config) });
   const classMembership = new ClassMembership(db);
   const orders = new OrdersService({
     db,
@@ -151,6 +153,8 @@ export function createContext(
     classes: classMembership,
     marketTimeZone: calendarTimeZone(config.marketCalendar, config.marketTimeZone),
     reservationBufferBps: config.reservationBufferBps,
+    fillModel: config.fills.model,
+    commissionSchedule: config.commission,
     orderNotionalMin: config.orderNotionalMin,
     acceptBatchMax: config.acceptBatchMax,
     // Half the pool: the other connections serve reads and the single-order fallbacks.
@@ -198,6 +202,10 @@ export function createEngine(
 ) {
   const { consumerName, sessionClock, ...engineOverrides } = overrides;
   const config = { ...ctx.config.engine, ...engineOverrides };
+  // Each instrument's liquidity tier, for the realistic model's parameters: read at start (the
+  // instruments change only by migration); a ticker not read yet is treated as a large cap.
+  const tiers = new Map<string, LiquidityTier>();
+  const fills = ctx.config.fills;
   const executor = new BatchExecutor({
     db: ctx.db,
     quotes: ctx.quotes,
@@ -206,6 +214,10 @@ export function createEngine(
     logger: ctx.logger,
     session: ctx.clock,
     limits: { priceAgeMsMax: ctx.config.priceAgeMsMax, priceWaitMsMax: config.priceWaitMsMax },
+    fills: {
+      tierOf: (ticker) => tiers.get(ticker) ?? 'large',
+      latency: { seed: fills.seed, baseMs: fills.latencyMs, jitterMs: fills.latencyJitterMs },
+    },
     metrics: ctx.metrics,
   });
   const watcher = new RestingWatcher({
@@ -251,6 +263,7 @@ export function createEngine(
     watcher,
     snapshotter,
     async start() {
+      for (const i of await ctx.market.listInstruments()) tiers.set(i.ticker, i.liquidityTier);
       await ctx.clock.start();
       await loop.start();
       watcher.start();
@@ -268,6 +281,11 @@ export function createEngine(
   };
 }
 
+/** How quotes get a bid and an ask when their source has none: FEED_SPREAD_BPS, sizes seeded by FEED_SEED. */
+function touchSettings(config: Config): TouchSettings {
+  return { spreadBps: config.feedSpreadBps, seed: config.feedSeed };
+}
+
 /** The feed role's runner: the given feed under the deployment's leader lease, into the quote store. */
 export function createFeedRunner(ctx: AppContext, createFeed: FeedFactory, overrides: Partial<FeedRunnerOptions> = {}): FeedRunner {
   return new FeedRunner(
@@ -280,6 +298,6 @@ export function createFeedRunner(ctx: AppContext, createFeed: FeedFactory, overr
       session: ctx.clock,
       metrics: ctx.metrics,
     },
-    { leaderTtlMs: ctx.config.feedLeaderTtlMs, createFeed, ...overrides },
+    { leaderTtlMs: ctx.config.feedLeaderTtlMs, createFeed, touch: touchSettings(ctx.config), ...overrides },
   );
 }

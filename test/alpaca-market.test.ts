@@ -99,7 +99,9 @@ beforeAll(async () => {
   alwaysApi = await startTestServer(alwaysCtx);
   user = (await apiUser(api)) as unknown as KeyPair;
   alwaysUser = (await apiUser(alwaysApi)) as unknown as KeyPair;
-  await adminPrice(api, 'AAPL', '150.25');
+  // AAPL with the touch given; MSFT with the one its tier (large: 2 bps) gives it.
+  const aapl = await api.request('PUT', '/admin/prices/AAPL', { body: { price: '150.25', bid: '150.24', ask: '150.26', bid_size: 300, ask_size: 500 } });
+  expect(aapl.status).toBe(200);
   await adminPrice(api, 'MSFT', '400.1');
   await ctx.market.saveBars(SCRIPTED);
   // NVDA's price set in the store only (no bar), so that the scripted bars stay its latest.
@@ -135,23 +137,23 @@ describe('GET /v2/assets', () => {
   it('lists every listed instrument as an active, fractionable US equity, in symbol order', async () => {
     const res = await v2('/assets');
     expect(res.status).toBe(200);
-    expect(res.body).toHaveLength(40);
+    expect(res.body).toHaveLength(43);
     expect(res.body[0]).toEqual(aapl);
     const symbols = res.body.map((a: { symbol: string }) => a.symbol);
     expect(symbols).toEqual([...symbols].sort());
     expect(symbols).toContain('BRK.B');
-    expect(new Set(res.body.map((a: { id: string }) => a.id)).size).toBe(40);
+    expect(new Set(res.body.map((a: { id: string }) => a.id)).size).toBe(43);
   });
 
   it('filters as Alpaca does: inactive, other classes, other exchanges and attributes select nothing', async () => {
-    expect((await v2('/assets?status=active&asset_class=us_equity&exchange=NASDAQ')).body).toHaveLength(40);
+    expect((await v2('/assets?status=active&asset_class=us_equity&exchange=NASDAQ')).body).toHaveLength(43);
     for (const query of ['status=inactive', 'asset_class=crypto', 'asset_class=us_option', 'exchange=NYSE', 'attributes=ptp_no_exception,ipo']) {
       const res = await v2(`/assets?${query}`);
       expect(res.status).toBe(200);
       expect(res.body).toEqual([]);
     }
     // An empty attributes filter is no filter.
-    expect((await v2('/assets?attributes=')).body).toHaveLength(40);
+    expect((await v2('/assets?attributes=')).body).toHaveLength(43);
   });
 
   it('refuses a status or class Alpaca does not have, and unknown parameters (422)', async () => {
@@ -344,10 +346,10 @@ describe('latest trades and quotes', () => {
     expect((await v2('/stocks/MSFT/trades/latest?feed=iex&currency=USD')).text).toContain('"p":400.1,');
   });
 
-  it('answers the latest quote with bid = ask = the last price (sizes one round lot)', async () => {
+  it('answers the latest quote with the touch the price was published with, sizes in shares', async () => {
     const res = await v2('/stocks/AAPL/quotes/latest');
     expect(res.status).toBe(200);
-    expect(res.text).toMatch(/^\{"symbol":"AAPL","quote":\{"t":"[^"]+","ax":"V","ap":150\.25,"as":100,"bx":"V","bp":150\.25,"bs":100,"c":\["R"\],"z":"C"\}\}$/);
+    expect(res.text).toMatch(/^\{"symbol":"AAPL","quote":\{"t":"[^"]+","ax":"V","ap":150\.26,"as":500,"bx":"V","bp":150\.24,"bs":300,"c":\["R"\],"z":"C"\}\}$/);
   });
 
   it('refuses an unknown symbol (404) and a listed one without a price yet (503)', async () => {
@@ -367,7 +369,8 @@ describe('latest trades and quotes', () => {
     expect(trades.text).toMatch(/"MSFT":\{"t":"[^"]+","x":"V","p":400\.1,/);
     const quotes = await v2('/stocks/quotes/latest?symbols=MSFT,KO');
     expect(Object.keys(quotes.body.quotes)).toEqual(['MSFT']);
-    expect(quotes.text).toMatch(/"ap":400\.1,"as":100,"bx":"V","bp":400\.1,"bs":100/);
+    // 400.1 with a 2 bps spread: 0.0801 wide (never narrower than asked), the extra tick below.
+    expect(quotes.text).toMatch(/"ap":400\.14,"as":\d+,"bx":"V","bp":400\.0599,"bs":\d+/);
     expect((await v2('/stocks/quotes/latest?symbols=ZZZZ')).body).toEqual({ quotes: {} });
   });
 
@@ -563,7 +566,7 @@ describe('bars', () => {
 describe('snapshots', () => {
   const nvdaSnapshot =
     '"latestTrade":{"t":"2026-12-01T14:35:30.250Z","x":"V","p":104.5,"s":100,"c":[" "],"i":1796135730250,"z":"C"},' +
-    '"latestQuote":{"t":"2026-12-01T14:35:30.250Z","ax":"V","ap":104.5,"as":100,"bx":"V","bp":104.5,"bs":100,"c":["R"],"z":"C"},' +
+    '"latestQuote":{"t":"2026-12-01T14:35:30.250Z","ax":"V","ap":104.5,"as":5000,"bx":"V","bp":104.5,"bs":5000,"c":["R"],"z":"C"},' +
     `"minuteBar":${B.dec1_1435},"dailyBar":${B.nvdaDec1},"prevDailyBar":${B.nvdaNov30}`;
 
   it('answers the latest trade and quote, the minute bar, and the daily and previous daily bars', async () => {
@@ -604,7 +607,7 @@ describe("the SDKs' parsers", () => {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the 3.x SDK is untyped where it matters
     const v3: any = new (AlpacaV3 as any)({ keyId: user.key_id, secretKey: user.secret_key, baseUrl: api.url, dataBaseUrl: api.url, paper: true });
     expect(await v3.getLatestTrade('AAPL')).toMatchObject({ Price: 150.25, Size: 100, Exchange: 'V', Tape: 'C' });
-    expect(await v3.getLatestQuote('MSFT')).toMatchObject({ BidPrice: 400.1, AskPrice: 400.1, BidSize: 100, AskSize: 100 });
+    expect(await v3.getLatestQuote('MSFT')).toMatchObject({ BidPrice: 400.0599, AskPrice: 400.14 });
     const latest = await v3.getLatestTrades(['AAPL', 'MSFT', 'ZZZZ']);
     expect([...latest.keys()]).toEqual(['AAPL', 'MSFT']);
 
@@ -633,7 +636,7 @@ describe("the SDKs' parsers", () => {
     const v4 = new Alpaca({ keyId: user.key_id, secret: user.secret_key, paper: true, middleware: [toPapertrade], retry: false, rateLimit: false });
     const stocks = v4.marketData.stocks;
     expect((await stocks.stockLatestTradeSingle({ symbol: 'AAPL' })).trade.p).toBe(150.25);
-    expect((await stocks.stockLatestQuoteSingle({ symbol: 'AAPL', feed: 'iex' })).quote).toMatchObject({ ap: 150.25, bp: 150.25 });
+    expect((await stocks.stockLatestQuoteSingle({ symbol: 'AAPL', feed: 'iex' })).quote).toMatchObject({ ap: 150.26, bp: 150.24, as: 500, bs: 300 });
     expect(Object.keys((await stocks.stockLatestTrades({ symbols: 'AAPL,MSFT,KO' })).trades)).toEqual(['AAPL', 'MSFT']);
 
     const single = await stocks.stockBarSingle({ symbol: 'NVDA', timeframe: '5Min', start: new Date('2026-12-01T14:30:00Z'), end: new Date('2026-12-01T14:39:00Z') });

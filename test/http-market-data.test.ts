@@ -46,7 +46,8 @@ describe('market data over HTTP', () => {
     await ctx.quotes.setMany([{ ticker: 'GOOGL', price: parsePrice('175.5'), asOfMs }]);
     const fresh = await api.request('GET', '/prices/GOOGL');
     expect(fresh.status).toBe(200);
-    expect(fresh.body).toEqual({ ticker: 'GOOGL', price: '175.5000', as_of: new Date(asOfMs).toISOString() });
+    // Stored without a touch: bid = ask = last, the tier's least displayed size.
+    expect(fresh.body).toEqual({ ticker: 'GOOGL', price: '175.5000', bid: '175.5000', ask: '175.5000', bid_size: '5000', ask_size: '5000', as_of: new Date(asOfMs).toISOString() });
   });
 
   it('answers 404 UNKNOWN_TICKER for any ticker that is not listed', async () => {
@@ -74,7 +75,9 @@ describe('market data over HTTP', () => {
     await ctx.quotes.setMany([{ ticker: 'JPM', price: parsePrice('220.01'), asOfMs }]);
     const res = await api.request('GET', '/prices');
     expect(res.status).toBe(200);
-    expect(res.body.prices).toContainEqual({ ticker: 'JPM', price: '220.0100', as_of: new Date(asOfMs).toISOString() });
+    await ctx.quotes.setMany([{ ticker: 'JPM', price: parsePrice('220.01'), asOfMs, bid: parsePrice('220'), ask: parsePrice('220.02'), bidSize: 100_000_000n, askSize: 200_000_000n }]);
+    const quoted = await api.request('GET', '/prices');
+    expect(quoted.body.prices).toContainEqual({ ticker: 'JPM', price: '220.0100', bid: '220.0000', ask: '220.0200', bid_size: '100', ask_size: '200', as_of: new Date(asOfMs).toISOString() });
     for (const p of res.body.prices) expect(p.price).toMatch(PRICE);
   });
 

@@ -31,9 +31,11 @@ async function errorOf(promise: Promise<unknown>): Promise<unknown> {
 }
 
 describe('instruments', () => {
-  it('are seeded with the 40 listed large caps, each with a positive reference price and volatility', async () => {
+  it('are seeded with 40 large caps and three smaller ones, each with a positive reference price, volatility and a liquidity tier', async () => {
     const instruments = await ctx.market.listInstruments();
-    expect(instruments).toHaveLength(40);
+    expect(instruments).toHaveLength(43);
+    expect(instruments.filter((i) => i.liquidityTier === 'large')).toHaveLength(40);
+    expect(Object.fromEntries(instruments.filter((i) => i.liquidityTier !== 'large').map((i) => [i.ticker, i.liquidityTier]))).toEqual({ CROX: 'mid', ETSY: 'mid', SFIX: 'small' });
     const tickers = instruments.map((i) => i.ticker);
     for (const t of ['AAPL', 'MSFT', 'NVDA', 'AMZN', 'GOOGL', 'META', 'TSLA', 'JPM']) expect(tickers).toContain(t);
     expect(tickers).toEqual([...tickers].sort());
@@ -60,11 +62,17 @@ describe('instruments', () => {
 });
 
 describe('getPrice', () => {
-  it('returns a fresh cached quote', async () => {
+  it('returns a fresh cached quote with its touch', async () => {
+    const now = Date.now();
+    const touch = { bid: price('231.4900'), ask: price('231.5100'), bidSize: 700_000_000n, askSize: 900_000_000n };
+    await ctx.quotes.setMany([{ ticker: 'AAPL', price: price('231.5000'), asOfMs: now, ...touch }]);
+    expect(await ctx.market.getPrice('AAPL')).toEqual({ ticker: 'AAPL', price: price('231.5000'), asOfMs: now, ...touch });
+  });
+
+  it('reads a quote stored without a touch as bid = ask = last with the tier\'s least displayed size', async () => {
     const now = Date.now();
     await ctx.quotes.setMany([{ ticker: 'AAPL', price: price('231.5000'), asOfMs: now }]);
-    const quote = await ctx.market.getPrice('AAPL');
-    expect(quote).toEqual({ ticker: 'AAPL', price: price('231.5000'), asOfMs: now });
+    expect(await ctx.market.getPrice('AAPL')).toEqual({ ticker: 'AAPL', price: price('231.5000'), asOfMs: now, bid: price('231.5000'), ask: price('231.5000'), bidSize: 5_000_000_000n, askSize: 5_000_000_000n });
   });
 
   it('refuses a ticker that is not listed with UNKNOWN_TICKER, whatever its shape', async () => {

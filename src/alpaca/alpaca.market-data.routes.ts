@@ -20,7 +20,8 @@ import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import type { AppContext } from '../app.js';
 import { addDays, calendarTimeZone, localDateAt, zonedTimeToEpochMs } from '../core/calendar.js';
-import { PRICE_SCALE } from '../core/money.js';
+import { PRICE_SCALE, QTY_SCALE } from '../core/money.js';
+import type { Touch } from '../core/liquidity.js';
 import type { Server } from '../http/server.js';
 import { BAR_INTERVAL_MS, type Bar } from '../services/market-data/bars.js';
 import { normalizeTicker, TICKER_INPUT_LENGTH_MAX } from '../services/market-data/instruments.js';
@@ -110,10 +111,12 @@ function tradeJson(q: Quote) {
   return { t: utc(q.asOfMs), x: EXCHANGE, p: price(q.price), s: ROUND_LOT, c: [' '], i: q.asOfMs, z: TAPE };
 }
 
-/** The last price as Alpaca's latest quote: bid = ask = last (papertrade keeps no spread yet; issue 18 adds one). */
-function quoteJson(q: Quote) {
-  const p = price(q.price);
-  return { t: utc(q.asOfMs), ax: EXCHANGE, ap: p, as: ROUND_LOT, bx: EXCHANGE, bp: p, bs: ROUND_LOT, c: ['R'], z: TAPE };
+/** Whole shares as a JSON number (a displayed size is whole shares, far below 2^53). */
+const shares = (q: bigint) => Number(q / 10n ** BigInt(QTY_SCALE));
+
+/** The quote as Alpaca's latest quote: the touch the feed published, sizes in shares. */
+function quoteJson(q: Quote & Touch) {
+  return { t: utc(q.asOfMs), ax: EXCHANGE, ap: price(q.ask), as: shares(q.askSize), bx: EXCHANGE, bp: price(q.bid), bs: shares(q.bidSize), c: ['R'], z: TAPE };
 }
 
 /** A bar (1-minute or aggregated; `bucketMs` its start) in Alpaca's shape; see the file's header for v, n and vw. */
@@ -278,15 +281,17 @@ export function registerAlpacaMarketDataRoutes(server: Server, ctx: AppContext):
    * The last price of a listed ticker, however old: Alpaca's latest trade is the last one there
    * was, and its `t` tells when. UNKNOWN_TICKER (404) or PRICE_UNAVAILABLE (503, no price yet).
    */
-  async function lastQuote(ticker: string): Promise<Quote> {
+  async function lastQuote(ticker: string): Promise<Quote & Touch> {
     await market.requireTicker(ticker);
     const quote = await ctx.quotes.get(ticker);
     if (quote === undefined) throw new PriceUnavailableError(ticker, 'no_price');
-    return quote;
+    return market.sided(quote);
   }
 
-  async function lastQuotes(symbols: readonly string[]): Promise<Map<string, Quote>> {
-    return ctx.quotes.getMany(await listed(symbols));
+  async function lastQuotes(symbols: readonly string[]): Promise<Map<string, Quote & Touch>> {
+    const out = new Map<string, Quote & Touch>();
+    for (const [t, q] of await ctx.quotes.getMany(await listed(symbols))) out.set(t, await market.sided(q));
+    return out;
   }
 
   // --- Latest trades and quotes --------------------------------------------------------------
@@ -491,7 +496,7 @@ export function registerAlpacaMarketDataRoutes(server: Server, ctx: AppContext):
    * the market day that bar falls in, and of the latest earlier day with bars (Alpaca's daily
    * and previous daily bars). A few small queries: each day is aggregated in the database.
    */
-  async function snapshotOf(ticker: string, quote: Quote, minuteBar: Bar | undefined) {
+  async function snapshotOf(ticker: string, quote: Quote & Touch, minuteBar: Bar | undefined) {
     let dailyBar: Bar | undefined;
     let prevDailyBar: Bar | undefined;
     if (minuteBar !== undefined) {

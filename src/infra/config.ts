@@ -5,6 +5,9 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parseCash, parseDecimal } from '../core/money.js';
+import { chargesAnything, parseCommissionSchedule, type CommissionSchedule } from '../core/commissions.js';
+import { FILL_MODELS, type FillModelName } from '../core/fill-models.js';
+import { TIER_PARAMS, type LiquidityTier } from '../core/liquidity.js';
 import { DEFAULT_MARKET_TIMEZONE, isValidTimeZone } from '../core/calendar.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -52,6 +55,8 @@ export interface Config {
   feedReplayLoop: boolean;
   /** Pairwise correlation of simulated tickers' returns (0 independent, 1 lockstep). */
   feedCorrelation: number;
+  /** The full bid-ask spread feeds quote around the last price, per liquidity tier (FEED_SPREAD_BPS). */
+  feedSpreadBps: Record<LiquidityTier, bigint>;
   /** TTL of the feed leader lock: a standby takes over this long after the leader dies. */
   feedLeaderTtlMs: number;
   /** Requests per minute per API key; 0 turns rate limiting off. */
@@ -74,6 +79,15 @@ export interface Config {
     /** How often the counters are read to repair what the bus lost. */
     sweepIntervalMs: number;
   };
+  /**
+   * The deployment's fill model and its seeded randomness (a class's rule takes the model's
+   * place for its members): FILL_MODEL, FILL_SEED, and the latency realistic orders wait
+   * between acceptance and execution, FILL_LATENCY_MS plus a seeded jitter up to
+   * FILL_LATENCY_JITTER_MS.
+   */
+  fills: { model: FillModelName; seed: number; latencyMs: number; latencyJitterMs: number };
+  /** The deployment's commission schedule (COMMISSION_*); null: none. A class's rule takes its place. */
+  commission: CommissionSchedule | null;
   engine: EngineConfig;
 }
 
@@ -108,6 +122,25 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>;
+
+/**
+ * FEED_SPREAD_BPS: "large=2,mid=10,small=40", any subset (the rest keep their defaults), each a
+ * whole number of basis points from 0 to 1000.
+ */
+function spreadBpsFrom(r: Reader, name: string): Record<LiquidityTier, bigint> {
+  const out: Record<LiquidityTier, bigint> = { large: TIER_PARAMS.large.spreadBps, mid: TIER_PARAMS.mid.spreadBps, small: TIER_PARAMS.small.spreadBps };
+  const raw = r.optional(name);
+  if (raw === undefined) return out;
+  for (const part of raw.split(',').map((p) => p.trim())) {
+    const m = /^(large|mid|small)=(\d{1,4})$/.exec(part);
+    if (!m || Number(m[2]) > 1000) {
+      r.problems.push(`${name}: "${part}" is not tier=bps with tier large, mid or small and bps a whole number from 0 to 1000 (e.g. large=2,mid=10,small=40)`);
+      continue;
+    }
+    out[m[1] as LiquidityTier] = BigInt(m[2]!);
+  }
+  return out;
+}
 
 class Reader {
   readonly problems: string[] = [];
@@ -172,6 +205,29 @@ class Reader {
 }
 
 /** A cash amount setting (a plain decimal, at most 2 decimals) from 0.01 to 1,000,000.00, in cents. */
+/**
+ * The deployment's commission schedule from COMMISSION_PER_ORDER, COMMISSION_PER_SHARE,
+ * COMMISSION_BPS, COMMISSION_MIN and COMMISSION_MAX (each optional; none set: no commission),
+ * read by the same rules as a class's `commission` rule.
+ */
+function commissionSchedule(r: Reader): CommissionSchedule | null {
+  const names = { per_order: 'COMMISSION_PER_ORDER', per_share: 'COMMISSION_PER_SHARE', bps: 'COMMISSION_BPS', minimum: 'COMMISSION_MIN', maximum: 'COMMISSION_MAX' } as const;
+  const raw: Record<string, string> = {};
+  for (const [field, name] of Object.entries(names)) {
+    const value = r.optional(name);
+    if (value !== undefined) raw[field] = value;
+  }
+  if (Object.keys(raw).length === 0) return null;
+  try {
+    const schedule = parseCommissionSchedule(raw, 'commission');
+    return chargesAnything(schedule) ? schedule : null;
+  } catch (err) {
+    const field = (err as { details?: { field?: string } }).details?.field?.replace('commission.', '') as keyof typeof names | undefined;
+    r.problems.push(`${field ? names[field] : 'COMMISSION_*'}: ${(err as Error).message.replace(/commission\.\w+/, 'the value')}`);
+    return null;
+  }
+}
+
 function cashSetting(r: Reader, name: string, fallback: string): bigint {
   const raw = r.string(name, fallback);
   try {
@@ -274,6 +330,7 @@ export function loadConfig(env: Env = process.env): Config {
     feedReplaySpeed: r.number('FEED_REPLAY_SPEED', 1, 0.001, 1_000_000),
     feedReplayLoop: r.bool('FEED_REPLAY_LOOP', true),
     feedCorrelation: r.number('FEED_CORRELATION', 0.5, 0, 1),
+    feedSpreadBps: spreadBpsFrom(r, 'FEED_SPREAD_BPS'),
     feedLeaderTtlMs: r.int('FEED_LEADER_TTL_MS', 3_000, 100, 60_000),
     rateLimitPerMinute: r.int('RATE_LIMIT_PER_MINUTE', 0, 0, 10_000_000),
     acceptBatchMax: r.int('OMS_ACCEPT_BATCH_MAX', 100, 1, 1_000),
@@ -284,6 +341,13 @@ export function loadConfig(env: Env = process.env): Config {
       sendBufferBytesMax: r.int('WS_SEND_BUFFER_BYTES_MAX', 1_048_576, 65_536, 268_435_456),
       sweepIntervalMs: r.int('WS_SWEEP_INTERVAL_MS', 2_000, 100, 600_000),
     },
+    fills: {
+      model: r.oneOf<FillModelName>('FILL_MODEL', 'ideal', [...FILL_MODELS]),
+      seed: r.int('FILL_SEED', 42, 0, 2 ** 31 - 1),
+      latencyMs: r.int('FILL_LATENCY_MS', 0, 0, 10_000),
+      latencyJitterMs: r.int('FILL_LATENCY_JITTER_MS', 0, 0, 10_000),
+    },
+    commission: commissionSchedule(r),
     engine: {
       batchSizeMax: r.int('ENGINE_BATCH_SIZE_MAX', 200, 1, 5_000),
       blockMs: r.int('ENGINE_BLOCK_MS', 1_000, 10, 60_000),

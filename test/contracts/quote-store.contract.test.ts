@@ -184,6 +184,29 @@ describe.each(factories)('QuoteStore contract: $name', (factory) => {
       }
     });
 
+    it('keeps a quote\'s touch (bid, ask and their sizes) through setMany, publish, the tick log, announcements and refresh', async () => {
+      const touch = { bid: p('149.9700'), ask: p('150.0300'), bidSize: 5_000_000_000n, askSize: 12_000_000_000n };
+      const aapl: Quote = { ticker: 'AAPL', price: p('150.0000'), asOfMs: T0, ...touch };
+      const { cursor } = await store.readTicks(undefined, 10, 0);
+      const sub = await listen(store);
+      try {
+        await store.publish([aapl, { ticker: 'MSFT', price: p('300.0000'), asOfMs: T0 }], SOURCE);
+        expect(await store.get('AAPL')).toEqual(aapl);
+        // A quote without a touch stays without one.
+        expect(await store.get('MSFT')).toEqual({ ticker: 'MSFT', price: p('300.0000'), asOfMs: T0 });
+        expect((await store.getMany(['AAPL'])).get('AAPL')).toEqual(aapl);
+        await heard(sub.batches, 'AAPL');
+        expect(sub.batches[0]!.quotes[0]).toEqual(aapl);
+        expect((await store.readTicks(cursor, 10, 0)).entries[0]!.batch.quotes[0]).toEqual(aapl);
+        await store.refresh(['AAPL'], T0 + 1_000, SOURCE);
+        expect(await store.get('AAPL')).toEqual({ ...aapl, asOfMs: T0 + 1_000 });
+        await eventually(async () => (sub.batches.length >= 2 ? true : undefined), 5_000, 10);
+        expect(sub.batches[1]!.quotes).toEqual([{ ...aapl, asOfMs: T0 + 1_000 }]);
+      } finally {
+        await sub.unsubscribe();
+      }
+    });
+
     it('refresh never puts back an older price over one published meanwhile', async () => {
       await store.setMany([{ ticker: 'AAPL', price: p('150.0000'), asOfMs: T0 }]);
       await store.publish([{ ticker: 'AAPL', price: p('139.5000'), asOfMs: T0 + 2_000 }], SOURCE);

@@ -86,6 +86,11 @@ describe('server messages', () => {
     });
   });
 
+  it('renders the touch with the price when the quote has one', () => {
+    const q = { ticker: 'AAPL', price: 1_502_500n, asOfMs: Date.UTC(2026, 0, 2, 14, 30), bid: 1_502_300n, ask: 1_502_700n, bidSize: 5_000_000_000n, askSize: 12_000_000_000n };
+    expect(JSON.parse(priceJson(q))).toEqual({ channel: 'prices', ticker: 'AAPL', price: '150.2500', bid: '150.2300', ask: '150.2700', bid_size: '5000', ask_size: '12000', as_of: '2026-01-02T14:30:00.000Z' });
+  });
+
   it('echoes the id and carries errors in the HTTP envelope', () => {
     expect(JSON.parse(replyJson('pong', 'p'))).toEqual({ type: 'pong', id: 'p' });
     expect(JSON.parse(replyJson('pong', undefined))).toEqual({ type: 'pong' });

@@ -14,7 +14,7 @@
  *   { "type": "authenticated" | "subscribed" | "unsubscribed" | "pong" | "error", ... }
  */
 import { AppError, ValidationError } from '../../core/errors.js';
-import { formatPrice } from '../../core/money.js';
+import { formatPrice, formatQty } from '../../core/money.js';
 import type { Quote } from '../market-data/quote-store.js';
 import { TICKER_INPUT_LENGTH_MAX } from '../market-data/instruments.js';
 
@@ -166,9 +166,17 @@ function parseSubscription(body: Record<string, unknown>, tickersMax: number): S
 // Server messages. Events are rendered by event-log.ts (streamEventJson); the rest here.
 // ---------------------------------------------------------------------------------------------
 
-/** A price as the stream sends it; built once per tick and ticker, whatever the audience. */
+/**
+ * A price as the stream sends it, built once per tick and ticker whatever the audience: the last
+ * price and, as every feed now publishes, the touch (bid, ask, bid_size, ask_size). A quote
+ * stored before quotes had sides has no touch until its next tick, and is sent without one.
+ */
 export function priceJson(q: Quote): string {
-  return `{"channel":"prices","ticker":${JSON.stringify(q.ticker)},"price":"${formatPrice(q.price)}","as_of":"${new Date(q.asOfMs).toISOString()}"}`;
+  const touch =
+    q.bid !== undefined && q.ask !== undefined && q.bidSize !== undefined && q.askSize !== undefined
+      ? `,"bid":"${formatPrice(q.bid)}","ask":"${formatPrice(q.ask)}","bid_size":"${formatQty(q.bidSize)}","ask_size":"${formatQty(q.askSize)}"`
+      : '';
+  return `{"channel":"prices","ticker":${JSON.stringify(q.ticker)},"price":"${formatPrice(q.price)}"${touch},"as_of":"${new Date(q.asOfMs).toISOString()}"}`;
 }
 
 export function replyJson(type: string, id: RequestId | undefined, fields: Record<string, unknown> = {}): string {

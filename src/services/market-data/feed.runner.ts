@@ -16,6 +16,8 @@ import type { Logger } from '../../infra/logger.js';
 import { BarAggregator } from './bars.js';
 import { sleep, TICK_BATCH_SIZE_MAX, type EmitFn, type PriceFeed, type Tick } from './feed.js';
 import type { Instrument } from './instruments.js';
+import type { LiquidityTier } from '../../core/liquidity.js';
+import { DEFAULT_TOUCH, touchAll, type TouchSettings } from './touch.js';
 import { LeaseLock, type LeaseStore } from '../../infra/lease.js';
 import type { MarketDataService } from './market-data.service.js';
 import type { QuoteStore, TickSource } from './quote-store.js';
@@ -53,6 +55,8 @@ export interface FeedRunnerOptions {
   token?: string;
   /** Builds the feed when leadership is taken, from the instruments and where each price starts. */
   createFeed(instruments: Instrument[], startPrices: Map<string, Price>): PriceFeed;
+  /** How a tick without a bid and an ask gets them (per tier spread, seeded sizes); defaults apply. */
+  touch?: TouchSettings;
 }
 
 interface FeedMetrics {
@@ -160,6 +164,8 @@ export class FeedRunner {
           source: { feed: feed.kind, feedId: this.feedId },
           barFlushMs: this.options.barFlushMs ?? BAR_FLUSH_MS,
           quietRefreshMs: this.options.quietRefreshMs ?? QUIET_REFRESH_MS,
+          tierOf: tierLookup(instruments),
+          touch: this.options.touch ?? DEFAULT_TOUCH,
           logFailure: (kind, err, message) => this.logFailure(kind, err, message),
         },
         feed,
@@ -238,7 +244,14 @@ interface TermContext {
   source: TickSource;
   barFlushMs: number;
   quietRefreshMs: number;
+  tierOf(ticker: string): LiquidityTier | undefined;
+  touch: TouchSettings;
   logFailure(kind: string, err: unknown, message: string): void;
+}
+
+function tierLookup(instruments: readonly Instrument[]): (ticker: string) => LiquidityTier | undefined {
+  const tiers = new Map(instruments.map((i) => [i.ticker, i.liquidityTier]));
+  return (ticker) => tiers.get(ticker);
 }
 
 /** The state of one leadership term: the feed, its bars, the last prices, the publish chain. */
@@ -301,9 +314,11 @@ class LeaderTerm {
     return next;
   };
 
-  private async publish(ticks: Tick[]): Promise<void> {
-    if (ticks.length === 0) return;
+  private async publish(priced: Tick[]): Promise<void> {
+    if (priced.length === 0) return;
     const { deps, metrics, lock, source } = this.ctx;
+    // Every published quote has a touch: the feed's own, or its tier's around the last price.
+    const ticks = touchAll(priced, this.ctx.tierOf, this.ctx.touch);
     if (!lock.isHeld()) {
       // The lease lapsed (a renewal is late or refused): another instance may lead by now.
       this.session.abort();

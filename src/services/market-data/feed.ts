@@ -6,7 +6,7 @@
  *
  * Feeds know nothing about Redis, PostgreSQL or leadership: the feed runner owns those.
  */
-import type { Price } from '../../core/money.js';
+import type { Price, Qty } from '../../core/money.js';
 
 /** Most ticks in one batch (one Redis round trip); a feed splits anything larger. */
 export const TICK_BATCH_SIZE_MAX = 1_000;
@@ -16,6 +16,11 @@ export interface Tick {
   price: Price;
   /** When the price was published (epoch ms, wall clock): what the freshness rule measures. */
   asOfMs: number;
+  /** The touch, when the source has one (a replay file's bid and ask columns); else the runner adds the tier's. */
+  bid?: Price;
+  ask?: Price;
+  bidSize?: Qty;
+  askSize?: Qty;
 }
 
 export type EmitFn = (ticks: Tick[]) => Promise<void>;

@@ -4,6 +4,7 @@
  * input into the listed form with `normalizeTicker` and answers that form. Services look up
  * exactly; anything that is not a listed instrument is UNKNOWN_TICKER (404).
  */
+import type { LiquidityTier } from '../../core/liquidity.js';
 import type { Price } from '../../core/money.js';
 
 export const TICKER_PATTERN = /^[A-Z][A-Z0-9.]{0,9}$/;
@@ -17,6 +18,8 @@ export interface Instrument {
   referencePrice: Price;
   /** Annualized volatility of the simulated walk, as a fraction (0.25 = 25 % a year). */
   annualVolatility: number;
+  /** How wide its spread, how large its displayed size and how deep its market (core/liquidity.ts). */
+  liquidityTier: LiquidityTier;
 }
 
 /** The canonical form of a ticker typed by a person (trimmed, uppercased), or undefined if malformed. */

@@ -10,6 +10,7 @@ export interface InstrumentRow {
   name: string;
   reference_price: string;
   annual_volatility: string;
+  liquidity_tier: string;
 }
 
 export interface BarRow {
@@ -36,7 +37,7 @@ export interface NewBarRow {
 export async function listInstruments(db: Executor, limit: number): Promise<InstrumentRow[]> {
   return db
     .selectFrom('instruments')
-    .select(['ticker', 'name', 'reference_price', 'annual_volatility'])
+    .select(['ticker', 'name', 'reference_price', 'annual_volatility', 'liquidity_tier'])
     .orderBy('ticker')
     .limit(limit)
     .execute();

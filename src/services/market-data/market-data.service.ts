@@ -20,6 +20,8 @@ import type { Instrument } from './instruments.js';
 import { PriceUnavailableError, UnknownTickerError } from './market-data.errors.js';
 import * as repo from './market-data.repository.js';
 import type { Quote, QuoteStore } from './quote-store.js';
+import { DEFAULT_TOUCH, withTouch, type TouchSettings } from './touch.js';
+import { touchOrDefault, type LiquidityTier, type Touch } from '../../core/liquidity.js';
 import { quoteFreshness } from '../../core/market.js';
 
 /** How long the in-memory instrument list is used before a background reload. */
@@ -43,6 +45,8 @@ export interface MarketDataOptions {
   priceAgeMsMax: number;
   instrumentsRefreshMs?: number;
   logger?: Logger;
+  /** How a price without a bid and ask gets them (FEED_SPREAD_BPS, the feed seed). */
+  touch?: TouchSettings;
 }
 
 interface InstrumentSet {
@@ -62,6 +66,14 @@ export function requireFresh(ticker: string, quote: Quote | undefined, priceAgeM
   throw new PriceUnavailableError(ticker, freshness, nowMs - quote!.asOfMs);
 }
 
+/**
+ * A quote with both sides: one stored without a touch (before quotes had sides) reads as
+ * bid = ask = last with the tier's least size, as the fill models read it.
+ */
+function withSides(q: Quote, tier: LiquidityTier): Quote & Touch {
+  return { ...q, ...touchOrDefault(q, tier) };
+}
+
 export function toInstrument(row: repo.InstrumentRow): Instrument {
   return {
     ticker: row.ticker,
@@ -69,6 +81,8 @@ export function toInstrument(row: repo.InstrumentRow): Instrument {
     referencePrice: priceFromDb(row.reference_price),
     // A model parameter, not money: a float is what the simulator needs.
     annualVolatility: Number(row.annual_volatility),
+    // The column's CHECK allows only the three tiers.
+    liquidityTier: row.liquidity_tier as LiquidityTier,
   };
 }
 
@@ -101,10 +115,11 @@ export class MarketDataService {
    * The latest price of a listed ticker, refused when missing or older than the maximum age.
    * One HGET. Throws UnknownTickerError or PriceUnavailableError.
    */
-  async getPrice(ticker: string): Promise<Quote> {
+  async getPrice(ticker: string): Promise<Quote & Touch> {
     const set = await this.instrumentSet();
-    if (!set.byTicker.has(ticker)) throw new UnknownTickerError(ticker);
-    return requireFresh(ticker, await this.cache.get(ticker), this.options.priceAgeMsMax, Date.now());
+    const instrument = set.byTicker.get(ticker);
+    if (!instrument) throw new UnknownTickerError(ticker);
+    return withSides(requireFresh(ticker, await this.cache.get(ticker), this.options.priceAgeMsMax, Date.now()), instrument.liquidityTier);
   }
 
   /**
@@ -112,10 +127,21 @@ export class MarketDataService {
    * `asOfMs` tells their age (GET /prices shows them; only getPrice enforces the maximum age).
    * One HMGET.
    */
-  async getPrices(): Promise<Quote[]> {
+  async getPrices(): Promise<(Quote & Touch)[]> {
     const set = await this.instrumentSet();
     const quotes = await this.cache.getMany(set.list.map((i) => i.ticker));
-    return set.list.map((i) => quotes.get(i.ticker)).filter((q): q is Quote => q !== undefined);
+    const out: (Quote & Touch)[] = [];
+    for (const i of set.list) {
+      const q = quotes.get(i.ticker);
+      if (q) out.push(withSides(q, i.liquidityTier));
+    }
+    return out;
+  }
+
+  /** The quote with both sides (its own touch, else bid = ask = last with the tier's least size). */
+  async sided(q: Quote): Promise<Quote & Touch> {
+    const instrument = (await this.instrumentSet()).byTicker.get(q.ticker);
+    return withSides(q, instrument?.liquidityTier ?? 'large');
   }
 
   /** Throws UnknownTickerError unless `ticker` is a listed instrument (no I/O once loaded). */
@@ -197,11 +223,11 @@ export class MarketDataService {
   /**
    * Publishes a price set by the admin exactly as a feed tick is published — into the quote
    * store, its tick log (the resting orders see it) and announcements — and records it in the
-   * minute's bar.
+   * minute's bar. Without a bid and an ask it gets the tier's touch, as a feed tick does.
    */
-  async setPrice(ticker: string, price: bigint): Promise<Quote> {
-    await this.requireTicker(ticker);
-    const quote: Quote = { ticker, price, asOfMs: Date.now() };
+  async setPrice(ticker: string, price: bigint, touch: Partial<Touch> = {}): Promise<Quote & Touch> {
+    const instrument = await this.getInstrument(ticker);
+    const quote = withSides(withTouch<Quote>({ ticker, price, asOfMs: Date.now(), ...touch }, instrument.liquidityTier, this.options.touch ?? DEFAULT_TOUCH), instrument.liquidityTier);
     await this.cache.publish([quote], { feed: 'admin', feedId: 'admin' });
     const bucketMs = Math.floor(quote.asOfMs / BAR_INTERVAL_MS) * BAR_INTERVAL_MS;
     await this.saveBars([{ ticker, bucketMs, open: price, high: price, low: price, close: price, tickCount: 1 }]);

@@ -3,7 +3,7 @@
  * ticker, and subscribers called on the next turn of the event loop after a batch is stored
  * (never inside publish, like a message that travels), each batch once, in order.
  */
-import { TICK_LOG_LENGTH_MAX, TICK_LOG_START, type Quote, type QuoteStore, type TickBatch, type TickLog, type TickLogEntry, type TickSource, type Unsubscribe } from './quote-store.js';
+import { copyQuote, TICK_LOG_LENGTH_MAX, TICK_LOG_START, type Quote, type QuoteStore, type TickBatch, type TickLog, type TickLogEntry, type TickSource, type Unsubscribe } from './quote-store.js';
 import { compareStreamIds, StreamIdSource } from '../../infra/stream-ids.js';
 
 export class MemoryQuoteStore implements QuoteStore, TickLog {
@@ -36,13 +36,13 @@ export class MemoryQuoteStore implements QuoteStore, TickLog {
 
   async setMany(quotes: readonly Quote[]): Promise<void> {
     // The store keeps copies: a caller that reuses its objects cannot change a stored price.
-    for (const q of quotes) this.quotes.set(q.ticker, { ticker: q.ticker, price: q.price, asOfMs: q.asOfMs });
+    for (const q of quotes) this.quotes.set(q.ticker, copyQuote(q));
   }
 
   async publish(quotes: readonly Quote[], source: TickSource): Promise<void> {
     if (quotes.length === 0) return;
     await this.setMany(quotes);
-    const batch: TickBatch = { source: { ...source }, quotes: quotes.map((q) => ({ ...q })) };
+    const batch: TickBatch = { source: { ...source }, quotes: quotes.map(copyQuote) };
     this.log.push({ cursor: this.ids.next(Date.now()), batch });
     if (this.log.length > this.logLengthMax) this.log = this.log.slice(-this.logLengthMax);
     for (const wake of [...this.waiters]) wake();

@@ -1,31 +1,50 @@
 /**
- * The quote store in Redis: one hash, ticker -> "<price>|<as_of epoch ms>". Pricing an order is
+ * The quote store in Redis: one hash, ticker -> "<price>|<as_of epoch ms>|<bid>|<ask>|<bid
+ * size>|<ask size>" (a value of only the first two, written before quotes had sides, still
+ * reads: a quote without a touch). Pricing an order is
  * one HGET (one round trip); a valuation of many tickers is one HMGET. A tick batch is written
  * and PUBLISHed on the ticks channel in one MULTI. Nothing here decides whether a quote is
  * fresh enough.
  */
 import type { Redis } from 'ioredis';
-import { formatPrice, fromDb, PRICE_SCALE, type Price } from '../../core/money.js';
+import { formatPrice, formatQty, fromDb, PRICE_SCALE, QTY_SCALE } from '../../core/money.js';
 import type { Keys } from '../../infra/keys.js';
 import { TICK_LOG_LENGTH_MAX, TICK_LOG_START, type Quote, type QuoteStore, type TickBatch, type TickLog, type TickLogEntry, type TickSource, type Unsubscribe } from './quote-store.js';
 import { compareStreamIds } from '../../infra/stream-ids.js';
 
 /**
  * The JSON published on the ticks channel, one message per tick batch:
- * `{ "feed": "simulator", "feed_id": "...", "ticks": [ { "ticker", "price", "as_of" } ] }`,
- * prices as 4-decimal strings and `as_of` ISO-8601, as in the HTTP API.
+ * `{ "feed": "simulator", "feed_id": "...", "ticks": [ { "ticker", "price", "as_of", "bid",
+ * "ask", "bid_size", "ask_size" } ] }`, prices as 4-decimal strings, sizes as share strings and
+ * `as_of` ISO-8601, as in the HTTP API. The touch is absent on a quote that has none.
  */
 export interface TickMessage {
   feed: string;
   feed_id: string;
-  ticks: { ticker: string; price: string; as_of: string }[];
+  ticks: { ticker: string; price: string; as_of: string; bid?: string; ask?: string; bid_size?: string; ask_size?: string }[];
+}
+
+const PRICE_TEXT = /^\d{1,16}(\.\d{1,4})?$/;
+const SIZE_TEXT = /^\d{1,18}(\.\d{1,6})?$/;
+
+/** The quote's touch as text, or nothing when it has none (or only part of one). */
+function touchText(q: Quote): { bid: string; ask: string; bid_size: string; ask_size: string } | undefined {
+  if (q.bid === undefined || q.ask === undefined || q.bidSize === undefined || q.askSize === undefined) return undefined;
+  return { bid: formatPrice(q.bid), ask: formatPrice(q.ask), bid_size: formatQty(q.bidSize), ask_size: formatQty(q.askSize) };
+}
+
+/** The touch read back from text; undefined when any part is missing or malformed. */
+function touchFromText(bid: unknown, ask: unknown, bidSize: unknown, askSize: unknown): Pick<Quote, 'bid' | 'ask' | 'bidSize' | 'askSize'> | undefined {
+  if (typeof bid !== 'string' || typeof ask !== 'string' || typeof bidSize !== 'string' || typeof askSize !== 'string') return undefined;
+  if (!PRICE_TEXT.test(bid) || !PRICE_TEXT.test(ask) || !SIZE_TEXT.test(bidSize) || !SIZE_TEXT.test(askSize)) return undefined;
+  return { bid: fromDb(bid, PRICE_SCALE), ask: fromDb(ask, PRICE_SCALE), bidSize: fromDb(bidSize, QTY_SCALE), askSize: fromDb(askSize, QTY_SCALE) };
 }
 
 export function encodeTickMessage(quotes: readonly Quote[], source: TickSource): string {
   const message: TickMessage = {
     feed: source.feed,
     feed_id: source.feedId,
-    ticks: quotes.map((q) => ({ ticker: q.ticker, price: formatPrice(q.price), as_of: new Date(q.asOfMs).toISOString() })),
+    ticks: quotes.map((q) => ({ ticker: q.ticker, price: formatPrice(q.price), as_of: new Date(q.asOfMs).toISOString(), ...touchText(q) })),
   };
   return JSON.stringify(message);
 }
@@ -45,31 +64,37 @@ export function decodeTickMessage(text: string): TickBatch | undefined {
     if (typeof t?.ticker !== 'string' || typeof t.price !== 'string' || !/^\d+\.\d{4}$/.test(t.price) || Number.isNaN(asOfMs)) {
       return undefined;
     }
-    quotes.push({ ticker: t.ticker, price: fromDb(t.price, PRICE_SCALE), asOfMs });
+    quotes.push({ ticker: t.ticker, price: fromDb(t.price, PRICE_SCALE), asOfMs, ...touchFromText(t.bid, t.ask, t.bid_size, t.ask_size) });
   }
   return { source: { feed: String(message.feed), feedId: String(message.feed_id) }, quotes };
 }
 
-export function encodeQuote(price: Price, asOfMs: number): string {
-  return `${formatPrice(price)}|${asOfMs}`;
+export function encodeQuote(q: Quote): string {
+  const touch = touchText(q);
+  const head = `${formatPrice(q.price)}|${q.asOfMs}`;
+  return touch ? `${head}|${touch.bid}|${touch.ask}|${touch.bid_size}|${touch.ask_size}` : head;
 }
 
 export function decodeQuote(ticker: string, raw: string | null | undefined): Quote | undefined {
   if (!raw) return undefined;
-  const bar = raw.indexOf('|');
-  if (bar < 0) return undefined;
-  const asOfMs = Number(raw.slice(bar + 1));
-  const price = raw.slice(0, bar);
+  const parts = raw.split('|', 7);
   // Redis is not trusted like PostgreSQL: a value we cannot read is no price (PRICE_UNAVAILABLE
   // for readers), not a crash.
-  if (!Number.isSafeInteger(asOfMs) || !/^\d{1,16}(\.\d{1,4})?$/.test(price)) return undefined;
-  return { ticker, price: fromDb(price, PRICE_SCALE), asOfMs };
+  if (parts.length !== 2 && parts.length !== 6) return undefined;
+  const [price, asOf] = parts as [string, string];
+  const asOfMs = Number(asOf);
+  if (!Number.isSafeInteger(asOfMs) || !PRICE_TEXT.test(price)) return undefined;
+  const quote: Quote = { ticker, price: fromDb(price, PRICE_SCALE), asOfMs };
+  if (parts.length === 2) return quote;
+  const touch = touchFromText(parts[2], parts[3], parts[4], parts[5]);
+  return touch ? { ...quote, ...touch } : undefined;
 }
 
 /*
  * KEYS[1] prices hash; ARGV[1] as_of epoch ms; ARGV[2] the same as ISO 8601; ARGV[3] the ticks
  * channel (a channel, not a key); ARGV[4] feed; ARGV[5] feed id; ARGV[6..] tickers.
- * Rewrites each ticker's "<price>|<as_of>" with the new as_of, keeping the price, when the
+ * Rewrites each ticker's "<price>|<as_of>[|<bid>|<ask>|<bid size>|<ask size>]" with the new
+ * as_of, keeping the price and the touch, when the
  * stored as_of is older, and announces the refreshed quotes on the channel in the same script:
  * no price set meanwhile can be overtaken by an announcement of the older one. Returns how many
  * it refreshed.
@@ -79,10 +104,18 @@ local ticks = {}
 for i = 6, #ARGV do
   local v = redis.call('HGET', KEYS[1], ARGV[i])
   if v then
-    local bar = string.find(v, '|', 1, true)
-    if bar and tonumber(string.sub(v, bar + 1)) < tonumber(ARGV[1]) then
-      redis.call('HSET', KEYS[1], ARGV[i], string.sub(v, 1, bar) .. ARGV[1])
-      ticks[#ticks + 1] = { ticker = ARGV[i], price = string.sub(v, 1, bar - 1), as_of = ARGV[2] }
+    local price, asof, rest = string.match(v, '^([^|]*)|([^|]*)(.*)$')
+    if price and tonumber(asof) and tonumber(asof) < tonumber(ARGV[1]) then
+      redis.call('HSET', KEYS[1], ARGV[i], price .. '|' .. ARGV[1] .. rest)
+      local tick = { ticker = ARGV[i], price = price, as_of = ARGV[2] }
+      local bid, ask, bid_size, ask_size = string.match(rest, '^|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+      if bid then
+        tick.bid = bid
+        tick.ask = ask
+        tick.bid_size = bid_size
+        tick.ask_size = ask_size
+      end
+      ticks[#ticks + 1] = tick
     end
   end
 end
@@ -134,7 +167,7 @@ export class RedisQuoteStore implements QuoteStore, TickLog {
   async publish(quotes: readonly Quote[], source: TickSource): Promise<void> {
     if (quotes.length === 0) return;
     const fields: string[] = [];
-    for (const q of quotes) fields.push(q.ticker, encodeQuote(q.price, q.asOfMs));
+    for (const q of quotes) fields.push(q.ticker, encodeQuote(q));
     const message = encodeTickMessage(quotes, source);
     const results = await this.redis
       .multi()
@@ -151,7 +184,7 @@ export class RedisQuoteStore implements QuoteStore, TickLog {
   async setMany(quotes: readonly Quote[]): Promise<void> {
     if (quotes.length === 0) return;
     const fields: string[] = [];
-    for (const q of quotes) fields.push(q.ticker, encodeQuote(q.price, q.asOfMs));
+    for (const q of quotes) fields.push(q.ticker, encodeQuote(q));
     await this.redis.hset(this.keys.prices(), ...fields);
   }
 

@@ -6,13 +6,33 @@
  *
  * Pricing an order costs one read (`get`); valuing many tickers one read (`getMany`).
  */
-import type { Price } from '../../core/money.js';
+import type { Price, Qty } from '../../core/money.js';
 
 export interface Quote {
   ticker: string;
+  /** The last price. */
   price: Price;
   /** When the price was published (epoch ms, wall clock): what the freshness rule measures. */
   asOfMs: number;
+  /**
+   * The touch, when the feed publishes one: best bid and ask, with the shares displayed at
+   * each. A quote without them (an older stored value, a feed that has only prices) is read as
+   * bid = ask = price by the fill models (core/liquidity.ts: touchOrDefault).
+   */
+  bid?: Price;
+  ask?: Price;
+  bidSize?: Qty;
+  askSize?: Qty;
+}
+
+/**
+ * A copy of the quote's own fields (a caller's object may carry more): the price, its time and
+ * the touch when it has all of it (a store keeps a whole touch or none).
+ */
+export function copyQuote(q: Quote): Quote {
+  const base: Quote = { ticker: q.ticker, price: q.price, asOfMs: q.asOfMs };
+  if (q.bid === undefined || q.ask === undefined || q.bidSize === undefined || q.askSize === undefined) return base;
+  return { ...base, bid: q.bid, ask: q.ask, bidSize: q.bidSize, askSize: q.askSize };
 }
 
 /** Who published a tick batch: the feed kind and the instance (its leader token). */

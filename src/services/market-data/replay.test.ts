@@ -100,6 +100,38 @@ describe('parseReplayCsv', () => {
     for (const row of bad) expect(invalidLine(() => parseReplayCsv(csv(['1000,AAPL,1,1,1,1,1', row])))).toBe(3);
   });
 
+  it('reads the optional bid,ask and bid_size,ask_size columns; a row may leave them empty', () => {
+    const text = [
+      `${HEADER},bid,ask,bid_size,ask_size`,
+      '2024-01-02T14:30:00Z,AAPL,1,1,1,150.00,0,149.98,150.02,300,500',
+      '2024-01-02T14:30:00Z,MSFT,1,1,1,400.00,0,399.9,400.1,,',
+      '2024-01-02T14:30:00Z,COST,1,1,1,800.00,0,,,,',
+    ].join('\n');
+    const rows = parseReplayCsv(text);
+    expect(rows[0]!.touch).toEqual({ bid: 1_499_800n, ask: 1_500_200n, bidSize: 300_000_000n, askSize: 500_000_000n });
+    expect(rows[1]!.touch).toEqual({ bid: 3_999_000n, ask: 4_001_000n });
+    expect(rows[2]!.touch).toBeUndefined();
+    expect(toReplayBatches(rows).batches[0]!.prices[0]).toEqual({ ticker: 'AAPL', price: 1_500_000n, touch: rows[0]!.touch });
+    expect(parseReplayCsv([`${HEADER},bid,ask`, '2024-01-02,AAPL,1,1,1,150,0,149,151'].join('\n'))[0]!.touch).toEqual({ bid: 1_490_000n, ask: 1_510_000n });
+  });
+
+  it('refuses a bad touch, naming its line and what is allowed', () => {
+    const withTouch = (row: string) => () => parseReplayCsv([`${HEADER},bid,ask,bid_size,ask_size`, row].join('\n'));
+    const message = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return '';
+    };
+    expect(message(withTouch('2024-01-02,AAPL,1,1,1,150,0,151,149,1,1'))).toBe('replay file line 2: bid is above ask');
+    expect(message(withTouch('2024-01-02,AAPL,1,1,1,150,0,149,,1,1'))).toContain('give bid and ask together');
+    expect(message(withTouch('2024-01-02,AAPL,1,1,1,150,0,,,1,1'))).toContain('bid_size and ask_size need a bid and an ask');
+    expect(message(withTouch('2024-01-02,AAPL,1,1,1,150,0,149,151,1.5,1'))).toContain('bid_size "1.5" is not a whole number of shares');
+    expect(invalidLine(() => parseReplayCsv([`${HEADER},bid`, '2024-01-02,AAPL,1,1,1,150,0,149'].join('\n')))).toBe(1);
+  });
+
   it('refuses a file with no rows and one with more rows than allowed', () => {
     expect(invalidLine(() => parseReplayCsv(`${HEADER}\n`))).toBeDefined();
     expect(invalidLine(() => parseReplayCsv(csv(['1,A,1,1,1,1,1', '2,A,1,1,1,1,1', '3,A,1,1,1,1,1']), 2))).toBe(4);

@@ -7,7 +7,11 @@
  *
  * `timestamp` is ISO-8601 (no offset means UTC; a date alone is midnight UTC) or epoch
  * milliseconds; prices are plain decimals (more than 4 decimals are rounded half-up to 4, exactly);
- * `volume` is a plain decimal or empty, and is checked but not used. No quoting, no extra columns.
+ * `volume` is a plain decimal or empty, and is checked but not used. No quoting, no other columns
+ * than these, but two optional groups after `volume`: `bid,ask` (the touch at the close, bid at
+ * most ask) and then `bid_size,ask_size` (whole shares displayed at each). A row that leaves
+ * bid and ask empty, or a file without the columns, gets its tier's spread around the close,
+ * as a simulated tick does; bid and ask without sizes display the tier's least size.
  * Each bar publishes its close; the bars of one timestamp are one tick batch. A quote's `as_of` is
  * when it was published (wall clock), so replayed prices are fresh by the same rule as simulated
  * ones; the bar's own timestamp only sets the pacing: at speed N the wall-clock gap between two
@@ -15,7 +19,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { assert, ValidationError } from '../../core/errors.js';
-import { divRound, parseDecimal, PRICE_MAX, PRICE_SCALE, type Price } from '../../core/money.js';
+import { divRound, parseDecimal, PRICE_MAX, PRICE_SCALE, QTY_SCALE, type Price, type Qty } from '../../core/money.js';
 import { sleepUntil, TICK_BATCH_SIZE_MAX, type EmitFn, type PriceFeed } from './feed.js';
 import { TICKER_PATTERN } from './instruments.js';
 import { ReplayFileInvalidError } from './market-data.errors.js';
@@ -23,6 +27,9 @@ import { ReplayFileInvalidError } from './market-data.errors.js';
 export const REPLAY_FILE_BYTES_MAX = 64 * 1024 * 1024;
 export const REPLAY_ROWS_MAX = 1_000_000;
 export const REPLAY_HEADER = ['timestamp', 'ticker', 'open', 'high', 'low', 'close', 'volume'] as const;
+/** The optional columns, in this order after `volume`: bid and ask, then their sizes. */
+export const REPLAY_TOUCH_COLUMNS = ['bid', 'ask', 'bid_size', 'ask_size'] as const;
+const SHARES = /^\d{1,12}$/;
 /** Input prices may carry this many decimals; they are rounded to the price scale (4). */
 export const REPLAY_PRICE_DECIMALS_MAX = 10;
 /** Data time between the last batch and the first one again when a one-batch file loops. */
@@ -46,11 +53,44 @@ export interface ReplayRow {
   high: Price;
   low: Price;
   close: Price;
+  /** The touch at the close, when the file gives one. */
+  touch?: ReplayTouch;
+}
+
+export interface ReplayTouch {
+  bid: Price;
+  ask: Price;
+  bidSize?: Qty;
+  askSize?: Qty;
 }
 
 export interface ReplayBatch {
   tsMs: number;
-  prices: { ticker: string; price: Price }[];
+  prices: { ticker: string; price: Price; touch?: ReplayTouch }[];
+}
+
+/** Whole shares from a size column (empty: undefined). */
+function parseShares(text: string, field: string, line: number): Qty | undefined {
+  if (text === '') return undefined;
+  if (!SHARES.test(text)) throw invalid(line, `${field} ${JSON.stringify(text.slice(0, 30))} is not a whole number of shares`);
+  return BigInt(text) * 10n ** BigInt(QTY_SCALE);
+}
+
+/** The row's touch from its optional columns; undefined when bid and ask are absent or empty. */
+function parseTouch(fields: readonly string[], line: number): ReplayTouch | undefined {
+  const [bid = '', ask = '', bidSize = '', askSize = ''] = fields;
+  if (bid === '' && ask === '') {
+    if (bidSize !== '' || askSize !== '') throw invalid(line, 'bid_size and ask_size need a bid and an ask');
+    return undefined;
+  }
+  if (bid === '' || ask === '') throw invalid(line, 'give bid and ask together, or leave both empty (the tier\'s spread is used)');
+  const touch: ReplayTouch = { bid: parseReplayPrice(bid, 'bid', line), ask: parseReplayPrice(ask, 'ask', line) };
+  if (touch.bid > touch.ask) throw invalid(line, 'bid is above ask');
+  const bs = parseShares(bidSize, 'bid_size', line);
+  const as = parseShares(askSize, 'ask_size', line);
+  if (bs !== undefined) touch.bidSize = bs;
+  if (as !== undefined) touch.askSize = as;
+  return touch;
 }
 
 function invalid(line: number, message: string): ReplayFileInvalidError {
@@ -97,9 +137,11 @@ function parseReplayPrice(text: string, field: string, line: number): Price {
 export function parseReplayCsv(text: string, rowsMax: number = REPLAY_ROWS_MAX): ReplayRow[] {
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   const header = (lines[0] ?? '').split(',').map((h) => h.trim().toLowerCase());
-  if (header.join(',') !== REPLAY_HEADER.join(',')) {
-    throw invalid(1, `the header must be ${REPLAY_HEADER.join(',')}`);
+  const allowed = [REPLAY_HEADER, [...REPLAY_HEADER, 'bid', 'ask'], [...REPLAY_HEADER, ...REPLAY_TOUCH_COLUMNS]].map((h) => h.join(','));
+  if (!allowed.includes(header.join(','))) {
+    throw invalid(1, `the header must be ${REPLAY_HEADER.join(',')}, optionally followed by bid,ask or bid,ask,bid_size,ask_size`);
   }
+  const columns = header.length;
   const rows: ReplayRow[] = [];
   for (let i = 1; i < lines.length; i++) {
     const line = i + 1;
@@ -107,8 +149,8 @@ export function parseReplayCsv(text: string, rowsMax: number = REPLAY_ROWS_MAX):
     if (raw.trim() === '') continue;
     if (rows.length >= rowsMax) throw invalid(line, `more than ${rowsMax} rows`);
     const fields = raw.split(',').map((f) => f.trim());
-    if (fields.length !== REPLAY_HEADER.length) {
-      throw invalid(line, `expected ${REPLAY_HEADER.length} comma-separated fields, got ${fields.length}`);
+    if (fields.length !== columns) {
+      throw invalid(line, `expected ${columns} comma-separated fields, got ${fields.length}`);
     }
     const [timestamp, ticker, open, high, low, close, volume] = fields as [string, string, string, string, string, string, string];
     const tsMs = parseReplayTimestamp(timestamp);
@@ -125,6 +167,8 @@ export function parseReplayCsv(text: string, rowsMax: number = REPLAY_ROWS_MAX):
       close: parseReplayPrice(close, 'close', line),
     };
     if (row.low > row.high) throw invalid(line, 'low is above high');
+    const touch = parseTouch(fields.slice(REPLAY_HEADER.length), line);
+    if (touch) row.touch = touch;
     rows.push(row);
   }
   if (rows.length === 0) throw invalid(lines.length, 'the file has no rows');
@@ -159,7 +203,7 @@ export function toReplayBatches(
   let i = 0;
   while (i < rows.length) {
     const tsMs = rows[i]!.tsMs;
-    const latest = new Map<string, Price>();
+    const latest = new Map<string, { price: Price; touch?: ReplayTouch }>();
     for (; i < rows.length && rows[i]!.tsMs === tsMs; i++) {
       const row = rows[i]!;
       if (i > 0) assert(row.tsMs >= rows[i - 1]!.tsMs, 'replay rows are sorted by timestamp');
@@ -167,9 +211,9 @@ export function toReplayBatches(
         skipped.add(row.ticker);
         continue;
       }
-      latest.set(row.ticker, row.close);
+      latest.set(row.ticker, row.touch ? { price: row.close, touch: row.touch } : { price: row.close });
     }
-    const prices = [...latest].map(([ticker, price]) => ({ ticker, price }));
+    const prices = [...latest].map(([ticker, p]) => ({ ticker, ...p }));
     for (let start = 0; start < prices.length; start += TICK_BATCH_SIZE_MAX) {
       batches.push({ tsMs, prices: prices.slice(start, start + TICK_BATCH_SIZE_MAX) });
     }
@@ -211,7 +255,7 @@ export class ReplayFeed implements PriceFeed {
         await sleepUntil(wallStartMs + (batch.tsMs - this.firstMs) / speed, signal);
         if (signal.aborted) return;
         const asOfMs = Date.now();
-        await emit(batch.prices.map((p) => ({ ticker: p.ticker, price: p.price, asOfMs })));
+        await emit(batch.prices.map((p) => ({ ticker: p.ticker, price: p.price, asOfMs, ...p.touch })));
       }
       if (!loop) return;
       // A pass that fell behind does not carry its lag into the next one.
