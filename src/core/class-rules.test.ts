@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { classOpenAt, classRulesJson, NO_RULES, parseClassRules, ruleViolation, withinPct, type OrderFacts } from './class-rules.js';
+import { classCommissionSchedule, classOpenAt, classRulesJson, NO_RULES, parseClassRules, ruleViolation, withinPct, type OrderFacts } from './class-rules.js';
 import { ValidationError } from './errors.js';
 
 const facts = (over: Partial<OrderFacts> = {}): OrderFacts => ({
@@ -38,7 +38,7 @@ describe('parseClassRules', () => {
       max_orders_per_day: 20,
       commission_per_order: 4.95,
     });
-    expect(rules).toEqual({ tickers: ['AAPL', 'MSFT'], orderTypes: ['market', 'limit'], maxPositionPct: 1250n, maxOrdersPerDay: 20, commissionPerOrder: 495n });
+    expect(rules).toEqual({ tickers: ['AAPL', 'MSFT'], orderTypes: ['market', 'limit'], maxPositionPct: 1250n, maxOrdersPerDay: 20, commissionPerOrder: 495n, commission: null, fillModel: null });
     expect(classRulesJson(rules)).toEqual({
       tickers: ['AAPL', 'MSFT'],
       order_types: ['market', 'limit'],
@@ -50,9 +50,21 @@ describe('parseClassRules', () => {
     expect(parseClassRules(classRulesJson(rules))).toEqual(rules);
   });
 
+  it('reads a commission schedule and a fill model, and refuses them with commission_per_order or an unknown model', () => {
+    const rules = parseClassRules({ commission: { per_share: '0.005', minimum: '1.00', maximum: '50' }, fill_model: 'realistic' });
+    expect(rules.commission).toEqual({ perOrder: 0n, perShare: 50n, bps: 0n, minimum: 100n, maximum: 5000n });
+    expect(rules.fillModel).toBe('realistic');
+    expect(classCommissionSchedule(rules)).toEqual(rules.commission);
+    expect(parseClassRules(classRulesJson(rules))).toEqual(rules);
+    expect(classCommissionSchedule(parseClassRules({ commission_per_order: '4.95' }))).toEqual({ perOrder: 495n, perShare: 0n, bps: 0n, minimum: 0n, maximum: null });
+    expect(classCommissionSchedule(parseClassRules({}))).toBeUndefined();
+    expect(refusal({ commission: { per_order: '1' }, commission_per_order: '1' })).toBe('rules: give commission (a schedule) or commission_per_order, not both');
+    expect(refusal({ fill_model: 'perfect' })).toBe('rules.fill_model must be one of: ideal, spread, realistic');
+  });
+
   it('refuses each bad rule in words that say what is allowed', () => {
     expect(refusal([])).toBe('rules must be an object');
-    expect(refusal({ max_positions: 3 })).toBe('rules.max_positions is not a rule; the rules are tickers, order_types, max_position_pct, max_orders_per_day, commission_per_order');
+    expect(refusal({ max_positions: 3 })).toBe('rules.max_positions is not a rule; the rules are tickers, order_types, max_position_pct, max_orders_per_day, commission_per_order, commission, fill_model');
     expect(refusal({ tickers: [] })).toBe('rules.tickers must be a list of 1 to 500 tickers');
     expect(refusal({ tickers: ['AAPL', 'not a ticker'] })).toBe('rules.tickers holds "not a ticker", which is not a ticker');
     expect(refusal({ order_types: ['market', 'iceberg'] })).toContain('rules.order_types holds "iceberg"; order types are market, limit');

@@ -136,8 +136,8 @@ export function classRulesJson(r: ClassRules): Record<string, unknown> {
     ...(r.orderTypes ? { order_types: r.orderTypes } : {}),
     ...(r.maxPositionPct !== null ? { max_position_pct: formatFixed(r.maxPositionPct, PCT_SCALE) } : {}),
     ...(r.maxOrdersPerDay !== null ? { max_orders_per_day: r.maxOrdersPerDay } : {}),
-    commission_per_order: formatCash(r.commissionPerOrder),
-    ...(r.commission !== null ? { commission: commissionScheduleToJson(r.commission) } : {}),
+    // A schedule takes the per-order fee's place: the two are never stored (or shown) together.
+    ...(r.commission !== null ? { commission: commissionScheduleToJson(r.commission) } : { commission_per_order: formatCash(r.commissionPerOrder) }),
     ...(r.fillModel !== null ? { fill_model: r.fillModel } : {}),
   };
 }

@@ -9,10 +9,10 @@
  * commission) must fit in what it brings (its part of the hold, a sell's proceeds). So available
  * cash never falls below what it was, and an order can never spend more than it held.
  */
-import { commissionIncrement, type CommissionSchedule } from './commissions.js';
+import { commissionForValue, commissionIncrement, type CommissionSchedule } from './commissions.js';
 import { assert } from './errors.js';
 import { FILL_MODEL_VERSION, modelExecution, type FillModelName, type Quote as ModelQuote, type RealisticParams } from './fill-models.js';
-import { buyCost, divRound, sellProceeds, type Cash, type Price, type Qty } from './money.js';
+import { CASH_SCALE, divRound, PRICE_SCALE, QTY_SCALE, type Cash, type Price, type Qty } from './money.js';
 import type { Side, TimeInForce } from './order-terms.js';
 import { splitHold } from './partial-fills.js';
 
@@ -90,6 +90,46 @@ export interface ModelSettings {
   params: RealisticParams;
 }
 
+/** Exact value (quantity × price, scale 10) per cent. */
+const VALUE_PER_CENT = 10n ** BigInt(QTY_SCALE + PRICE_SCALE - CASH_SCALE);
+
+/**
+ * The cash of a value brought to the cent against the account: a buy pays it rounded up, a
+ * sell receives it rounded down.
+ */
+function valueToCash(side: Side, value: bigint): Cash {
+  return divRound(value, VALUE_PER_CENT, side === 'buy' ? 'up' : 'down');
+}
+
+/**
+ * What one part moves in cash: the order's whole filled value so far brought to the cent, less
+ * what its earlier parts moved. The parts of an order therefore add up to its total value rounded
+ * once (against the account), however many there are: splitting an order into parts neither
+ * costs nor earns a cent. An order's first part, and a whole fill, is quantity × price rounded.
+ */
+export function partAmount(side: Side, filledValueBefore: bigint, value: bigint): Cash {
+  return valueToCash(side, filledValueBefore + value) - valueToCash(side, filledValueBefore);
+}
+
+/**
+ * What a buy keeps held for the shares still open after this part. With a limit, exactly what
+ * they can cost at worst — every remaining share at the limit, in the cumulative rounding, and
+ * the commission the schedule would then charge on top of what it has charged — so a hold of
+ * quantity × limit (a limit buy's) always covers every part at prices within the limit. Without
+ * one (a market order's hold at the quote with a buffer), the hold's proportional share,
+ * rounded up so the remainder is never under-held. Never more than the hold.
+ */
+function keepForRest(order: ExecutableOrder, remaining: Qty, executed: Qty, valueAfter: bigint, chargedAfter: Cash): Cash {
+  const rest = remaining - executed;
+  if (rest === 0n) return 0n;
+  if (order.side !== 'buy' || order.limitPrice === null) return splitHold(order.reservedAmount, remaining, executed).keep;
+  const worstValue = valueAfter + rest * order.limitPrice;
+  const cost = valueToCash('buy', worstValue) - valueToCash('buy', valueAfter);
+  const commissionMax = order.commissionSchedule === null ? 0n : commissionForValue(order.commissionSchedule, order.quantity, worstValue) - chargedAfter;
+  const keep = cost + (commissionMax > 0n ? commissionMax : 0n);
+  return keep < order.reservedAmount ? keep : order.reservedAmount;
+}
+
 /** Plans the next execution of `order` against `quote` at `nowMs`. Pure. */
 export function planExecution(order: ExecutableOrder, settings: ModelSettings, quote: ExecutionQuote, nowMs: number): ExecutionPlan {
   const remaining = order.quantity - order.filledQuantity;
@@ -100,10 +140,13 @@ export function planExecution(order: ExecutableOrder, settings: ModelSettings, q
   if (d.quantity === 0n) return { kind: 'none', reason: d.reason };
   if (order.timeInForce === 'fok' && d.quantity < remaining) return { kind: 'none', reason: `fok: only part of the quantity is available at once (${d.reason})` };
   const value = d.quantity * d.price;
-  const amount = order.side === 'buy' ? buyCost(d.quantity, d.price) : sellProceeds(d.quantity, d.price);
-  if (order.side === 'sell' && amount === 0n) return { kind: 'refuse', reason: EXECUTION_REFUSALS.valueRoundsToZero };
+  const amount = partAmount(order.side, order.filledValue, value);
+  // A part that moves no cash is refused either way: a sell worth less than a cent, or a buy part
+  // whose value the cent its earlier parts rounded up to already paid (sub-cent parts only).
+  if (amount === 0n) return { kind: 'refuse', reason: EXECUTION_REFUSALS.valueRoundsToZero };
   const commission = commissionIncrement(order.commissionSchedule, order.filledQuantity, order.filledValue, order.commissionCharged, d.quantity, value);
-  const { forExecution, keep } = splitHold(order.reservedAmount, remaining, d.quantity);
+  const keep = keepForRest(order, remaining, d.quantity, order.filledValue + value, order.commissionCharged + commission);
+  const forExecution = order.reservedAmount - keep;
   if (order.side === 'buy' && amount + commission > forExecution) return { kind: 'refuse', reason: EXECUTION_REFUSALS.priceMovedBeyondReservation };
   if (order.side === 'sell' && commission > forExecution + amount) return { kind: 'refuse', reason: EXECUTION_REFUSALS.commissionExceedsProceeds };
   const filledAfter = order.filledQuantity + d.quantity;

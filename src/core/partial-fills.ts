@@ -4,8 +4,8 @@
  * in bigint and conserves value: the parts of a hold always add up to the hold, so no sequence
  * of partial fills can release more cash than was held, or strand any.
  *
- * Not wired into the engine yet (orders fill whole today); the engine's partial fills will
- * take their holds from here.
+ * executions.ts plans each part with them: a market order's remainder keeps its proportional
+ * share of the hold (splitHold); a limit buy's keeps what its shares can cost at the limit.
  */
 import { assert } from './errors.js';
 import { buyCost, divRound, weightedAvgCost, type Cash, type Price, type Qty } from './money.js';

@@ -183,14 +183,16 @@ export function holdingsMatchFills(db: Executor, limit: number): Promise<Violati
  * 5. An order's fills add up to what the order says it filled: the sum of their quantities is
  * its filled_quantity (the whole quantity when FILLED, none for an order that never executed),
  * the sum of quantity × price its filled_value, and its fill_price is their average (half up to
- * 4 decimals). Each fill's amount is quantity × price brought to the cent by the fill's own
- * `rounding` rule: 'against_account' (every fill since 0.2) rounds a buy up and a sell down;
- * 'half_up' (older fills) rounds half up (PostgreSQL's round() of a positive NUMERIC).
+ * 4 decimals). Each fill's amount follows the fill's own `rounding` rule: 'against_account'
+ * (every fill since 0.2) is the order's value through this fill brought to the cent against the
+ * account (a buy up, a sell down) less the same of its value before it — for an order's only or
+ * first fill, quantity × price rounded — so an order's parts add up to its value rounded once;
+ * 'half_up' (older fills, one per order) rounds quantity × price half up.
  */
 export function fillsMatchOrders(db: Executor, limit: number): Promise<ViolationRow[]> {
-  const wantAmount = sql`(CASE WHEN f.rounding = 'half_up' THEN round(f.quantity * f.price, 2)
-                               WHEN o.side = 'buy' THEN ceil(f.quantity * f.price * 100) / 100
-                               ELSE floor(f.quantity * f.price * 100) / 100 END)::numeric(20, 2)`;
+  const cents = (v: RawBuilder<unknown>) => sql`(CASE WHEN x.side = 'buy' THEN ceil(${v} * 100) ELSE floor(${v} * 100) END) / 100`;
+  const wantAmount = sql`(CASE WHEN x.rounding = 'half_up' THEN round(x.quantity * x.price, 2)
+                               ELSE ${cents(sql`x.cum`)} - ${cents(sql`(x.cum - x.quantity * x.price)`)} END)::numeric(20, 2)`;
   return violations(
     db,
     sql`
@@ -203,7 +205,11 @@ export function fillsMatchOrders(db: Executor, limit: number): Promise<Violation
           FROM orders o
           LEFT JOIN f ON f.order_id = o.id
          WHERE o.filled_quantity <> coalesce(f.q, 0) OR o.filled_value <> coalesce(f.v, 0)
-            OR o.fill_price IS DISTINCT FROM CASE WHEN f.q > 0 THEN round(f.v / f.q, 4) END)
+            OR o.fill_price IS DISTINCT FROM CASE WHEN f.q > 0 THEN round(f.v / f.q, 4) END),
+      x AS (
+        SELECT fl.id, fl.order_id, fl.quantity, fl.price, fl.amount, fl.rounding, o.side, o.user_id, o.ticker,
+               sum(fl.quantity * fl.price) OVER (PARTITION BY fl.order_id ORDER BY fl.id) AS cum
+          FROM fills fl JOIN orders o ON o.id = fl.order_id)
       SELECT j.user_id, j.ticker, j.order_id, NULL::bigint, v.field, v.expected, v.actual, v.detail
         FROM j
        CROSS JOIN LATERAL (VALUES
@@ -216,11 +222,13 @@ export function fillsMatchOrders(db: Executor, limit: number): Promise<Violation
        ) AS v (field, expected, actual, bad, detail)
        WHERE v.bad
       UNION ALL
-      SELECT o.user_id, o.ticker, o.id, NULL::bigint, 'fill_amount', ${wantAmount}::text, f.amount::text,
-             'fill ' || f.id::text || ': quantity x price rounded ' ||
-             CASE WHEN f.rounding = 'half_up' THEN 'half up' WHEN o.side = 'buy' THEN 'up (a buy)' ELSE 'down (a sell)' END
-        FROM fills f JOIN orders o ON o.id = f.order_id
-       WHERE f.amount <> ${wantAmount}`,
+      SELECT x.user_id, x.ticker, x.order_id, NULL::bigint, 'fill_amount', ${wantAmount}::text, x.amount::text,
+             'fill ' || x.id::text || ': ' ||
+             CASE WHEN x.rounding = 'half_up' THEN 'quantity x price rounded half up'
+                  WHEN x.side = 'buy' THEN 'the order''s value through this fill rounded up (a buy), less the same before it'
+                  ELSE 'the order''s value through this fill rounded down (a sell), less the same before it' END
+        FROM x
+       WHERE x.amount <> ${wantAmount}`,
     limit,
   );
 }
