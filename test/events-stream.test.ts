@@ -320,7 +320,17 @@ describe('prices', () => {
     }
     const msft = await c.waitFor((m) => m.channel === 'prices' && m.ticker === 'MSFT' && m.price === '300.5000', { from });
     const aapl = await c.waitFor((m) => m.channel === 'prices' && m.ticker === 'AAPL' && m.price === '151.2500', { from });
-    expect(aapl).toEqual({ channel: 'prices', ticker: 'AAPL', price: '151.2500', as_of: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/) });
+    // The touch the feed runner gave it: AAPL is a large cap, 2 bps wide.
+    expect(aapl).toEqual({
+      channel: 'prices',
+      ticker: 'AAPL',
+      price: '151.2500',
+      bid: '151.2348',
+      ask: '151.2651',
+      bid_size: expect.stringMatching(/^\d+$/),
+      ask_size: expect.stringMatching(/^\d+$/),
+      as_of: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/),
+    });
     expect(new Date(msft.as_of).getTime()).toBeGreaterThan(Date.now() - 60_000);
     expect(c.messages.filter((m) => m.channel === 'prices').map((m) => m.ticker).every((t) => t === 'AAPL' || t === 'MSFT')).toBe(true);
   });

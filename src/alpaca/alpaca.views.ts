@@ -210,12 +210,13 @@ export function orderFromView(v: OrderView): Order {
     status: v.status === 'PARTIALLY_FILLED' ? 'OPEN' : v.status,
     reservedAmount: cashFromDb(v.reserved_amount),
     commission: cashFromDb(v.commission),
-    commissionCharged: cashFromDb(v.commission_charged),
+    // Events written before fill models (in the log for its retention) have neither field.
+    commissionCharged: v.commission_charged === undefined ? 0n : cashFromDb(v.commission_charged),
     // Not shown in the view, and not read by alpacaOrder.
     commissionSchedule: null,
     filledValue: 0n,
     lastFillQuoteAt: null,
-    fillModel: v.fill_model,
+    fillModel: v.fill_model ?? 'ideal',
     quotePrice: null,
     fillPrice: priceFromView(v.fill_price),
     filledQuantity: qtyFromDb(v.filled_quantity),
