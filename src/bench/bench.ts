@@ -135,6 +135,8 @@ export interface RawBenchOptions extends RawStreamOptions {
   warmup: string;
   rate: string;
   concurrency: string;
+  /** --fill-models: the run under ideal, then realistic (fill-models-bench.ts); the CLI handles it. */
+  fillModels?: boolean;
   users: string;
   sellRatio: string;
   quantity: string;
@@ -633,7 +635,7 @@ function startPriceSeeder(redis: Redis, keys: Keys, prices: { ticker: string; pr
 }
 
 /** Runs the benchmark; resolves with the exit code (0, or 1 when the audit found violations). */
-export async function runBench(raw: RawBenchOptions): Promise<number> {
+export async function runBench(raw: RawBenchOptions, sink?: (report: BenchReport) => void): Promise<number> {
   const o = parseBenchOptions(raw);
   const root = fileURLToPath(new URL('../../', import.meta.url));
   const mainJs = path.join(root, 'dist', 'cli', 'main.js');
@@ -1592,6 +1594,7 @@ export async function runBench(raw: RawBenchOptions): Promise<number> {
       notes,
       ...(facade ? { facade } : {}),
     };
+    sink?.(report);
     const markdown = renderMarkdown(report);
     const files = saveReport(report, markdown, facade ? '-facade' : '');
     if (o.jsonOnly) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

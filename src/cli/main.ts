@@ -305,6 +305,12 @@ export function buildCli(): Command {
       false,
     )
     .option('--facade-rounds <n>', 'rounds of --facade, one native and one facade window each, ABBA order (default 2)')
+    .option(
+      '--fill-models',
+      'the market-order run twice, under FILL_MODEL=ideal and FILL_MODEL=realistic, side by side (target: realistic at most 15 % fewer fills/s), ' +
+        "and each model's CPU per fill in process",
+      false,
+    )
     .option('--no-feed', 'do not start the feed role: the bench writes the prices itself (ignored with --all-in-one, refused with --embedded)')
     .option('--no-floor', 'skip the SQL floor')
     .option('--floor-duration <s>', 'measured seconds of the SQL floor', '20')
@@ -317,6 +323,14 @@ export function buildCli(): Command {
     .action(async (opts: import('../bench/bench.js').RawBenchOptions) => {
       const { runBench, BenchUsageError } = await import('../bench/bench.js');
       try {
+        if (opts.fillModels) {
+          const { runFillModels } = await import('../bench/fill-models-bench.js');
+          const say = (s: string) => void process.stderr.write(`${s}\n`);
+          const { code, markdown } = await runFillModels((sink) => runBench({ ...opts, fillModels: false }, sink), say);
+          process.stdout.write(`\n${markdown}\n`);
+          process.exitCode = code;
+          return;
+        }
         process.exitCode = await runBench(opts);
       } catch (err) {
         if (err instanceof BenchUsageError) {
