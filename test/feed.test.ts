@@ -80,7 +80,18 @@ describe('feed runner with the simulator', () => {
         expect(message.feed).toBe('simulator');
         expect(message.feed_id).toBe('feed-1');
         expect(message.ticks.map((t) => t.ticker)).toEqual(tickers);
-        for (const t of message.ticks) expect(t.price).toMatch(/^\d+\.\d{4}$/);
+        for (const t of message.ticks) {
+          expect(t.price).toMatch(/^\d+\.\d{4}$/);
+          // Each tick is a quote: a bid below and an ask above the last price, with sizes in
+          // its tier's range (ETSY and CROX mid caps and SFIX a small cap, the rest large).
+          expect(Number(t.bid)).toBeLessThan(Number(t.price));
+          expect(Number(t.ask)).toBeGreaterThan(Number(t.price));
+          const [min, max] = t.ticker === 'SFIX' ? [1_000, 3_000] : [5_000, 15_000];
+          for (const size of [t.bid_size, t.ask_size]) {
+            expect(Number(size)).toBeGreaterThanOrEqual(min);
+            expect(Number(size)).toBeLessThanOrEqual(max);
+          }
+        }
       }
       const quote = await ctx.market.getPrice('AAPL');
       expect(Date.now() - quote.asOfMs).toBeLessThan(2_000);

@@ -43,6 +43,39 @@ describe('loadConfig', () => {
     expect(problems).not.toContain('ok.example.com');
   });
 
+  it('reads the fill model, its latency, the commission schedule and the spread per tier', () => {
+    const d = loadConfig({});
+    expect(d.fills).toEqual({ model: 'ideal', seed: 42, latencyMs: 0, latencyJitterMs: 0 });
+    expect(d.commission).toBeNull();
+    expect(d.feedSpreadBps).toEqual({ large: 2n, mid: 10n, small: 40n });
+    const c = loadConfig({
+      FILL_MODEL: 'realistic',
+      FILL_SEED: '7',
+      FILL_LATENCY_MS: '150',
+      FILL_LATENCY_JITTER_MS: '50',
+      COMMISSION_PER_SHARE: '0.005',
+      COMMISSION_MIN: '1.00',
+      FEED_SPREAD_BPS: 'small=80, mid=12',
+    });
+    expect(c.fills).toEqual({ model: 'realistic', seed: 7, latencyMs: 150, latencyJitterMs: 50 });
+    expect(c.commission).toEqual({ perOrder: 0n, perShare: 50n, bps: 0n, minimum: 100n, maximum: null });
+    expect(c.feedSpreadBps).toEqual({ large: 2n, mid: 12n, small: 80n });
+  });
+
+  it('refuses a bad fill model, latency, commission or spread, naming the variable and what is allowed', () => {
+    let err: unknown;
+    try {
+      loadConfig({ FILL_MODEL: 'perfect', FILL_LATENCY_MS: '20000', COMMISSION_BPS: '5000', FEED_SPREAD_BPS: 'huge=3,mid=2000' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems.join('\n');
+    for (const words of ['FILL_MODEL', 'FILL_LATENCY_MS', 'COMMISSION_BPS', 'FEED_SPREAD_BPS: "huge=3"', 'FEED_SPREAD_BPS: "mid=2000"', 'from 0 to 1000']) {
+      expect(problems).toContain(words);
+    }
+  });
+
   it('reads the minimum notional exactly and the allowed CORS origins', () => {
     const c = loadConfig({ MIN_ORDER_NOTIONAL: '0.05', CORS_ORIGINS: 'http://localhost:5173,https://app.example.com' });
     expect(c.orderNotionalMin).toBe(5n);
