@@ -15,7 +15,7 @@
  * and the caller tries the whole batch again later.
  */
 import type { Counter, Histogram, Registry } from 'prom-client';
-import { planExecution, type ExecutableOrder, type ExecutionQuote } from '../../core/executions.js';
+import { planExecution, type ExecutionQuote } from '../../core/executions.js';
 import { latencyMs, type RealisticParams } from '../../core/fill-models.js';
 import { TIER_PARAMS, touchOrDefault, type LiquidityTier } from '../../core/liquidity.js';
 import { CANCEL_REASONS, decideOnArrival, type CancelReason, type Decision, type DecisionLimits, type Execute, type RejectReason } from '../../core/orders.js';
@@ -34,7 +34,7 @@ import { announce } from '../orders/order-updates.js';
 import * as ordersRepo from '../orders/orders.repository.js';
 import { holdForCost, termsOf, toOrder, type Order } from '../orders/orders.service.js';
 import { ExecutionConflictError } from './trading.errors.js';
-import { appendOutcomeEvents, applyDecisions, rejectOrder, type Decisions, type Outcome } from './trading.service.js';
+import { appendOutcomeEvents, applyDecisions, executableOf, rejectOrder, type Decisions, type Outcome } from './trading.service.js';
 
 /** Attempts of one batch transaction that failed on a deadlock or serialization conflict. */
 export const BATCH_ATTEMPTS_MAX = 3;
@@ -103,21 +103,6 @@ export function orderLatencyMs(order: Pick<Order, 'id' | 'clientOrderId' | 'fill
   return Math.min(FILL_LATENCY_MS_MAX, latencyMs(latency.seed, drawNumber(order) % 0x7fffffff, latency.baseMs, latency.jitterMs));
 }
 
-/** What an order brings to core/executions. */
-function executableOf(order: Order): ExecutableOrder {
-  const limited = order.type === 'limit' || order.type === 'stop_limit';
-  return {
-    side: order.side,
-    timeInForce: order.timeInForce,
-    quantity: order.quantity,
-    filledQuantity: order.filledQuantity,
-    filledValue: order.filledValue,
-    reservedAmount: order.reservedAmount,
-    commissionCharged: order.commissionCharged,
-    commissionSchedule: order.commissionSchedule,
-    limitPrice: limited ? order.limitPrice : null,
-  };
-}
 
 /** What happens to an order the model found nothing to execute for, now. */
 type OnNothing = () => Decision;

@@ -7,7 +7,7 @@
  */
 import { sql } from 'kysely';
 import { assert } from '../../core/errors.js';
-import { planExecution, type ExecutionPlan, type ExecutionQuote } from '../../core/executions.js';
+import { planExecution, type ExecutableOrder, type ExecutionPlan, type ExecutionQuote } from '../../core/executions.js';
 import { formatCentiBps, type RealisticParams } from '../../core/fill-models.js';
 import { cashToSql, formatCash, formatFixed, formatPrice, formatQty, priceToSql, PRICE_SCALE, qtyFromDb, qtyToSql, QTY_SCALE, type Price } from '../../core/money.js';
 import type { CancelReason, RejectReason } from '../../core/orders.js';
@@ -80,6 +80,22 @@ export interface Decisions {
 
 export const NO_DECISIONS: Decisions = { fills: [], rejects: [], cancels: [], expiries: [], rests: [] };
 
+/** What an order brings to core/executions: its terms, what it filled and holds, its limit. */
+export function executableOf(order: Order): ExecutableOrder {
+  const limited = order.type === 'limit' || order.type === 'stop_limit';
+  return {
+    side: order.side,
+    timeInForce: order.timeInForce,
+    quantity: order.quantity,
+    filledQuantity: order.filledQuantity,
+    filledValue: order.filledValue,
+    reservedAmount: order.reservedAmount,
+    commissionCharged: order.commissionCharged,
+    commissionSchedule: order.commissionSchedule,
+    limitPrice: limited ? order.limitPrice : null,
+  };
+}
+
 /**
  * The whole open quantity of `order` at `price` under the ideal model — the engine's execution
  * when the order's model is ideal and its hold covers it (tests and tools that fill by hand).
@@ -87,17 +103,7 @@ export const NO_DECISIONS: Decisions = { fills: [], rejects: [], cancels: [], ex
  */
 export function wholeFillAt(order: Order, price: Price, triggered = false): FillDecision {
   const plan = planExecution(
-    {
-      side: order.side,
-      timeInForce: order.timeInForce,
-      quantity: order.quantity,
-      filledQuantity: order.filledQuantity,
-      filledValue: order.filledValue,
-      reservedAmount: order.reservedAmount,
-      commissionCharged: order.commissionCharged,
-      commissionSchedule: order.commissionSchedule,
-      limitPrice: null,
-    },
+    { ...executableOf(order), limitPrice: null },
     { model: 'ideal', params: { impactCoefficientBps: 0n, dailyVolume: 1n } },
     { last: price, bid: price, ask: price, bidSize: 0n, askSize: 0n, asOfMs: Date.now() },
     Date.now(),
