@@ -8,7 +8,7 @@ import { button, field, h, replace, table } from '../dom.js';
 import { dateTime, money, price, qty, time, toFixedBig } from '../format.js';
 import { cashFromDb, formatFixed, parseQty, priceFromDb } from '../../../src/core/money.js';
 import { holdFor, parseTerms, TIMES_IN_FORCE, type TimeInForce } from '../../../src/core/order-terms.js';
-import { TIF_LABELS, TYPE_LABELS, type DashboardSettings, type Order, type OrderPage, type Quote } from './types.js';
+import { TIF_LABELS, TYPE_LABELS, type DashboardSettings, type FillPage, type Order, type OrderPage, type Quote } from './types.js';
 import { describeOrder, outcomeText, plainDecimal, shortDateTime, termsText } from './util.js';
 import { clearArea, showError } from '../kit.js';
 
@@ -23,11 +23,124 @@ export interface OrdersDeps {
 
 /** What makes a row look different: re-rendering only on a change keeps focus where it is. */
 const signature = (orders: readonly Order[]) =>
-  orders.map((o) => [o.id, o.status, o.updated_at, o.hwm, o.stop_level, o.triggered_at, o.reserved_amount].join('|')).join('\n');
+  orders.map((o) => [o.id, o.status, o.updated_at, o.hwm, o.stop_level, o.triggered_at, o.reserved_amount, o.filled_quantity].join('|')).join('\n');
 
 function statusText(o: Order): string {
+  if (o.status === 'PARTIALLY_FILLED') return `PARTIALLY FILLED (${qty(o.filled_quantity)} of ${qty(o.quantity)})`;
   if (o.status === 'OPEN' && o.triggered_at) return 'OPEN (triggered)';
   return o.status;
+}
+
+/** Whether some of the order's shares have filled (so it has fills to show). */
+function hasFills(o: Order): boolean {
+  try {
+    return toFixedBig(o.filled_quantity, 6) > 0n;
+  } catch {
+    return false;
+  }
+}
+
+/** Fills one panel lists at once (an order of many parts shows its first hundred). */
+const FILLS_SHOWN_MAX = 100;
+
+/**
+ * An order's fills with what explains each price (GET /orders/{id}/fills): the quote it met,
+ * the model, the slippage and the reason. One panel per table, opened from a row's Fills button.
+ */
+class FillsPanel {
+  readonly element = h('div', { class: 'fills-panel', role: 'region', 'aria-label': 'Fills of an order', 'aria-live': 'polite' });
+  private openFor: { order: Order; trigger: HTMLButtonElement } | undefined;
+
+  constructor(private readonly api: Api) {
+    this.element.hidden = true;
+  }
+
+  /** The Fills button of a row: shown only for an order that has filled something. */
+  button(o: Order): HTMLButtonElement | null {
+    if (!hasFills(o)) return null;
+    const b = button('Fills', () => this.toggle(o, b), {
+      class: 'secondary small',
+      'aria-expanded': this.openFor?.order.id === o.id ? 'true' : 'false',
+      'aria-label': `Fills of order ${describeOrder(o)}`,
+      'data-fills-of': o.id,
+    });
+    if (this.openFor?.order.id === o.id) this.openFor.trigger = b;
+    return b;
+  }
+
+  /** The table was re-rendered: reload what is open (a new part may have filled). */
+  async refresh(orders: readonly Order[]): Promise<void> {
+    const open = this.openFor;
+    if (!open) return;
+    const now = orders.find((o) => o.id === open.order.id);
+    // Gone from this table (an open order that finished): its fills are in the history now.
+    if (!now) this.close(false);
+    else if (now.filled_quantity !== open.order.filled_quantity || now.status !== open.order.status) await this.load(now);
+  }
+
+  private async toggle(o: Order, trigger: HTMLButtonElement): Promise<void> {
+    if (this.openFor?.order.id === o.id) {
+      this.close();
+      return;
+    }
+    this.openFor?.trigger.setAttribute('aria-expanded', 'false');
+    this.openFor = { order: o, trigger };
+    trigger.setAttribute('aria-expanded', 'true');
+    await this.load(o);
+  }
+
+  private close(refocus = true): void {
+    this.openFor?.trigger.setAttribute('aria-expanded', 'false');
+    if (refocus && this.openFor?.trigger.isConnected) this.openFor.trigger.focus();
+    this.openFor = undefined;
+    replace(this.element);
+    this.element.hidden = true;
+  }
+
+  private async load(o: Order): Promise<void> {
+    if (this.openFor) this.openFor.order = o;
+    const title = h('h3', {}, `Fills of ${describeOrder(o)}`);
+    const alert = h('div', { class: 'error', role: 'alert' });
+    this.element.hidden = false;
+    replace(this.element, title, h('p', { class: 'muted' }, 'Loading fills…'));
+    try {
+      const page = await this.api.get<FillPage>(`/orders/${encodeURIComponent(o.id)}/fills${query({ limit: FILLS_SHOWN_MAX })}`);
+      if (this.openFor?.order.id !== o.id) return;
+      replace(
+        this.element,
+        title,
+        table(
+          [
+            { header: 'Executed', cell: (f) => h('time', { datetime: f.executed_at, title: dateTime(f.executed_at) }, time(f.executed_at)) },
+            { header: 'Quantity', numeric: true, cell: (f) => qty(f.quantity) },
+            { header: 'Price', numeric: true, cell: (f) => price(f.price) },
+            { header: 'Amount', numeric: true, cell: (f) => money(f.amount) },
+            { header: 'Commission', numeric: true, cell: (f) => money(f.commission) },
+            { header: 'Model', cell: (f) => f.explanation.model },
+            { header: 'Slippage', numeric: true, cell: (f) => (f.explanation.slippage_bps === null ? '—' : `${f.explanation.slippage_bps} bps`) },
+            {
+              header: 'Quote met',
+              cell: (f) => {
+                const q = f.explanation.quote;
+                if (!q) return '—';
+                const age = f.explanation.quote_age_ms === null ? '' : `, ${f.explanation.quote_age_ms} ms old`;
+                return `${price(q.bid)} × ${price(q.ask)} (${qty(q.bid_size)} × ${qty(q.ask_size)})${age}`;
+              },
+            },
+            { header: 'Why', cell: (f) => h('span', { class: 'fill-reason' }, f.explanation.reason ?? '') },
+          ],
+          page.fills,
+          'No fills yet.',
+          `Fills of ${describeOrder(o)}: each execution, the quote it met and why it got its price`,
+        ),
+        page.next === null ? null : h('p', { class: 'hint' }, `The first ${FILLS_SHOWN_MAX} fills are shown.`),
+        h('div', { class: 'row' }, button('Close fills', () => this.close(), { class: 'secondary' })),
+      );
+    } catch (error) {
+      replace(this.element, title, alert);
+      showError(alert, error, 'Could not load the fills:');
+    }
+  }
 }
 
 export class OpenOrders {
@@ -35,6 +148,7 @@ export class OpenOrders {
   private readonly list = h('div', {}, h('p', { class: 'muted' }, 'Loading open orders…'));
   private readonly alert = h('div', { class: 'error', role: 'alert' });
   private readonly editor = h('div', { class: 'replace-panel' });
+  private readonly fills: FillsPanel;
   private orders: Order[] = [];
   private shown: string | undefined;
   private editing: Order | undefined;
@@ -42,7 +156,8 @@ export class OpenOrders {
 
   constructor(private readonly deps: OrdersDeps) {
     this.editor.hidden = true;
-    this.element = h('div', { class: 'open-orders' }, this.alert, this.list, this.editor);
+    this.fills = new FillsPanel(deps.api);
+    this.element = h('div', { class: 'open-orders' }, this.alert, this.list, this.editor, this.fills.element);
   }
 
   get current(): readonly Order[] {
@@ -55,6 +170,7 @@ export class OpenOrders {
     if (sig !== this.shown) {
       this.shown = sig;
       this.render();
+      void this.fills.refresh(this.orders);
     }
     if (this.editing) {
       const now = this.orders.find((o) => o.id === this.editing!.id);
@@ -83,6 +199,7 @@ export class OpenOrders {
             header: 'Actions',
             cell: (o) => {
               const name = describeOrder(o);
+              // A partially filled order is canceled and placed anew, not replaced.
               const replaceable = o.status === 'OPEN' && o.type !== 'market';
               const rep = button('Replace', () => this.openEditor(o), {
                 class: 'secondary small',
@@ -92,7 +209,7 @@ export class OpenOrders {
               });
               rep.disabled = !replaceable;
               const cancel = button('Cancel', () => this.cancel(o), { class: 'danger small', 'aria-label': `Cancel order ${name}` });
-              return h('span', { class: 'actions' }, rep, cancel);
+              return h('span', { class: 'actions' }, rep, cancel, this.fills.button(o));
             },
           },
         ],
@@ -271,6 +388,7 @@ export class OrderHistory {
   private readonly list = h('div', {}, h('p', { class: 'muted' }, 'Loading the order history…'));
   private readonly more: HTMLButtonElement;
   private readonly alert = h('div', { class: 'error', role: 'alert' });
+  private readonly fills: FillsPanel;
   private first: Order[] = [];
   private older: Order[] = [];
   private next: string | null = null;
@@ -279,7 +397,8 @@ export class OrderHistory {
   constructor(private readonly api: Api) {
     this.more = button('Show older orders', () => this.loadOlder(), { class: 'secondary' });
     this.more.hidden = true;
-    this.element = h('div', { class: 'order-history' }, this.list, this.alert, this.more);
+    this.fills = new FillsPanel(api);
+    this.element = h('div', { class: 'order-history' }, this.list, this.alert, this.more, this.fills.element);
   }
 
   /** Every order this view knows of, for naming the order of an activity. */
@@ -329,6 +448,7 @@ export class OrderHistory {
           { header: 'Filled qty', numeric: true, cell: (o) => qty(o.filled_quantity) },
           { header: 'Filled at', cell: (o) => (o.filled_at ? h('time', { datetime: o.filled_at, title: dateTime(o.filled_at) }, shortDateTime(o.filled_at)) : '—') },
           { header: 'Detail', cell: (o) => outcomeText(o) ?? (o.triggered_at ? `triggered ${time(o.triggered_at)}` : '') },
+          { header: 'Fills', cell: (o) => this.fills.button(o) ?? '—' },
         ],
         orders,
         'No finished orders yet: filled, canceled, expired, rejected and replaced orders show here.',

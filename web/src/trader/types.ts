@@ -25,7 +25,8 @@ export interface Bar {
   close: string;
 }
 
-export type OrderStatus = 'PENDING' | 'OPEN' | 'FILLED' | 'CANCELED' | 'EXPIRED' | 'REJECTED' | 'REPLACED';
+/** PARTIALLY_FILLED: an OPEN order some of whose shares have filled (the API shows it so). */
+export type OrderStatus = 'PENDING' | 'OPEN' | 'PARTIALLY_FILLED' | 'FILLED' | 'CANCELED' | 'EXPIRED' | 'REJECTED' | 'REPLACED';
 
 export interface Order {
   id: string;
@@ -45,6 +46,8 @@ export interface Order {
   status: OrderStatus;
   reserved_amount: string;
   commission: string;
+  commission_charged?: string;
+  fill_model?: 'ideal' | 'spread' | 'realistic';
   fill_price: string | null;
   filled_quantity: string;
   filled_at: string | null;
@@ -57,6 +60,32 @@ export interface Order {
   replaced_by: string | null;
   created_at: string;
   updated_at: string;
+}
+
+/** One execution of an order and why it got its price (GET /orders/{id}/fills). */
+export interface Fill {
+  id: string;
+  order_id: string;
+  price: string;
+  quantity: string;
+  amount: string;
+  commission: string;
+  executed_at: string;
+  explanation: {
+    model: 'ideal' | 'spread' | 'realistic';
+    model_version: number;
+    params: Record<string, string>;
+    quote: { bid: string; ask: string; last: string; bid_size: string; ask_size: string; as_of: string } | null;
+    quote_age_ms: number | null;
+    slippage_bps: string | null;
+    reason: string | null;
+  };
+}
+
+export interface FillPage {
+  order_id: string;
+  fills: Fill[];
+  next: string | null;
 }
 
 export interface OrderPage {
