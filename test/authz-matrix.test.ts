@@ -82,6 +82,12 @@ interface Classified {
   scope: Scope;
   /** Body (and query) of a request that succeeds for the owner, built fresh for each call. */
   request?: (fx: Fixtures) => { body?: unknown; query?: string };
+  /**
+   * For a batch route (200 with one result per item): the status the scope is checked against
+   * is the first item's, as the same order alone would answer. Credentials the route itself
+   * refuses (401, 403 before any item) are checked as they are.
+   */
+  itemStatus?: true;
 }
 
 /** Every route the server has. Adding a route means adding it here, with its access rule. */
@@ -131,6 +137,11 @@ const ROUTES: Record<string, Classified> = {
   'POST /orders': {
     scope: 'user-body',
     request: (fx) => ({ body: { user_id: fx.owner.id, ticker: 'AAPL', quantity: 1, type: 'market' } }),
+  },
+  'POST /orders/batch': {
+    scope: 'user-body',
+    request: (fx) => ({ body: { orders: [{ user_id: fx.owner.id, ticker: 'AAPL', quantity: 1, type: 'market' }] } }),
+    itemStatus: true,
   },
   'GET /orders/:id': { scope: 'order-owner-read' },
   'GET /orders/:id/fills': { scope: 'order-owner-read' },
@@ -451,22 +462,28 @@ describe('authorization matrix', () => {
           },
           body: req.body === undefined ? undefined : JSON.stringify(req.body),
         });
-        const text = await res.text();
+        let text = await res.text();
+        let status = res.status;
+        if (entry.itemStatus && status === 200) {
+          const item = (JSON.parse(text) as { results: { status: number; error?: unknown }[] }).results[0]!;
+          status = item.status;
+          text = JSON.stringify(item);
+        }
         checked += 1;
         const want = expected(entry.scope, caller);
         const ok =
           'exactly' in want
-            ? res.status === want.exactly
+            ? status === want.exactly
             : 'success' in want
-              ? res.status >= 200 && res.status < 300
-              : !want.not.includes(res.status) && res.status < 500;
+              ? status >= 200 && status < 300
+              : !want.not.includes(status) && status < 500;
         const missing = missingSecurityHeaders(res.headers, path);
         if (missing.length) failures.push(`${route.method} ${full} as ${label}: missing security headers ${missing.join(', ')}`);
-        if (!ok) failures.push(`${route.method} ${full} [${entry.scope}] as ${label}: got ${res.status} ${text.slice(0, 160)}, want ${JSON.stringify(want)}`);
-        if (res.status >= 400 && route.auth !== 'public') {
+        if (!ok) failures.push(`${route.method} ${full} [${entry.scope}] as ${label}: got ${status} ${text.slice(0, 160)}, want ${JSON.stringify(want)}`);
+        if (status >= 400 && route.auth !== 'public') {
           // Every refusal is in the error envelope; an auth refusal says which.
           const code = (JSON.parse(text) as { error?: { code?: string } }).error?.code;
-          if (res.status === 401 && code !== 'UNAUTHENTICATED') failures.push(`${route.method} ${full} as ${label}: 401 with code ${code}`);
+          if (status === 401 && code !== 'UNAUTHENTICATED') failures.push(`${route.method} ${full} as ${label}: 401 with code ${code}`);
           if (res.status === 403 && code !== 'FORBIDDEN') failures.push(`${route.method} ${full} as ${label}: 403 with code ${code}`);
         }
       }

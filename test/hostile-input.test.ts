@@ -1253,6 +1253,38 @@ const SPECS: Record<string, RouteSpec> = {
     wrongPrincipals: () => orderWrongPrincipals(),
   },
 
+  'POST /orders/batch': {
+    targets: () => [
+      { label: 'own key', auth: bearer(world.alice.key), path: '/orders/batch' },
+      { label: 'admin', auth: bearer(ADMIN_TOKEN), path: '/orders/batch' },
+    ],
+    // What refuses the whole request. A bad order inside a good batch is answered in its own
+    // result with the refusal POST /orders gives it (swept above; test/order-batch.test.ts).
+    fields: [
+      {
+        name: 'orders',
+        required: true,
+        valid: () => [J([{ user_id: world.alice.id, ticker: 'AAPL', quantity: 1, type: 'market' }])],
+        invalid: () => ({
+          catalog: [
+            J([]),
+            J(Array.from({ length: 1001 }, () => ({ user_id: world.alice.id, ticker: 'AAPL', quantity: 1, type: 'market' }))),
+            J({ user_id: world.alice.id, ticker: 'AAPL', quantity: 1, type: 'market' }),
+            ...HOSTILE_STRINGS.map(J),
+            ...WRONG_TYPES.filter((w) => !('json' in w && Array.isArray(w.json))),
+          ],
+          generated: fc.oneof(fc.string().map(J), fc.integer().map(J), fc.constant(J(null))),
+        }),
+      },
+    ],
+    badPaths: () =>
+      fc.constantFrom(
+        { label: 'extra segment', path: '/orders/batch/x', auth: bearer(world.alice.key) },
+        { label: 'wrong case', path: '/orders/Batch', auth: bearer(world.alice.key) },
+      ),
+    wrongPrincipals: () => unauthenticated(),
+  },
+
   'DELETE /orders': {
     targets: () => [
       { label: 'own key', auth: bearer(world.alice.key), path: '/orders' },

@@ -159,18 +159,20 @@ export function describeValidationError(v: AjvError, context: string): string {
   }
 }
 
+/** A schema's refusal as VALIDATION_FAILED, each problem in words; `context` names the part checked ("body", "body.orders.3"). */
+export function validationFailure(reported: readonly object[], context: string): HttpError {
+  const errors = reported as readonly AjvError[];
+  // A union (anyOf) reports each branch's refusal and then its own: its description says it all.
+  const unions = errors.filter((v) => v.keyword === 'anyOf').map((v) => v.schemaPath.replace(/\/anyOf$/, '/anyOf/'));
+  const problems = errors
+    .filter((v) => v.keyword === 'anyOf' || !unions.some((prefix) => v.schemaPath.startsWith(prefix)))
+    .map((v) => describeValidationError(v, context));
+  return new HttpError('VALIDATION_FAILED', problems.join('; '), { problems });
+}
+
 /** Errors of the framework's own checks (body parsing, limits) mapped to our codes. */
 function fromFastifyError(err: FastifyError): AppError | undefined {
-  if (err.validation) {
-    const context = err.validationContext ?? 'body';
-    const errors = err.validation as unknown as AjvError[];
-    // A union (anyOf) reports each branch's refusal and then its own: its description says it all.
-    const unions = errors.filter((v) => v.keyword === 'anyOf').map((v) => v.schemaPath.replace(/\/anyOf$/, '/anyOf/'));
-    const problems = errors
-      .filter((v) => v.keyword === 'anyOf' || !unions.some((prefix) => v.schemaPath.startsWith(prefix)))
-      .map((v) => describeValidationError(v, context));
-    return new HttpError('VALIDATION_FAILED', problems.join('; '), { problems });
-  }
+  if (err.validation) return validationFailure(err.validation as unknown as AjvError[], err.validationContext ?? 'body');
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new HttpError('PAYLOAD_TOO_LARGE', 'request body is larger than 1 MiB');
@@ -197,7 +199,12 @@ export function toAppError(raw: unknown): AppError | undefined {
   return raw instanceof AppError ? raw : fromFastifyError(raw as FastifyError);
 }
 
-export function sendError(request: FastifyRequest, reply: FastifyReply, raw: unknown): FastifyReply {
+/**
+ * The status and body a thrown value answers with: an AppError its code's status and its JSON
+ * (a 5xx with the request id); an outage 503; anything else (a bug) 500 with nothing of its
+ * internals. The one mapping, for whole responses (sendError) and for each result of a batch.
+ */
+export function errorAnswer(request: FastifyRequest, raw: unknown): { status: number; body: { error: ErrorJson & { request_id?: string } }; appError?: AppError } {
   const appError = toAppError(raw);
   if (appError) {
     const status = statusForCode(appError.code);
@@ -205,20 +212,24 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, raw: unk
       if (status >= 500) request.log.warn({ err: raw, chain: appError.codeChain() }, 'dependency unavailable');
       const body: { error: ErrorJson & { request_id?: string } } = { error: appError.toJSON() };
       if (status >= 500) body.error.request_id = request.id;
-      if (appError.details?.retry_after_s !== undefined && (status === 429 || status === 503)) {
-        void reply.header('retry-after', String(appError.details.retry_after_s));
-      }
-      return reply.status(status).send(body);
+      return { status, body, appError };
     }
   }
   if (isUnavailableError(raw)) {
     request.log.warn({ err: raw }, 'dependency unavailable');
-    return reply.status(503).send({
-      error: { code: 'SERVICE_UNAVAILABLE' satisfies HttpErrorCode, message: 'a dependency is unavailable, try again', service: 'http', request_id: request.id },
-    });
+    return {
+      status: 503,
+      body: { error: { code: 'SERVICE_UNAVAILABLE' satisfies HttpErrorCode, message: 'a dependency is unavailable, try again', service: 'http', request_id: request.id } },
+    };
   }
   request.log.error({ err: raw }, 'unhandled error');
-  return reply.status(500).send({
-    error: { code: 'INTERNAL', message: 'internal error', service: 'http', request_id: request.id },
-  });
+  return { status: 500, body: { error: { code: 'INTERNAL', message: 'internal error', service: 'http', request_id: request.id } } };
+}
+
+export function sendError(request: FastifyRequest, reply: FastifyReply, raw: unknown): FastifyReply {
+  const { status, body, appError } = errorAnswer(request, raw);
+  if (appError?.details?.retry_after_s !== undefined && (status === 429 || status === 503)) {
+    void reply.header('retry-after', String(appError.details.retry_after_s));
+  }
+  return reply.status(status).send(body);
 }

@@ -1,4 +1,4 @@
-import { Type } from 'typebox';
+import { Type, type Static } from 'typebox';
 import type { FastifyRequest } from 'fastify';
 import { normalizeTicker } from '../market-data/instruments.js';
 import { parseQty } from '../../core/money.js';
@@ -7,7 +7,7 @@ import { FILL_MODELS } from '../../core/fill-models.js';
 import { parseTerms } from '../../core/order-terms.js';
 import { ValidationError } from '../../core/errors.js';
 import { actOn, isAdmin, mayRead, readOn, type IsMemberOf } from '../../http/auth.js';
-import { forbidden, statusForCode } from '../../http/errors.js';
+import { errorAnswer, forbidden, statusForCode, validationFailure } from '../../http/errors.js';
 import {
   CashString,
   Cursor,
@@ -22,7 +22,7 @@ import {
   UUID_PATTERN,
 } from '../../http/schemas.js';
 import type { Server } from '../../http/server.js';
-import { assertSameIdempotencyKey, type OrdersService } from './orders.service.js';
+import { assertSameIdempotencyKey, ORDER_BATCH_MAX, type OrdersService, type PlaceOrder, type PlaceResult } from './orders.service.js';
 import { fillBody, orderBody } from './order-view.js';
 import { OrderNotFoundError } from './orders.errors.js';
 import { ORDER_FILLS_LIMIT_MAX } from './orders.repository.js';
@@ -117,6 +117,25 @@ function statusFilter(raw: string | undefined): { statuses: readonly OrderStatus
   return { statuses: [raw as OrderStatus] };
 }
 
+/** One order as POST /orders takes it (and each element of POST /orders/batch). */
+export const PlaceOrderBody = Type.Object(
+  {
+    user_id: Type.Optional(Type.String({ ...Uuid, description: 'a UUID (8-4-4-4-12 hexadecimal digits); optional with a user\'s key (its own user)' })),
+    ticker: Ticker,
+    quantity: DecimalInput,
+    type: Type.String({ enum: [...ORDER_TYPES] }),
+    side: Type.Optional(Type.String({ enum: ['buy', 'sell'], default: 'buy' })),
+    time_in_force: Type.Optional(Type.String({ enum: [...TIMES_IN_FORCE] })),
+    limit_price: Type.Optional(PriceInput),
+    stop_price: Type.Optional(PriceInput),
+    trail_price: Type.Optional(PriceInput),
+    trail_percent: Type.Optional(PercentInput),
+    client_order_id: Type.Optional(ClientOrderId),
+  },
+  { additionalProperties: false },
+);
+type PlaceOrderInput = Static<typeof PlaceOrderBody>;
+
 export function registerOrderRoutes(server: Server, orders: OrdersService, isMemberOf: IsMemberOf): void {
   server.post(
     '/orders',
@@ -125,38 +144,67 @@ export function registerOrderRoutes(server: Server, orders: OrdersService, isMem
         tags: ['orders'],
         summary: 'Place an order of any type and time in force (201 new, 200 replay of the same client_order_id)',
         headers: Type.Object({ 'idempotency-key': Type.Optional(ClientOrderId) }),
-        body: Type.Object(
-          {
-            user_id: Type.Optional(Type.String({ ...Uuid, description: 'a UUID (8-4-4-4-12 hexadecimal digits); optional with a user\'s key (its own user)' })),
-            ticker: Ticker,
-            quantity: DecimalInput,
-            type: Type.String({ enum: [...ORDER_TYPES] }),
-            side: Type.Optional(Type.String({ enum: ['buy', 'sell'], default: 'buy' })),
-            time_in_force: Type.Optional(Type.String({ enum: [...TIMES_IN_FORCE] })),
-            limit_price: Type.Optional(PriceInput),
-            stop_price: Type.Optional(PriceInput),
-            trail_price: Type.Optional(PriceInput),
-            trail_percent: Type.Optional(PercentInput),
-            client_order_id: Type.Optional(ClientOrderId),
-          },
-          { additionalProperties: false },
-        ),
+        body: PlaceOrderBody,
         response: { 200: OrderBody, 201: OrderBody },
       },
     },
     async (request, reply) => {
-      const body = request.body;
-      const userId = orderUserId(request, body.user_id);
-      const side = body.side === 'sell' ? 'sell' : 'buy';
-      const terms = parseTerms(side, parseQty(body.quantity), body);
-      const { order, created } = await orders.placeOrder({
-        userId,
-        ticker: normalizeTicker(body.ticker) ?? body.ticker,
-        terms,
-        clientOrderId: assertSameIdempotencyKey(body.client_order_id, request.headers['idempotency-key']),
-        verifyUser: isAdmin(request),
-      });
+      const { order, created } = await orders.placeOrder(placeCommand(request, request.body, request.headers['idempotency-key']));
       return reply.status(created ? 201 : 200).send(orderBody(order));
+    },
+  );
+
+  server.post(
+    '/orders/batch',
+    {
+      schema: {
+        tags: ['orders'],
+        summary: `Place up to ${ORDER_BATCH_MAX} orders in one request: each is checked, replayed or refused on its own, as POST /orders would`,
+        body: Type.Object(
+          {
+            orders: Type.Array(Type.Unknown({ description: 'an order, as the body of POST /orders' }), {
+              minItems: 1,
+              maxItems: ORDER_BATCH_MAX,
+              description: `1 to ${ORDER_BATCH_MAX} orders, each as the body of POST /orders`,
+            }),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            results: Type.Array(
+              Type.Object({
+                status: Type.Integer({ description: '201 accepted, 200 a replay of the same client_order_id, else the status POST /orders would answer' }),
+                order: Type.Optional(OrderBody),
+                error: Type.Optional(Type.Unknown()),
+              }),
+            ),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const validate = request.compileValidationSchema(PlaceOrderBody, 'body');
+      const cmds: (PlaceOrder | undefined)[] = [];
+      const refusals = new Map<number, unknown>();
+      request.body.orders.forEach((raw, i) => {
+        try {
+          if (!validate(raw)) throw validationFailure(validate.errors ?? [], `body.orders.${i}`);
+          cmds.push(placeCommand(request, raw as PlaceOrderInput, undefined));
+        } catch (err) {
+          refusals.set(i, err);
+          cmds.push(undefined);
+        }
+      });
+      const placed = await orders.placeOrders(cmds.filter((c): c is PlaceOrder => c !== undefined));
+      let next = 0;
+      const results = cmds.map((cmd, i) => {
+        const r: PlaceResult = cmd === undefined ? { error: refusals.get(i) } : placed[next++]!;
+        if (r.order) return { status: r.created ? 201 : 200, order: orderBody(r.order) };
+        const { status, body } = errorAnswer(request, r.error);
+        return { status, error: body.error };
+      });
+      return { results };
     },
   );
 
@@ -310,6 +358,19 @@ export function registerOrderRoutes(server: Server, orders: OrdersService, isMem
       return { orders: page.orders.map(orderBody), next: page.next };
     },
   );
+}
+
+/** The command one order's body asks for (its user checked against the credentials). */
+function placeCommand(request: FastifyRequest, body: PlaceOrderInput, idempotencyKey: string | undefined): PlaceOrder {
+  const userId = orderUserId(request, body.user_id);
+  const side = body.side === 'sell' ? 'sell' : 'buy';
+  return {
+    userId,
+    ticker: normalizeTicker(body.ticker) ?? body.ticker,
+    terms: parseTerms(side, parseQty(body.quantity), body),
+    clientOrderId: assertSameIdempotencyKey(body.client_order_id, idempotencyKey),
+    verifyUser: isAdmin(request),
+  };
 }
 
 /**

@@ -386,6 +386,18 @@ export function pricingFor(
   return { reserved: costHold + commission, commission, fillModel, schedule };
 }
 
+/** Orders one POST /orders/batch may carry. */
+export const ORDER_BATCH_MAX = 1_000;
+
+/** One order's answer in a batch: the order (created: false for a replay), or why it was refused. */
+export type PlaceResult = { order: Order; created: boolean; error?: undefined } | { error: unknown; order?: undefined };
+
+/** An order checked and priced, ready for its hold (or replayed, or a class member's). */
+type Prepared =
+  | { kind: 'replay'; order: Order }
+  | { kind: 'member'; member: MemberClass; quote: Price; hash: Buffer }
+  | { kind: 'accept'; row: repo.NewOrderRow; reserved: Cash; hash: Buffer };
+
 /** Orders one cancel-all cancels at most (a user's live orders beyond it stay; call again). */
 export const CANCEL_ALL_MAX = 1_000;
 
@@ -419,22 +431,10 @@ export class OrdersService {
    * before with the same request (the original order is returned, nothing new happens).
    */
   async placeOrder(cmd: PlaceOrder): Promise<{ order: Order; created: boolean }> {
-    const t = cmd.terms;
-    const hash = requestHash(cmd.userId, cmd.ticker, t);
-    if (cmd.clientOrderId !== undefined) {
-      const replay = await this.replay(cmd.userId, cmd.clientOrderId, hash);
-      if (replay) return { order: replay, created: false };
-    }
-    if (cmd.verifyUser) await assertUserExists(this.deps.db, cmd.userId);
-    // Every order is priced: for the minimum notional, and a buy for its hold.
-    const quote = await this.deps.market.getPrice(cmd.ticker);
-    await this.requireMinimumNotional(cmd.userId, cmd.ticker, t, quote.price);
-    const member = await this.deps.classes?.memberClass(cmd.userId);
-    if (member) return this.acceptForMember(cmd, member, quote.price, hash);
-    const pricing = this.pricing(t, quote.price, undefined);
-    const reserved = pricing.reserved;
-    const row = newRow(cmd.userId, cmd.ticker, t, reserved, quote.price, cmd.clientOrderId ?? null, null, hash, pricing);
-
+    const prepared = await this.prepare(cmd);
+    if (prepared.kind === 'replay') return { order: prepared.order, created: false };
+    if (prepared.kind === 'member') return this.acceptForMember(cmd, prepared.member, prepared.quote, prepared.hash);
+    const { row, reserved, hash } = prepared;
     if (this.accepts) {
       const result = await this.accepts.submit({ row }).catch((err: unknown) => {
         throw err instanceof BatcherFullError ? new AcceptQueueFullError(err.queueMax) : err;
@@ -443,7 +443,78 @@ export class OrdersService {
       // Refused or failed in the batch: the order alone gets the exact refusal (and its error
       // mapping) from the one-order path; a hold that has meanwhile become possible is taken.
     }
-    return this.acceptAlone(cmd.userId, cmd.ticker, t, cmd.clientOrderId, row, reserved, hash);
+    return this.acceptAlone(cmd.userId, cmd.ticker, cmd.terms, cmd.clientOrderId, row, reserved, hash);
+  }
+
+  /**
+   * Places many orders at once (POST /orders/batch): each is checked, replayed or refused on its
+   * own exactly as placeOrder would, and the ones left are accepted together through the
+   * set-based accept statements (one per round of at most one order per user, so a user's
+   * orders are held in request order) and published in one pipeline. One answer per command, in
+   * order: the order with whether it is new, or the error it was refused with. An error that is
+   * not a refusal (a dependency down) is answered for that order alone: the others are unaffected.
+   */
+  async placeOrders(cmds: readonly PlaceOrder[]): Promise<PlaceResult[]> {
+    if (cmds.length > ORDER_BATCH_MAX) throw new ValidationError(`a batch holds at most ${ORDER_BATCH_MAX} orders, not ${cmds.length}`, { field: 'orders' });
+    const results = new Array<PlaceResult>(cmds.length);
+    const prepared = await Promise.all(cmds.map((cmd) => this.prepare(cmd).catch((err: unknown) => ({ kind: 'error' as const, err }))));
+    const batch: { index: number; item: AcceptItem; reserved: Cash; hash: Buffer }[] = [];
+    const members: number[] = [];
+    prepared.forEach((p, index) => {
+      if (p.kind === 'error') results[index] = { error: p.err };
+      else if (p.kind === 'replay') results[index] = { order: p.order, created: false };
+      else if (p.kind === 'member') members.push(index);
+      else batch.push({ index, item: { row: p.row }, reserved: p.reserved, hash: p.hash });
+    });
+    const settle = async (index: number, run: () => Promise<{ order: Order; created: boolean }>) => {
+      results[index] = await run().catch((err: unknown) => ({ error: err }));
+    };
+    if (batch.length > 0) {
+      const accepted = await this.acceptMany(batch.map((b) => b.item)).catch((err: unknown) => {
+        this.deps.logger.debug({ err, orders: batch.length }, 'batched accept failed; accepting its orders one by one');
+        return batch.map((): AcceptResult => ({ kind: 'alone' }));
+      });
+      const alone: (typeof batch)[number][] = [];
+      accepted.forEach((r, i) => {
+        if (r.kind === 'accepted') results[batch[i]!.index] = { order: r.order, created: true };
+        else alone.push(batch[i]!);
+      });
+      // Refused in the batch (or a duplicate client_order_id in it): alone, in request order,
+      // so each gets the exact refusal or replay its one-order request would.
+      for (const b of alone) {
+        const cmd = cmds[b.index]!;
+        await settle(b.index, () => this.acceptAlone(cmd.userId, cmd.ticker, cmd.terms, cmd.clientOrderId, b.item.row, b.reserved, b.hash));
+      }
+    }
+    // Class members' orders are accepted one at a time under their balance lock (acceptForMember).
+    for (const index of members) {
+      const p = prepared[index] as Extract<Prepared, { kind: 'member' }>;
+      await settle(index, () => this.acceptForMember(cmds[index]!, p.member, p.quote, p.hash));
+    }
+    return results;
+  }
+
+  /**
+   * What every order goes through before its hold: the replay of a client_order_id seen
+   * before, the user's existence (for the admin), the quote, the minimum notional, and the
+   * user's class. Throws the refusal; answers what is left to do.
+   */
+  private async prepare(cmd: PlaceOrder): Promise<Prepared> {
+    const t = cmd.terms;
+    const hash = requestHash(cmd.userId, cmd.ticker, t);
+    if (cmd.clientOrderId !== undefined) {
+      const replay = await this.replay(cmd.userId, cmd.clientOrderId, hash);
+      if (replay) return { kind: 'replay', order: replay };
+    }
+    if (cmd.verifyUser) await assertUserExists(this.deps.db, cmd.userId);
+    // Every order is priced: for the minimum notional, and a buy for its hold.
+    const quote = await this.deps.market.getPrice(cmd.ticker);
+    await this.requireMinimumNotional(cmd.userId, cmd.ticker, t, quote.price);
+    const member = await this.deps.classes?.memberClass(cmd.userId);
+    if (member) return { kind: 'member', member, quote: quote.price, hash };
+    const pricing = this.pricing(t, quote.price, undefined);
+    const row = newRow(cmd.userId, cmd.ticker, t, pricing.reserved, quote.price, cmd.clientOrderId ?? null, null, hash, pricing);
+    return { kind: 'accept', row, reserved: pricing.reserved, hash };
   }
 
   /**
