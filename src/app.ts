@@ -61,20 +61,27 @@ export interface Infra {
 }
 
 /** Redis behind every port: the roles may run in any number of processes. */
-export function createRedisInfra(url: string, prefix: string, role: string, logger: Logger): Infra {
+export function createRedisInfra(
+  url: string,
+  prefix: string,
+  role: string,
+  logger: Logger,
+  options: { cluster?: boolean; orderStreamPartitions?: number } = {},
+): Infra {
   const keys = createKeys(prefix);
-  const redis = createRedis(url, { name: role });
+  const cluster = options.cluster ?? false;
+  const redis = createRedis(url, { name: role, cluster });
   // A Redis outage is logged once per reconnect attempt by ioredis' 'error' events; without a
   // listener they would be unhandled and crash the process.
   redis.on('error', (err: Error) => logger.debug({ err }, 'redis error'));
-  const subscriber = () => createRedis(url, { name: `${role}-subscriber`, blocking: true });
+  const subscriber = () => createRedis(url, { name: `${role}-subscriber`, blocking: true, cluster });
   const quotes = new RedisQuoteStore(redis, keys, subscriber);
   return {
     kind: 'redis',
     keys,
     quotes,
     ticks: quotes,
-    pipe: new RedisOrderPipe(redis, keys, () => createRedis(url, { name: `${role}-pipe-reader`, blocking: true })),
+    pipe: new RedisOrderPipe(redis, keys, () => createRedis(url, { name: `${role}-pipe-reader`, blocking: true, cluster }), options.orderStreamPartitions ?? 1, cluster),
     orderUpdates: new RedisChannel(redis, keys.orderUpdatesChannel(), subscriber),
     eventBus: channelEventBus(new RedisChannel(redis, keys.eventsChannel(), subscriber)),
     leases: new RedisLeaseStore(redis),
@@ -133,7 +140,9 @@ export function createContext(
   config: Config,
   role: string,
   logger = createLogger(config.logLevel, role),
-  infra: Infra = config.redisUrl ? createRedisInfra(config.redisUrl, config.redisPrefix, role, logger) : createMemoryInfra(config.redisPrefix),
+  infra: Infra = config.redisUrl
+      ? createRedisInfra(config.redisUrl, config.redisPrefix, role, logger, { cluster: config.redisCluster, orderStreamPartitions: config.orderStreamPartitions })
+      : createMemoryInfra(config.redisPrefix),
 ): AppContext {
   assert(config.databaseUrl !== undefined, 'the database URL is resolved (embedded or configured) before the context is built');
   const { db, pool } = createDb(config.databaseUrl, config.pgPoolMax);
@@ -233,7 +242,13 @@ export function createEngine(
     logger: ctx.logger,
     metrics: ctx.metrics,
   });
-  const loop = new DeliveryLoop({ pipe: ctx.infra.pipe, executor, logger: ctx.logger, config, consumerName });
+  // One delivery loop per partition of the pipe, each its own consumer (of that partition's
+  // group) and its own batches: the partitions are read and filled side by side.
+  const loops = Array.from(
+    { length: ctx.infra.pipe.partitions },
+    (_, partition) => new DeliveryLoop({ pipe: ctx.infra.pipe, executor, logger: ctx.logger, config, consumerName, partition }),
+  );
+  const loop = loops[0]!;
   const reconciler = new Reconciler({
     db: ctx.db,
     pipe: ctx.infra.pipe,
@@ -258,6 +273,7 @@ export function createEngine(
   });
   return {
     loop,
+    loops,
     executor,
     reconciler,
     watcher,
@@ -265,7 +281,7 @@ export function createEngine(
     async start() {
       for (const i of await ctx.market.listInstruments()) tiers.set(i.ticker, i.liquidityTier);
       await ctx.clock.start();
-      await loop.start();
+      await Promise.all(loops.map((l) => l.start()));
       watcher.start();
       reconciler.start();
       retention.start();
@@ -276,7 +292,7 @@ export function createEngine(
       await retention.stop();
       await reconciler.stop();
       await watcher.stop();
-      await loop.stop();
+      await Promise.all(loops.map((l) => l.stop()));
     },
   };
 }

@@ -104,6 +104,8 @@ export interface TestContextOptions {
    * (Redis when the run has one, else memory; the default).
    */
   infra?: 'auto' | 'redis' | 'memory';
+  /** Another Redis than the run's (a Redis Cluster a test started: its seed URL). */
+  redisTarget?: { url: string; cluster: boolean };
 }
 
 /** Stuck-PENDING (invariant 6) is about time; a test file is too short for it to mean anything. */
@@ -120,12 +122,16 @@ export async function createTestContext(
   const config = testConfig(dbName, `test:${id}:`, env);
   const logger = createLogger(config.logLevel, 'test');
   const choice = options.infra ?? 'auto';
-  const url = testRedisUrl();
+  const target = options.redisTarget;
+  const url = target?.url ?? testRedisUrl();
+  const cluster = target?.cluster ?? false;
   if (choice === 'redis' && url === undefined) throw new Error('this test needs Redis, and the run has none (see global-setup)');
   const useRedis = choice === 'redis' || (choice === 'auto' && url !== undefined);
-  const infra = useRedis ? createRedisInfra(url!, config.redisPrefix, 'test', logger) : createMemoryInfra(config.redisPrefix);
-  const ctx = createContext(useRedis ? config : { ...config, redisUrl: undefined }, 'test', logger, infra);
-  const redis = useRedis ? createRedis(url!, { name: 'test-inspector' }) : undefined;
+  const infra = useRedis
+    ? createRedisInfra(url!, config.redisPrefix, 'test', logger, { cluster, orderStreamPartitions: config.orderStreamPartitions })
+    : createMemoryInfra(config.redisPrefix);
+  const ctx = createContext(useRedis ? { ...config, redisUrl: url, redisCluster: cluster } : { ...config, redisUrl: undefined }, 'test', logger, infra);
+  const redis = useRedis ? createRedis(url!, { name: 'test-inspector', cluster }) : undefined;
   redis?.on('error', () => {});
   return {
     ...ctx,
@@ -140,11 +146,12 @@ export async function createTestContext(
           throw new Error(`the audit of ${dbName} found violations at close:\n${formatAuditReport(report)}`);
         }
       }
-      if (redis) {
+      // KEYS asks one node only: a cluster's keys go with the cluster, which its test removes.
+      if (redis && !cluster) {
         const keys = await redis.keys(`${config.redisPrefix}*`);
         if (keys.length) await redis.del(...keys);
-        redis.disconnect();
       }
+      redis?.disconnect();
       await closeContext(ctx);
       await dropDatabase(dbName);
     },

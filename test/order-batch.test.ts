@@ -31,6 +31,13 @@ async function user(cash: string) {
 
 type Result = { status: number; order?: { id: string; status: string; ticker: string; client_order_id: string | null }; error?: { code: string; message: string } };
 
+/** Batched accept statements run so far (the count of the accept-batch histogram). */
+async function acceptStatements(): Promise<number> {
+  const metric = await ctx.metrics.getSingleMetric('papertrade_oms_accept_batch_orders')?.get();
+  const values = (metric?.values ?? []) as { metricName?: string; value: number }[];
+  return values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
+}
+
 async function batch(token: string | undefined, orders: unknown[]) {
   return api.request('POST', '/orders/batch', { token, body: { orders } });
 }
@@ -96,17 +103,14 @@ describe('POST /orders/batch', () => {
 
   it('accepts many users\' orders through the set-based statements and the engine fills them all', async () => {
     const users = await Promise.all(Array.from({ length: 20 }, () => user('10000.00')));
-    const before = await ctx.metrics.getSingleMetric('papertrade_oms_accept_batch_orders')?.get();
-    const countBefore = before?.values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
+    const countBefore = await acceptStatements();
     // The admin names each order's user; three orders per user, in order.
     const orders = users.flatMap((u) => [1, 2, 3].map((q) => ({ user_id: u.id, ticker: 'AAPL', quantity: q, type: 'market' })));
     const res = await batch(undefined, orders);
     const results = res.body.results as Result[];
     expect(results.every((r) => r.status === 201)).toBe(true);
     // One statement per round of one order per user: three statements for 60 orders.
-    const after = await ctx.metrics.getSingleMetric('papertrade_oms_accept_batch_orders')?.get();
-    const countAfter = after?.values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
-    expect(countAfter - countBefore).toBe(3);
+    expect((await acceptStatements()) - countBefore).toBe(3);
 
     const engine = createEngine(ctx);
     await engine.start();

@@ -9,6 +9,7 @@ import { chargesAnything, parseCommissionSchedule, type CommissionSchedule } fro
 import { FILL_MODELS, type FillModelName } from '../core/fill-models.js';
 import { TIER_PARAMS, type LiquidityTier } from '../core/liquidity.js';
 import { DEFAULT_MARKET_TIMEZONE, isValidTimeZone } from '../core/calendar.js';
+import { ORDER_STREAM_PARTITIONS_MAX } from './keys.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 export type FeedKind = 'simulator' | 'replay' | 'manual';
@@ -20,6 +21,14 @@ export interface Config {
   redisUrl: string | undefined;
   /** Prefix for every Redis key, so several deployments (or test files) can share one Redis. */
   redisPrefix: string;
+  /**
+   * REDIS_URL names one node of a Redis Cluster (REDIS_CLUSTER=true): the client finds the
+   * others from it and sends each key to the node of its slot (src/infra/keys.ts tags the keys
+   * used together).
+   */
+  redisCluster: boolean;
+  /** How many streams the order pipe is split into, by user (ORDER_STREAM_PARTITIONS, 1-64). */
+  orderStreamPartitions: number;
   host: string;
   port: number;
   adminToken: string;
@@ -306,6 +315,8 @@ export function loadConfig(env: Env = process.env): Config {
     redisPrefix: r.string('PAPERTRADE_REDIS_PREFIX', 'pt:', (v) =>
       /^[A-Za-z0-9:_.-]{1,64}$/.test(v) ? undefined : 'must be 1-64 characters of A-Z a-z 0-9 : _ . -',
     ),
+    redisCluster: r.bool('REDIS_CLUSTER', false),
+    orderStreamPartitions: r.int('ORDER_STREAM_PARTITIONS', 1, 1, ORDER_STREAM_PARTITIONS_MAX),
     host: r.string('HOST', '127.0.0.1'),
     port: r.int('PORT', 3000, 0, 65_535),
     // Without PAPERTRADE_ADMIN_TOKEN the token lives in the data directory; roles that need it

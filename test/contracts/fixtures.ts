@@ -38,12 +38,22 @@ export interface RedisParts {
 }
 
 /** A Redis implementation built by `build` on a fresh prefix; cleanup deletes its keys and closes every connection. */
-export function redisFixture<T, E extends object = object>(label: string, build: (parts: RedisParts) => { impl: T } & E): Fixture<T> & E & { redis: Redis } {
-  const url = testRedisUrl()!;
+/** Which Redis a fixture uses: the run's own, or (test/redis-cluster.test.ts) a cluster it started. */
+export interface RedisTarget {
+  url: string;
+  cluster: boolean;
+}
+
+export function redisFixture<T, E extends object = object>(
+  label: string,
+  build: (parts: RedisParts) => { impl: T } & E,
+  target: RedisTarget = { url: testRedisUrl()!, cluster: false },
+): Fixture<T> & E & { redis: Redis } {
+  const { url, cluster } = target;
   const keys = freshKeys();
   const connections: Redis[] = [];
   const connect = (name: string, options: { blocking?: boolean } = {}): Redis => {
-    const r = createRedis(url, { name, ...options });
+    const r = createRedis(url, { name, cluster, ...options });
     r.on('error', () => {});
     connections.push(r);
     return r;
@@ -54,8 +64,11 @@ export function redisFixture<T, E extends object = object>(label: string, build:
     keys,
     redis,
     async cleanup() {
-      const left = await redis.keys(`${keys.prefix}*`);
-      if (left.length) await redis.del(...left);
+      // KEYS asks one node only: a cluster's keys go with the cluster, which its test removes.
+      if (!cluster) {
+        const left = await redis.keys(`${keys.prefix}*`);
+        if (left.length) await redis.del(...left);
+      }
       for (const c of connections) c.disconnect();
     },
   };

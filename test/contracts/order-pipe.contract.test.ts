@@ -14,6 +14,7 @@ import { MemoryOrderPipe } from '../../src/services/orders/order-pipe.memory.js'
 import { RedisOrderPipe } from '../../src/services/orders/order-pipe.redis.js';
 import { eventually, hasRedis } from '../harness.js';
 import { memoryFixture, redisFixture, type Factory, type Fixture } from './fixtures.js';
+import { PARTITIONS, partitionedPipeTests } from './order-pipe-partitions.js';
 
 interface PipeFixture extends Fixture<OrderPipe> {
   /** Appends an entry with exactly these fields, bypassing publish; undefined when the implementation cannot hold one. */
@@ -349,4 +350,12 @@ describe('OrderPipe bounded length (memory only)', () => {
     await a.close();
     await b.close();
   });
+});
+
+describe.skipIf(!hasRedis())(`OrderPipe partitioned in ${PARTITIONS} (redis)`, () => {
+  partitionedPipeTests(async () =>
+    redisFixture('partitioned-pipe', ({ redis, keys, connect }) => ({
+      impl: new RedisOrderPipe(redis, keys, () => connect('contract-pipe-reader', { blocking: true }), PARTITIONS),
+    })),
+  );
 });

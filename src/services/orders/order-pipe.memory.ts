@@ -77,7 +77,11 @@ export class MemoryOrderPipe implements OrderPipe {
     return countMax <= 0 ? [] : this.dead.slice(-countMax);
   }
 
-  async consumer(name: string): Promise<PipeConsumer> {
+  /** One process holds the whole pipe: nothing to share out, so one partition. */
+  readonly partitions = 1;
+
+  async consumer(name: string, partition = 0): Promise<PipeConsumer> {
+    if (partition !== 0) throw new RangeError(`partition ${partition} is not one of the pipe's 1`);
     return new MemoryPipeConsumer(name, this);
   }
 

@@ -64,8 +64,10 @@ export interface OrderPipe {
   pending(): Promise<number>;
   /** The newest dead letters, newest last, at most `countMax`. */
   deadLetters(countMax: number): Promise<{ entry: PipeEntry; reason: string }[]>;
-  /** Joins the consumer group (creating it when missing) as `name`. */
-  consumer(name: string): Promise<PipeConsumer>;
+  /** How many partitions the pipe has (a user's orders are always in the same one). */
+  readonly partitions: number;
+  /** Joins the consumer group of `partition` (0 by default; creating it when missing) as `name`. */
+  consumer(name: string, partition?: number): Promise<PipeConsumer>;
 }
 
 /** Entries kept in the pipe; beyond this the oldest are trimmed. */

@@ -30,6 +30,8 @@ export interface DeliveryLoopDeps {
   logger: Logger;
   config: EngineConfig;
   consumerName?: string;
+  /** The partition of the pipe this loop consumes (0 by default); an engine runs one loop per partition. */
+  partition?: number;
 }
 
 export class DeliveryLoop {
@@ -48,7 +50,7 @@ export class DeliveryLoop {
   }
 
   async start(): Promise<void> {
-    this.consumer = await this.deps.pipe.consumer(this.consumerName);
+    this.consumer = await this.deps.pipe.consumer(this.consumerName, this.deps.partition ?? 0);
     this.loop = this.run(this.consumer);
   }
 
