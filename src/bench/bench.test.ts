@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildCli } from '../cli/main.js';
-import { BenchUsageError, parseBenchOptions, type RawBenchOptions } from './bench.js';
+import { batchRefusals, BenchUsageError, parseBenchOptions, type RawBenchOptions } from './bench.js';
 import { errorCode } from './load.js';
 import { RssSampler } from './processes.js';
 import { LatencyRecorder } from './stats.js';
@@ -63,6 +63,30 @@ describe('parseBenchOptions', () => {
     expect(() => parseBenchOptions({ ...defaults, users: '1000000' })).toThrow(BenchUsageError);
     expect(() => parseBenchOptions({ ...defaults, sellRatio: '1.5' })).toThrow(BenchUsageError);
     expect(() => parseBenchOptions({ ...defaults, dbName: 'drop table' })).toThrow(BenchUsageError);
+  });
+
+  it('takes --batch, --api and --engines within bounds, with separate roles only', () => {
+    expect(parseBenchOptions(defaults)).toMatchObject({ batch: 1, apiProcesses: 1, engineProcesses: 1, pgbenchFloor: true });
+    expect(parseBenchOptions({ ...defaults, batch: '100', api: '2', engines: '3' })).toMatchObject({ batch: 100, apiProcesses: 2, engineProcesses: 3 });
+    expect(() => parseBenchOptions({ ...defaults, batch: '1001' })).toThrow(/--batch must be an integer from 1 to 1000/);
+    expect(() => parseBenchOptions({ ...defaults, api: '0' })).toThrow(BenchUsageError);
+    expect(() => parseBenchOptions({ ...defaults, engines: '17' })).toThrow(BenchUsageError);
+    expect(() => parseBenchOptions({ ...defaults, api: '2', allInOne: true })).toThrow(/--api and --engines start separate role processes/);
+    expect(() => parseBenchOptions({ ...defaults, batch: '10', facade: true })).toThrow(/--batch measures the market-order load/);
+    expect(parseBenchOptions({ ...defaults, pgbenchFloor: false }).pgbenchFloor).toBe(false);
+    expect(parseBenchOptions({ ...defaults, floor: false }).pgbenchFloor).toBe(false);
+  });
+
+  it('counts the refusals among a batch answer, by status and code', () => {
+    const body = JSON.stringify({
+      results: [
+        { status: 201, order: {} },
+        { status: 422, error: { code: 'ORDER_REJECTED', cause: { code: 'INSUFFICIENT_FUNDS' } } },
+        { status: 200, order: {} },
+      ],
+    });
+    expect(batchRefusals(body)).toEqual(['422 ORDER_REJECTED<-INSUFFICIENT_FUNDS (in a batch)']);
+    expect(batchRefusals('not json')).toEqual(['200 non-json (a batch)']);
   });
 
   it('makes --embedded all-in-one and refuses --no-feed with it', () => {

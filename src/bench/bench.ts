@@ -30,13 +30,16 @@ import type { Database } from '../infra/schema.js';
 import { createUser } from '../services/users/users.service.js';
 import { embeddedCluster, stopCluster } from './cluster.js';
 import { runFloor } from './floor.js';
-import { runLoad, sendAll, type LoadResult, type LoadSnapshot, type OrderRequest } from './load.js';
+import { runPgbenchFloor, type PgbenchFloorResult } from './pgbench-floor.js';
+import { ORDER_BATCH_MAX } from '../services/orders/orders.service.js';
+import { errorCode, runLoad, sendAll, type LoadResult, type LoadSnapshot, type OrderRequest } from './load.js';
 import {
   clkTck,
   freePort,
   installCleanup,
   killAllSync,
   readMachineBusyMs,
+  readReapedChildrenCpuMs,
   readStat,
   readStatusKb,
   RssSampler,
@@ -45,7 +48,7 @@ import {
   tailFile,
   type ManagedProcess,
 } from './processes.js';
-import { renderMarkdown, saveReport, summarize, type BenchReport, type PgSummary, type ProcessCpu } from './report.js';
+import { renderMarkdown, saveReport, summarize, type BenchReport, type PgbenchFloorPart, type PgSummary, type ProcessCpu } from './report.js';
 import type { Percentiles } from './stats.js';
 import { runStartup } from './startup.js';
 import { zeroConfigEnv } from './zero-config.js';
@@ -128,6 +131,8 @@ const MACHINE = 'whole machine';
 /** The bench's own row in the CPU rows: the load generator (and --stream's WebSocket clients). */
 const BENCH_LOAD_LABEL = 'bench (load generator)';
 const PRICE_REFRESH_MS = 250;
+/** Most processes of one role --api / --engines start (each takes its own PostgreSQL pool). */
+export const ROLE_PROCESSES_MAX = 16;
 
 /** The options as commander hands them over (strings, booleans); --stream's are in RawStreamOptions. */
 export interface RawBenchOptions extends RawStreamOptions {
@@ -166,6 +171,13 @@ export interface RawBenchOptions extends RawStreamOptions {
   floorConnections?: string;
   floorFillConnections?: string;
   floorBatch: string;
+  /** false with --no-pgbench-floor: only the Node-driven floor. */
+  pgbenchFloor?: boolean;
+  /** --batch N: orders per POST /orders/batch (1: POST /orders, one order a request). */
+  batch?: string;
+  /** --api N / --engines M: processes of each role (separate roles only). */
+  api?: string;
+  engines?: string;
   dbName: string;
   jsonOnly: boolean;
 }
@@ -196,6 +208,12 @@ export interface BenchOptions {
   floorConnections: number | undefined;
   floorFillConnections: number | undefined;
   floorBatch: number;
+  /** The floor's SQL run by pgbench as well (the native client: the physical floor). */
+  pgbenchFloor: boolean;
+  /** Orders per request: 1 sends POST /orders, more POST /orders/batch (with the admin token). */
+  batch: number;
+  apiProcesses: number;
+  engineProcesses: number;
   dbName: string;
   jsonOnly: boolean;
 }
@@ -245,6 +263,13 @@ export function parseBenchOptions(raw: RawBenchOptions): BenchOptions {
   }
   const facade = raw.facade === true;
   if (!facade && raw.facadeRounds !== undefined) throw new BenchUsageError('--facade-rounds goes with --facade');
+  const scaled = (raw.api !== undefined && raw.api !== '1') || (raw.engines !== undefined && raw.engines !== '1');
+  if (scaled && (raw.allInOne || embedded)) {
+    throw new BenchUsageError('--api and --engines start separate role processes: drop --all-in-one / --embedded');
+  }
+  if (raw.batch !== undefined && raw.batch !== '1' && (facade || resting || stream || startup)) {
+    throw new BenchUsageError('--batch measures the market-order load through POST /orders/batch: not with --facade, --resting, --stream or --startup');
+  }
   if (facade && (startup || resting || stream)) {
     throw new BenchUsageError('--facade, --stream, --resting and --startup are separate scenarios: run one at a time');
   }
@@ -282,6 +307,10 @@ export function parseBenchOptions(raw: RawBenchOptions): BenchOptions {
     floorFillConnections:
       raw.floorFillConnections === undefined ? undefined : intIn('floor-fill-connections', raw.floorFillConnections, 1, 199),
     floorBatch: intIn('floor-batch', raw.floorBatch, 1, 5_000),
+    pgbenchFloor: raw.floor && raw.pgbenchFloor !== false && !resting && !stream,
+    batch: raw.batch === undefined ? 1 : intIn('batch', raw.batch, 1, ORDER_BATCH_MAX),
+    apiProcesses: raw.api === undefined ? 1 : intIn('api', raw.api, 1, ROLE_PROCESSES_MAX),
+    engineProcesses: raw.engines === undefined ? 1 : intIn('engines', raw.engines, 1, ROLE_PROCESSES_MAX),
     dbName: raw.dbName,
     jsonOnly: raw.jsonOnly,
   };
@@ -461,6 +490,52 @@ async function postgresPids(pool: pg.Pool, dbName: string, excludeApps = `${BENC
   const postmaster = self ? readStat(self)?.ppid : undefined;
   if (postmaster) pids.push(postmaster);
   return pids;
+}
+
+/** The pgbench floor's shape: the issue's "accept with 16 clients, fills in batches of 50". */
+export const PGBENCH_ACCEPT_CLIENTS = 16;
+export const PGBENCH_FILL_CLIENTS = 2;
+export const PGBENCH_FILL_BATCH = 50;
+
+/** The pgbench floor's result as the report shows it, with the CPU per order of each phase. */
+function pgbenchPart(r: PgbenchFloorResult, cpu: Record<string, { pgbench: number; machine: number }>): PgbenchFloorPart {
+  const perOrder = (ms: number | undefined, orders: number) => (ms === undefined || orders === 0 ? null : ms / orders);
+  return {
+    version: r.pgbenchVersion,
+    users: r.users,
+    accept: {
+      clients: r.accept.run.clients,
+      seconds: r.accept.run.elapsedS,
+      perS: r.accept.perS,
+      latencyAvgMs: r.accept.run.latencyAvgMs,
+      accepted: r.accept.accepted,
+      refused: r.accept.refusedBuys + r.accept.refusedSells,
+      pgbenchMsPerOrder: perOrder(cpu.accept?.pgbench, r.accept.accepted),
+      restOfMachineMsPerOrder: perOrder(cpu.accept?.machine, r.accept.accepted),
+    },
+    fill: {
+      clients: r.fill.run.clients,
+      seconds: r.fill.run.elapsedS,
+      perS: r.fill.perS,
+      latencyAvgMs: r.fill.run.latencyAvgMs,
+      batch: r.fill.batch,
+      filled: r.fill.filled,
+      exhausted: r.fill.exhausted,
+      pgbenchMsPerOrder: perOrder(cpu.fill?.pgbench, r.fill.filled),
+      restOfMachineMsPerOrder: perOrder(cpu.fill?.machine, r.fill.filled),
+    },
+    combinedPerS: r.combinedPerS,
+  };
+}
+
+/** The refusals among a POST /orders/batch answer's results, as "<status> <code chain>". */
+export function batchRefusals(body: string): string[] {
+  try {
+    const { results } = JSON.parse(body) as { results: { status: number; error?: unknown }[] };
+    return results.filter((r) => r.status >= 300).map((r) => `${r.status} ${errorCode(JSON.stringify({ error: r.error }))} (in a batch)`);
+  } catch {
+    return ['200 non-json (a batch)'];
+  }
 }
 
 /** The backends of the bench's own pool (embedded: set apart from the cluster's processes). */
@@ -735,6 +810,9 @@ export async function runBench(raw: RawBenchOptions, sink?: (report: BenchReport
     if (!embedded) await migrateToLatest(db);
     const port = await freePort();
     const origin = `http://127.0.0.1:${port}`;
+    const apiPorts = [port];
+    while (apiPorts.length < o.apiProcesses) apiPorts.push(await freePort());
+    const origins = apiPorts.map((p) => `http://127.0.0.1:${p}`);
     let adminToken = `bench-admin-${randomBytes(12).toString('hex')}`;
     const childEnv: NodeJS.ProcessEnv = dataDir
       ? // Nothing configured: no DATABASE_URL, no REDIS_URL, no admin token (start writes one into the data directory).
@@ -814,7 +892,7 @@ export async function runBench(raw: RawBenchOptions, sink?: (report: BenchReport
     }
 
     // Start the roles.
-    const spawnRole = (name: string, args: string[]) => {
+    const spawnRole = (name: string, args: string[], env: NodeJS.ProcessEnv = {}) => {
       const file = `${name.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '')}.log`;
       // BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to the roles only:
       // NODE_OPTIONS refuses --cpu-prof, and profiling the load generator too would skew it.
@@ -823,7 +901,7 @@ export async function runBench(raw: RawBenchOptions, sink?: (report: BenchReport
       // placement (resting-run.ts forcedGcReading); idle unless the bench connects to it.
       // --stream: the same on the process serving /ws, for its memory per connection.
       if (o.resting || (o.stream && (o.allInOne || name === 'api'))) nodeArgs.push('--inspect=127.0.0.1:0');
-      const p = startProcess(name, process.execPath, [...nodeArgs, mainJs, ...args], childEnv, path.join(logDir, file));
+      const p = startProcess(name, process.execPath, [...nodeArgs, mainJs, ...args], { ...childEnv, ...env }, path.join(logDir, file));
       children.push(p);
       return p;
     };
@@ -831,8 +909,10 @@ export async function runBench(raw: RawBenchOptions, sink?: (report: BenchReport
     if (embedded) spawnRole(EMBEDDED_PROCESS, ['start']);
     else if (o.allInOne) spawnRole('papertrade (all-in-one)', ['start']);
     else {
-      spawnRole('api', ['api']);
-      spawnRole('engine', ['engine']);
+      // --api N: each api process on a port of its own (the load spreads over them); --engines M:
+      // M members of the consumer group. The first of each keeps the plain name.
+      apiPorts.forEach((apiPort, i) => spawnRole(i === 0 ? 'api' : `api ${i + 1}`, ['api'], { PORT: String(apiPort) }));
+      for (let i = 0; i < o.engineProcesses; i++) spawnRole(i === 0 ? 'engine' : `engine ${i + 1}`, ['engine']);
       if (hasFeed) spawnRole('feed', ['feed']);
     }
     const died = () => {
@@ -841,8 +921,8 @@ export async function runBench(raw: RawBenchOptions, sink?: (report: BenchReport
     };
     say(`starting ${children.map((c) => c.name).join(', ')} on ${origin}...`);
     await waitFor(
-      'the api to answer /ready',
-      async () => (await fetch(`${origin}/ready`)).status === 200,
+      origins.length > 1 ? `the ${origins.length} api processes to answer /ready` : 'the api to answer /ready',
+      async () => (await Promise.all(origins.map(async (at) => (await fetch(`${at}/ready`)).status === 200))).every(Boolean),
       embedded ? EMBEDDED_START_WAIT_MS : START_WAIT_MS,
       died,
     );
@@ -1003,6 +1083,13 @@ export async function runBench(raw: RawBenchOptions, sink?: (report: BenchReport
           body: `{"user_id":"${u.id}","ticker":"${tickers[ti]}","quantity":"${qty}","type":"market","side":"${side}"}`,
         };
       };
+      // --batch N: N of those orders (any users) in one POST /orders/batch, as the admin (an
+      // omnibus client placing for many accounts); each result's refusal counts as an error.
+      const nextBatch = (): OrderRequest => {
+        const bodies: string[] = [];
+        for (let i = 0; i < o.batch; i++) bodies.push(next().body);
+        return { path: '/orders/batch', authorization: `Bearer ${adminToken}`, body: `{"orders":[${bodies.join(',')}]}`, refusalsOf: batchRefusals };
+      };
 
       let pgStart: PgCounters | undefined;
       let pgEnd: PgCounters | undefined;
@@ -1046,12 +1133,13 @@ export async function runBench(raw: RawBenchOptions, sink?: (report: BenchReport
       );
       const load = await runLoad({
         origin,
+        origins,
         rate: o.rate,
         concurrency: o.concurrency,
         inflightMax: INFLIGHT_MAX,
         warmupMs: o.warmupS * 1000,
         durationMs: o.durationS * 1000,
-        next,
+        next: o.batch > 1 && target === 'native' ? nextBatch : next,
         onSecond,
         onSteadyStart: async () => {
           cpuStart = await sampleRun();
@@ -1494,6 +1582,46 @@ export async function runBench(raw: RawBenchOptions, sink?: (report: BenchReport
       };
     }
 
+    // The same SQL by pgbench: the native client, prepared statements — the physical floor.
+    let pgbenchFloor: PgbenchFloorPart | null = null;
+    if (o.pgbenchFloor) {
+      say(`pgbench floor: accept alone with ${PGBENCH_ACCEPT_CLIENTS} clients for ${o.floorDurationS}s, then fills alone in batches of ${PGBENCH_FILL_BATCH}...`);
+      const prices = tickers.map((t) => ({ ticker: t, price: instruments.find((i) => i.ticker === t)!.price }));
+      const cpu: Record<string, { pgbench: number; machine: number; self: number }> = {};
+      const sample = () => {
+        const u = process.cpuUsage();
+        return { pgbench: readReapedChildrenCpuMs() ?? 0, machine: readMachineBusyMs() ?? 0, self: (u.user + u.system) / 1000 };
+      };
+      try {
+        const pr = await runPgbenchFloor({
+          databaseUrl: dbUrl,
+          users: o.users,
+          tickers: prices,
+          sellRatio: o.sellRatio,
+          quantity: o.quantity,
+          seedShares: o.seedShares,
+          acceptClients: PGBENCH_ACCEPT_CLIENTS,
+          fillClients: PGBENCH_FILL_CLIENTS,
+          fillBatch: PGBENCH_FILL_BATCH,
+          durationS: o.floorDurationS,
+          onRun: (phase, edge) => {
+            const now = sample();
+            if (edge === 'start') cpu[phase] = now;
+            else {
+              const a = cpu[phase]!;
+              // What pgbench used is known once it was reaped; the rest of the machine's busy
+              // time (less the bench's own) is PostgreSQL working for it, on a quiet machine.
+              const pgbenchMs = now.pgbench - a.pgbench;
+              cpu[phase] = { pgbench: pgbenchMs, machine: Math.max(0, now.machine - a.machine - pgbenchMs - (now.self - a.self)), self: 0 };
+            }
+          },
+        });
+        pgbenchFloor = pgbenchPart(pr, cpu);
+      } catch (err) {
+        notes.push(`The pgbench floor did not run: ${(err as Error).message.split('\n')[0]}`);
+      }
+    }
+
     // CPU and memory per process over the steady window.
     const processes = first.processes;
     const checkpoints = first.checkpoints;
@@ -1591,6 +1719,9 @@ export async function runBench(raw: RawBenchOptions, sink?: (report: BenchReport
       embedded: dataDir ? { firstStartMs: firstStartMs ?? 0, clusterProcesses: clusterSize } : null,
       floor,
       ratioToFloor: floor && floor.filledPerS > 0 ? stats.filled / o.durationS / floor.filledPerS : null,
+      pgbenchFloor,
+      ratioToPgbenchFloor: pgbenchFloor && pgbenchFloor.combinedPerS > 0 ? stats.filled / o.durationS / pgbenchFloor.combinedPerS : null,
+      batch: o.batch,
       notes,
       ...(facade ? { facade } : {}),
     };

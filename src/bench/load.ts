@@ -11,7 +11,7 @@
  * Only requests scheduled inside the steady window (after the warm-up) are measured.
  */
 import { performance } from 'node:perf_hooks';
-import { Pool } from 'undici';
+import { BalancedPool, Pool } from 'undici';
 import { LatencyRecorder } from './stats.js';
 
 /** How long in-flight requests may take to finish after the end of the test. */
@@ -31,10 +31,15 @@ export interface OrderRequest {
   headers?: Readonly<Record<string, string>>;
   /** Called with the outcome, so the workload can track what it may sell. */
   done?: (ok: boolean) => void;
+  /**
+   * A request of many orders (POST /orders/batch): reads the 200's body and returns the
+   * refusals among its results ("422 ORDER_REJECTED<-…"), counted as errors like whole requests.
+   */
+  refusalsOf?: (body: string) => string[];
 }
 
 /** Sends one order request on the pool (the JSON body as given, with its credential). */
-export function postOrder(pool: Pool, req: OrderRequest): ReturnType<Pool['request']> {
+export function postOrder(pool: Pool | BalancedPool, req: OrderRequest): ReturnType<Pool['request']> {
   return pool.request({
     path: req.path,
     method: 'POST',
@@ -46,6 +51,8 @@ export function postOrder(pool: Pool, req: OrderRequest): ReturnType<Pool['reque
 export interface LoadOptions {
   /** http://127.0.0.1:PORT */
   origin: string;
+  /** Several api processes (--api N): the connections are spread over them, round robin. */
+  origins?: readonly string[];
   rate: number | 'max';
   concurrency: number;
   /** Open loop: scheduled requests beyond this many in flight are dropped and counted as errors. */
@@ -87,13 +94,11 @@ export interface LoadResult {
 }
 
 export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
-  const pool = new Pool(opts.origin, {
-    connections: opts.concurrency,
-    pipelining: 1,
-    keepAliveTimeout: 60_000,
-    headersTimeout: REQUEST_TIMEOUT_MS,
-    bodyTimeout: REQUEST_TIMEOUT_MS,
-  });
+  const poolOptions = { pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: REQUEST_TIMEOUT_MS };
+  const origins = opts.origins && opts.origins.length > 1 ? opts.origins : undefined;
+  const pool = origins
+    ? new BalancedPool([...origins], { ...poolOptions, connections: Math.max(1, Math.ceil(opts.concurrency / origins.length)) })
+    : new Pool(opts.origin, { ...poolOptions, connections: opts.concurrency });
   const allLatency = new LatencyRecorder(0); // histogram only: the warm-up progress line
   const steadyLatency = new LatencyRecorder();
   const errors: Record<string, number> = {};
@@ -123,7 +128,13 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     try {
       const res = await postOrder(pool, req);
       if (res.statusCode >= 200 && res.statusCode < 300) {
-        await res.body.dump();
+        if (req.refusalsOf) {
+          const refusals = req.refusalsOf(await res.body.text());
+          for (const r of refusals) count(r);
+          errorCount += refusals.length;
+        } else {
+          await res.body.dump();
+        }
         success = true;
       } else {
         count(`${res.statusCode} ${errorCode(await res.body.text().catch(() => ''))}`);

@@ -203,6 +203,21 @@ export function readStat(pid: number): ProcStat | undefined {
 }
 
 /** A field of /proc/<pid>/status in kB (VmRSS, VmHWM), or undefined. */
+/**
+ * CPU milliseconds of this process's children that have exited and been waited for (cutime +
+ * cstime of /proc/self/stat): what a short-lived child such as pgbench used, read after it ends.
+ */
+export function readReapedChildrenCpuMs(): number | undefined {
+  try {
+    const text = readFileSync('/proc/self/stat', 'utf8');
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3: cutime is field 16, cstime field 17 (1-based).
+    return ((Number(fields[13]) + Number(fields[14])) * 1000) / clkTck();
+  } catch {
+    return undefined;
+  }
+}
+
 export function readStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
   try {
     const text = readFileSync(`/proc/${pid}/status`, 'utf8');

@@ -100,6 +100,15 @@ export interface BenchReport {
     processes: ProcessCpu[];
     postgres: PgSummary;
   };
+  /**
+   * The same SQL run by pgbench (native client, prepared statements): accept alone, fills
+   * alone, and the two combined as 1 / (1/accept + 1/fill). The physical floor: no Node in it.
+   */
+  pgbenchFloor?: null | PgbenchFloorPart;
+  /** papertrade filled/s ÷ the pgbench floor's combined orders/s. */
+  ratioToPgbenchFloor?: number | null;
+  /** Orders per request (--batch; 1: POST /orders). */
+  batch?: number;
   /** --embedded only: how long `start` took to answer /ready (initdb included) and its cluster's size. */
   embedded?: null | { firstStartMs: number; clusterProcesses: number };
   /** papertrade filled/s ÷ floor filled/s. */
@@ -107,6 +116,24 @@ export interface BenchReport {
   notes: string[];
   /** --facade only: native POST /orders beside the Alpaca facade's POST /v2/orders (facade.ts). */
   facade?: FacadePart;
+}
+
+export interface PgbenchPhase {
+  clients: number;
+  seconds: number;
+  perS: number;
+  latencyAvgMs: number | null;
+  /** CPU per order of pgbench itself, and of the rest of the machine (PostgreSQL, on a quiet machine). */
+  pgbenchMsPerOrder: number | null;
+  restOfMachineMsPerOrder: number | null;
+}
+
+export interface PgbenchFloorPart {
+  version: string;
+  users: number;
+  accept: PgbenchPhase & { accepted: number; refused: number };
+  fill: PgbenchPhase & { batch: number; filled: number; exhausted: boolean };
+  combinedPerS: number;
 }
 
 export function summarize(p: Percentiles): LatencySummary {
@@ -168,6 +195,13 @@ export function renderMarkdown(r: BenchReport): string {
     lines.push(`| SQL floor filled | ${fmt(r.floor.filledPerS)} |`);
     lines.push(`| **ratio papertrade filled / floor filled** | **${r.ratioToFloor === null ? 'n/a' : fmt(r.ratioToFloor, 3)}** |`);
   }
+  const pgb = r.pgbenchFloor;
+  if (pgb) {
+    lines.push(`| pgbench floor: accept alone (${pgb.accept.clients} clients) | ${fmt(pgb.accept.perS)} |`);
+    lines.push(`| pgbench floor: fill alone (${pgb.fill.clients} clients, ${pgb.fill.batch} a batch) | ${fmt(pgb.fill.perS)} |`);
+    lines.push(`| pgbench floor: combined, 1 / (1/accept + 1/fill) | ${fmt(pgb.combinedPerS)} |`);
+    lines.push(`| **ratio papertrade filled / pgbench floor** | **${r.ratioToPgbenchFloor == null ? 'n/a' : fmt(r.ratioToPgbenchFloor, 3)}** |`);
+  }
   lines.push('');
   lines.push('| latency (ms) | samples | p50 | p95 | p99 | max |');
   lines.push('|---|---:|---:|---:|---:|---:|');
@@ -195,6 +229,15 @@ export function renderMarkdown(r: BenchReport): string {
       lines.push(`| ${c.process} | ${c.msPerOrder === null ? 'n/a' : fmt(c.msPerOrder, 3)} | ${fmt(c.cores, 2)} |`);
     }
   }
+  if (pgb) {
+    lines.push('');
+    lines.push('| pgbench floor: phase | orders/s | seconds | avg latency (ms) | pgbench CPU ms / order | rest of the machine (PostgreSQL) CPU ms / order |');
+    lines.push('|---|---:|---:|---:|---:|---:|');
+    const cell = (v: number | null, d: number) => (v === null ? 'n/a' : fmt(v, d));
+    for (const [name, ph] of [['accept', pgb.accept], ['fill', pgb.fill]] as const) {
+      lines.push(`| ${name} | ${fmt(ph.perS)} | ${fmt(ph.seconds, 1)} | ${cell(ph.latencyAvgMs, 2)} | ${cell(ph.pgbenchMsPerOrder, 3)} | ${cell(ph.restOfMachineMsPerOrder, 3)} |`);
+    }
+  }
   lines.push('');
   lines.push(`- HTTP: ${fmt(p.http.sent)} sent, ${fmt(p.http.ok)} 2xx (${fmt(p.http.acceptedPerS)}/s 2xx in the window), ${fmt(p.http.unfinished)} unfinished.`);
   lines.push(`- Orders in the window (database): ${fmt(p.db.accepted)} accepted, ${fmt(p.db.filled)} filled; sides sent: ${fmt(p.sides.buy)} buy, ${fmt(p.sides.sell)} sell.`);
@@ -211,6 +254,12 @@ export function renderMarkdown(r: BenchReport): string {
   if (r.floor) {
     lines.push(
       `- Floor: ${fmt(r.floor.accepted)} accepted, ${fmt(r.floor.filled)} filled in the window; ${fmt(r.floor.refused)} refused; errors: ${counts(r.floor.errors)}; ${fmt(r.floor.unfilled)} left unfilled.`,
+    );
+  }
+  if (pgb) {
+    lines.push(
+      `- pgbench floor (${pgb.version}, ${fmt(pgb.users)} users, \`-M prepared\`): ${fmt(pgb.accept.accepted)} accepted, ${fmt(pgb.accept.refused)} refused; ` +
+        `${fmt(pgb.fill.filled)} filled${pgb.fill.exhausted ? ' (a partition ran dry: the fill rate is taken up to then)' : ''}.`,
     );
   }
   for (const note of r.notes) lines.push(`- ${note}`);

@@ -318,6 +318,10 @@ export function buildCli(): Command {
     .option('--floor-connections <n>', 'PostgreSQL connections of the floor (default 2 x PG_POOL_MAX)')
     .option('--floor-fill-connections <n>', 'of which fill batches (default a fifth)')
     .option('--floor-batch <n>', 'orders per fill transaction in the floor', '100')
+    .option('--no-pgbench-floor', 'skip the floor SQL run by pgbench (native client, prepared statements)')
+    .option('--batch <n>', 'orders per request: more than 1 sends POST /orders/batch (as the admin, orders of many users), at most 1000', '1')
+    .option('--api <n>', 'api processes (separate roles), each on its own port; the load spreads over them', '1')
+    .option('--engines <n>', 'engine processes (separate roles): members of the consumer group', '1')
     .option('--db-name <name>', 'scratch database, dropped and recreated', 'papertrade_bench')
     .option('--json-only', 'print only the JSON report on stdout (no progress, no table)', false)
     .action(async (opts: import('../bench/bench.js').RawBenchOptions) => {
