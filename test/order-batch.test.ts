@@ -145,8 +145,13 @@ describe('POST /orders/batch', () => {
 
   it('needs credentials', async () => {
     const res = await batch(undefined, [{ ticker: 'AAPL', quantity: 1, type: 'market' }]);
-    // The admin must name the user of each order.
+    // The admin must name the user of each order, and a user that exists.
     expect(res.body.results[0]).toMatchObject({ status: 400, error: { code: 'VALIDATION_FAILED' } });
+    const nobody = '01900000-0000-7000-8000-000000000000';
+    const alone = await api.request('POST', '/orders', { body: { user_id: nobody, ticker: 'AAPL', quantity: 1, type: 'market' } });
+    const named = await batch(undefined, [{ user_id: nobody, ticker: 'AAPL', quantity: 1, type: 'market' }]);
+    expect(alone.status).toBe(404);
+    expect(named.body.results[0]).toEqual({ status: alone.status, error: alone.body.error });
     const anonymous = await api.request('POST', '/orders/batch', { token: null, body: { orders: [] } });
     expect(anonymous.status).toBe(401);
   });

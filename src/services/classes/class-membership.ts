@@ -83,6 +83,19 @@ export class ClassMembership {
    */
   readonly isMember = async (classId: string, userId: string): Promise<boolean> => (await this.classIdOf(userId)) === classId;
 
+  /**
+   * Reads the membership of every user among `userIds` not cached yet in one query (a batch of
+   * orders), so the per-order lookups that follow are answered from the cache.
+   */
+  async prime(userIds: readonly string[]): Promise<void> {
+    const unknown = [...new Set(userIds)].filter((id) => !this.classOf.has(id));
+    if (unknown.length === 0) return;
+    const { rows } = await sql<{ user_id: string; class_id: string }>`
+      SELECT user_id, class_id FROM class_members WHERE user_id = ANY(${unknown}::uuid[])`.execute(this.db);
+    const found = new Map(rows.map((r) => [r.user_id, r.class_id]));
+    for (const id of unknown) this.remember(id, found.get(id) ?? null);
+  }
+
   private async classIdOf(userId: string): Promise<string | null> {
     let classId = this.classOf.get(userId);
     if (classId === undefined) {

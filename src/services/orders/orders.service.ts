@@ -50,7 +50,7 @@ import type { Quote } from '../market-data/quote-store.js';
 import { UserNotFoundError } from '../users/users.errors.js';
 import type { MemberClass } from '../classes/class-membership.js';
 import { ClassClosedError, ClassRuleViolatedError } from '../classes/classes.errors.js';
-import { assertUserExists } from '../users/users.service.js';
+import { assertUserExists, missingUsers } from '../users/users.service.js';
 import {
   AcceptQueueFullError,
   IdempotencyKeyReusedError,
@@ -155,6 +155,8 @@ export interface MarketPrices {
 /** What the OMS needs of classes: the class a user trades in, if any. */
 export interface ClassRulesSource {
   memberClass(userId: string): Promise<MemberClass | undefined>;
+  /** Reads many users' classes at once, so the memberClass calls that follow need no query. */
+  prime?(userIds: readonly string[]): Promise<void>;
 }
 
 export interface OrdersDeps {
@@ -457,7 +459,17 @@ export class OrdersService {
   async placeOrders(cmds: readonly PlaceOrder[]): Promise<PlaceResult[]> {
     if (cmds.length > ORDER_BATCH_MAX) throw new ValidationError(`a batch holds at most ${ORDER_BATCH_MAX} orders, not ${cmds.length}`, { field: 'orders' });
     const results = new Array<PlaceResult>(cmds.length);
-    const prepared = await Promise.all(cmds.map((cmd) => this.prepare(cmd).catch((err: unknown) => ({ kind: 'error' as const, err }))));
+    // What each order would ask of PostgreSQL alone, asked once for the batch: which users the
+    // admin named exist, and the users' classes.
+    const verify = [...new Set(cmds.filter((c) => c.verifyUser).map((c) => c.userId))];
+    const [missing] = await Promise.all([missingUsers(this.deps.db, verify), this.deps.classes?.prime?.(cmds.map((c) => c.userId))]);
+    const prepared = await Promise.all(
+      cmds.map((cmd) =>
+        missing.has(cmd.userId)
+          ? { kind: 'error' as const, err: new UserNotFoundError(cmd.userId) }
+          : this.prepare({ ...cmd, verifyUser: false }).catch((err: unknown) => ({ kind: 'error' as const, err })),
+      ),
+    );
     const batch: { index: number; item: AcceptItem; reserved: Cash; hash: Buffer }[] = [];
     const members: number[] = [];
     prepared.forEach((p, index) => {

@@ -68,6 +68,13 @@ export async function userExists(db: Executor, id: string): Promise<boolean> {
   return (await db.selectFrom('users').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
 }
 
+/** Which of `ids` are users (one query for a batch of orders the admin places). */
+export async function existingUserIds(db: Executor, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await db.selectFrom('users').select('id').where('id', 'in', [...ids]).execute();
+  return new Set(rows.map((r) => r.id));
+}
+
 export async function insertApiKey(db: Executor, key: { id: string; user_id: string; key_hash: Buffer }): Promise<void> {
   await db.insertInto('api_keys').values(key).execute();
 }

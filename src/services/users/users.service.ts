@@ -141,6 +141,12 @@ export async function assertUserExists(db: Executor, id: string): Promise<void> 
   if (!(await repo.userExists(db, id))) throw new UserNotFoundError(id);
 }
 
+/** The ids among `ids` that name no user. */
+export async function missingUsers(db: Executor, ids: readonly string[]): Promise<Set<string>> {
+  const found = await repo.existingUserIds(db, ids);
+  return new Set(ids.filter((id) => !found.has(id)));
+}
+
 export async function createApiKey(db: Db, userId: string): Promise<{ apiKey: string; apiKeyId: string }> {
   await assertUserExists(db, userId);
   const key = generateApiKey();
