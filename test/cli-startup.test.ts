@@ -164,6 +164,25 @@ describe('the admin token', () => {
     }
   });
 
+  it('runs the engine of `start` in a child process with Redis, and stops it with itself', { ...redisOnly, timeout: 60_000 }, async () => {
+    const run = await cli(['start'], { ...reachableEnv(), PORT: '0', FEED_TICK_MS: '1000' }, /trading engine consuming the order stream/);
+    expect(run.code, run.stderr).toBe(0);
+    const out = run.stdout + run.stderr;
+    const pid = Number(/"engine_pid":(\d+)/.exec(out)?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    // Not the process that serves the api.
+    expect(pid).not.toBe(Number(/"pid":(\d+),[^\n]*api listening/.exec(out)?.[1]));
+    // The parent waited for its child before exiting: nothing is left running.
+    expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
+    // START_ENGINE=in-process keeps it in the one process; child without Redis is refused.
+    const inProcess = await cli(['start'], { ...reachableEnv(), PORT: '0', START_ENGINE: 'in-process' }, /trading engine consuming the order stream/);
+    expect(inProcess.stdout + inProcess.stderr).not.toContain('child process');
+    const { REDIS_URL: _redis, ...memory } = reachableEnv();
+    const refused = await cli(['start'], { ...memory, START_ENGINE: 'child' });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('START_ENGINE: child needs REDIS_URL');
+  });
+
   it('refuses to run a role alone without Redis, and says why', async () => {
     const { REDIS_URL: _redis, ...memory } = reachableEnv();
     for (const role of ['api', 'engine', 'feed']) {

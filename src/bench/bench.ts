@@ -28,7 +28,7 @@ import { migrateToLatest, quoteIdent, type Db } from '../infra/postgres.js';
 import { createRedis } from '../infra/redis.js';
 import type { Database } from '../infra/schema.js';
 import { createUser } from '../services/users/users.service.js';
-import { embeddedCluster, stopCluster } from './cluster.js';
+import { embeddedCluster, readProcs, stopCluster } from './cluster.js';
 import { runFloor } from './floor.js';
 import { runPgbenchFloor, type PgbenchFloorResult } from './pgbench-floor.js';
 import { ORDER_BATCH_MAX } from '../services/orders/orders.service.js';
@@ -1007,7 +1007,7 @@ export async function runBench(raw: RawBenchOptions, sink?: (report: BenchReport
     const tIndex = new Map(tickers.map((t, i) => [t, i]));
 
     // What the report adds up: papertrade and the PostgreSQL that works for it (and Redis, when used).
-    const papertradeGroups = children.map((c) => c.name);
+    const papertradeGroups = children.flatMap((c) => (o.allInOne ? [c.name, `${c.name}: its engine child`] : [c.name]));
     const totals: TotalSpec[] = embedded
       ? [{ label: EMBEDDED_TOTAL_LABEL, members: [...papertradeGroups, PG_GROUP] }]
       : [
@@ -1027,6 +1027,14 @@ export async function runBench(raw: RawBenchOptions, sink?: (report: BenchReport
     const sampleRun = async (): Promise<CpuSnapshot> => {
       await refreshPgPids();
       const groups: [string, number[]][] = children.map((c) => [c.name, [c.pid]]);
+      // `start` with Redis runs its engine in a child process of its own: counted beside it.
+      if (o.allInOne) {
+        const procs = readProcs();
+        for (const c of children) {
+          const engines = procs.filter((p) => p.ppid === c.pid && path.basename(p.argv[0] ?? '') === 'node').map((p) => p.pid);
+          if (engines.length) groups.push([`${c.name}: its engine child`, engines]);
+        }
+      }
       groups.push([PG_GROUP, pgPidsCache]);
       if (embedded) groups.push([BENCH_PG_GROUP, benchPgPids]);
       if (redisPid) groups.push(['redis-server', [redisPid]]);

@@ -2,13 +2,14 @@
  * The `papertrade` command line. Every subcommand parses the environment into a Config first;
  * a bad variable stops it with the list of everything wrong.
  */
+import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { closeContext, createContext, type AppContext } from '../app.js';
-import { ConfigError, loadConfig, type Config } from '../infra/config.js';
+import { ConfigError, engineInChild, loadConfig, type Config } from '../infra/config.js';
 import { ensureDatabase, migrateToLatest } from '../infra/postgres.js';
 import { parseCash } from '../core/money.js';
 import { createUser } from '../services/users/users.service.js';
-import { runApi, runEngine, runFeed, type StopFn } from './roles.js';
+import { runApi, runEngine, runEngineChild, runFeed, type StopFn } from './roles.js';
 import { AdminTokenFileError, resolveAdminToken } from './admin-token.js';
 import { CannotStartError, resolveServers, type CommandKind, type Servers } from './servers.js';
 import { createLogger } from '../infra/logger.js';
@@ -17,6 +18,9 @@ import { addMembersCommand, createClassCommand } from './classes.js';
 
 /** How long a graceful shutdown may take before the process exits anyway. */
 export const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+/** This CLI's compiled entry point: what `start` forks its engine child from. */
+const CLI_PATH = fileURLToPath(import.meta.url);
 
 /** Exit code of a command that cannot start: bad configuration or a server it needs is unreachable. */
 export const EXIT_CANNOT_START = 2;
@@ -143,7 +147,14 @@ export function buildCli(): Command {
   program
     .command('start')
     .description('create the database if needed, migrate, and run every role in one process')
-    .action(() => runRoles('all', [runFeed, runEngine, runApi], { migrate: true, adminToken: true }));
+    .action(() =>
+      runRoles(
+        'all',
+        // With Redis, the engine runs in a child process: its JavaScript and the api's then use two cores.
+        [runFeed, (ctx) => (engineInChild(ctx.config) ? runEngineChild(ctx, CLI_PATH) : runEngine(ctx)), runApi],
+        { migrate: true, adminToken: true },
+      ),
+    );
 
   program
     .command('api')

@@ -1,8 +1,21 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, engineInChild, loadConfig } from './config.js';
 
 describe('loadConfig', () => {
+  it('runs the engine of start in a child with Redis and two cores, unless told otherwise', () => {
+    const redis = { REDIS_URL: 'redis://127.0.0.1:6379' };
+    expect(engineInChild(loadConfig(redis), 2)).toBe(true);
+    expect(engineInChild(loadConfig(redis), 1)).toBe(false);
+    expect(engineInChild(loadConfig({ ...redis, START_ENGINE: 'child' }), 1)).toBe(true);
+    expect(engineInChild(loadConfig({ ...redis, START_ENGINE: 'in-process' }), 8)).toBe(false);
+    expect(engineInChild(loadConfig({}), 8)).toBe(false);
+    expect(() => loadConfig({ START_ENGINE: 'child' })).toThrow(/START_ENGINE: child needs REDIS_URL/);
+    expect(() => loadConfig({ START_ENGINE: 'threads' })).toThrow(/START_ENGINE: must be one of auto, child, in-process/);
+    expect(loadConfig({ ORDER_STREAM_PARTITIONS: '4', REDIS_CLUSTER: 'true' })).toMatchObject({ orderStreamPartitions: 4, redisCluster: true });
+    expect(() => loadConfig({ ORDER_STREAM_PARTITIONS: '65' })).toThrow(/ORDER_STREAM_PARTITIONS: must be an integer from 1 to 64/);
+  });
+
   it('uses documented defaults and leaves the admin token to the data directory when none is set', () => {
     const c = loadConfig({});
     // Unset: an embedded PostgreSQL in the data directory and in-memory stand-ins for Redis.

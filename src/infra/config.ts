@@ -29,6 +29,12 @@ export interface Config {
   redisCluster: boolean;
   /** How many streams the order pipe is split into, by user (ORDER_STREAM_PARTITIONS, 1-64). */
   orderStreamPartitions: number;
+  /**
+   * Where `start` runs the engine (START_ENGINE): `child` a process of its own (a second core;
+   * needs Redis), `in-process` with the api, `auto` a child when Redis is set and the machine
+   * has two cores or more.
+   */
+  startEngine: 'auto' | 'child' | 'in-process';
   host: string;
   port: number;
   adminToken: string;
@@ -302,6 +308,12 @@ function urlCheck(protocols: string[]) {
 export const PG_POOL_MAX_DEFAULT = Math.min(20, Math.max(4, 2 * availableParallelism()));
 
 
+/** Whether `start` runs the engine in a child process (START_ENGINE, see Config.startEngine). */
+export function engineInChild(config: Config, cores = availableParallelism()): boolean {
+  if (config.startEngine === 'in-process' || !config.redisUrl) return false;
+  return config.startEngine === 'child' || cores >= 2;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const r = new Reader(env);
   const configuredToken = r.optional('PAPERTRADE_ADMIN_TOKEN');
@@ -317,6 +329,7 @@ export function loadConfig(env: Env = process.env): Config {
     ),
     redisCluster: r.bool('REDIS_CLUSTER', false),
     orderStreamPartitions: r.int('ORDER_STREAM_PARTITIONS', 1, 1, ORDER_STREAM_PARTITIONS_MAX),
+    startEngine: r.oneOf('START_ENGINE', 'auto', ['auto', 'child', 'in-process']),
     host: r.string('HOST', '127.0.0.1'),
     port: r.int('PORT', 3000, 0, 65_535),
     // Without PAPERTRADE_ADMIN_TOKEN the token lives in the data directory; roles that need it
@@ -375,6 +388,9 @@ export function loadConfig(env: Env = process.env): Config {
   };
   if (config.feed === 'replay' && !config.feedReplayFile) {
     r.problems.push('FEED_REPLAY_FILE: required when FEED=replay');
+  }
+  if (config.startEngine === 'child' && !config.redisUrl) {
+    r.problems.push('START_ENGINE: child needs REDIS_URL (a child engine shares the order pipe and the prices through Redis)');
   }
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;
