@@ -128,6 +128,12 @@ describe('Redis Cluster: papertrade end to end', () => {
     );
     const alone = await Promise.all(users.map((u) => api.request('POST', '/orders', { token: u.api_key, body: { ticker: 'AAPL', quantity: 2, type: 'market' } })));
     expect(alone.map((r) => r.status)).toEqual(users.map(() => 201));
+    // The batch sells shares these buys bring: they must have filled first.
+    const bought = alone.map((r) => r.body.id as string);
+    await eventually(async () => {
+      const { rows } = await sql<{ n: string }>`SELECT count(*) AS n FROM orders WHERE id = ANY(${bought}::uuid[]) AND status = 'FILLED'`.execute(ctx.db);
+      return rows[0]!.n === String(bought.length) ? true : undefined;
+    }, 20_000);
     const batch = await api.request('POST', '/orders/batch', {
       body: { orders: users.flatMap((u) => [{ user_id: u.id, ticker: 'MSFT', quantity: 1, type: 'market' }, { user_id: u.id, ticker: 'AAPL', quantity: 1, type: 'market', side: 'sell' }]) },
     });
