@@ -48,7 +48,7 @@ export function hasRedis(): boolean {
  */
 export const redisOnly = { skip: !hasRedis() };
 
-async function createDatabaseFromTemplate(name: string): Promise<void> {
+export async function createDatabaseFromTemplate(name: string): Promise<void> {
   const admin = new pg.Client({ connectionString: adminUrl() });
   await admin.connect();
   try {

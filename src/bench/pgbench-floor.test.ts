@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { quoteIdent } from '../infra/postgres.js';
-import { adminUrl, templateDb, testDatabaseName, urlFor } from '../../test/db-names.js';
+import { testDatabaseName, urlFor } from '../../test/db-names.js';
+import { createDatabaseFromTemplate, dropDatabase } from '../../test/harness.js';
 import { parsePgbenchOutput, pgbenchEnv, pgbenchScripts, runPgbenchFloor } from './pgbench-floor.js';
 
 /** A real pgbench 15 summary of a run of two weighted scripts (-M prepared -c 2 -j 2 -T 2). */
@@ -133,38 +133,12 @@ const INTEGRATION_TIMEOUT_MS = 120_000;
 const SEED_CASH = '100000000.00';
 const SEED_SHARES = 100_000;
 
-async function withAdmin<T>(fn: (admin: pg.Client) => Promise<T>): Promise<T> {
-  const admin = new pg.Client({ connectionString: adminUrl() });
-  await admin.connect();
-  try {
-    return await fn(admin);
-  } finally {
-    await admin.end();
-  }
-}
-
-async function createScratchDatabase(name: string): Promise<void> {
-  await withAdmin(async (admin) => {
-    // Files copying the template at the same instant collide ("source database is being
-    // accessed"); bounded retries settle it, as in test/harness.ts.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await admin.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE ${quoteIdent(templateDb())}`);
-        return;
-      } catch (err) {
-        if (attempt >= 20 || (err as { code?: string }).code !== '55006') throw err;
-        await new Promise((r) => setTimeout(r, 50 * attempt));
-      }
-    }
-  });
-}
-
 describe('runPgbenchFloor', () => {
   it(
     'accepts and fills with pgbench, and the filled orders’ cash and shares add up',
     async () => {
       const dbName = testDatabaseName(randomBytes(6).toString('hex'));
-      await createScratchDatabase(dbName);
+      await createDatabaseFromTemplate(dbName);
       const url = urlFor(dbName);
       try {
         const r = await runPgbenchFloor({
@@ -249,7 +223,7 @@ describe('runPgbenchFloor', () => {
           await db.end();
         }
       } finally {
-        await withAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(dbName)} WITH (FORCE)`));
+        await dropDatabase(dbName);
       }
     },
     INTEGRATION_TIMEOUT_MS,
