@@ -834,7 +834,7 @@ export async function runBench(raw: RawBenchOptions, sink?: (report: BenchReport
     const tunables = Object.fromEntries(
       Object.entries(process.env).filter(
         (e): e is [string, string] =>
-          /^(PG_POOL_MAX|ENGINE_|RECONCILE_|PRICE_AGE_MS_MAX|PAPERTRADE_RESERVATION_BUFFER_BPS|FEED_|RATE_LIMIT_PER_MINUTE|UV_THREADPOOL_SIZE|NODE_OPTIONS)/.test(e[0]) &&
+          /^(PG_POOL_MAX|ENGINE_|ORDER_STREAM_PARTITIONS|START_ENGINE|REDIS_CLUSTER|OMS_|RECONCILE_|PRICE_AGE_MS_MAX|PAPERTRADE_RESERVATION_BUFFER_BPS|FEED_|RATE_LIMIT_PER_MINUTE|UV_THREADPOOL_SIZE|NODE_OPTIONS)/.test(e[0]) &&
           e[1] !== undefined,
       ),
     );
@@ -1530,7 +1530,8 @@ export async function runBench(raw: RawBenchOptions, sink?: (report: BenchReport
       return (audit.ran && audit.ok === false) || lost ? 1 : 0;
     }
 
-    // The SQL floor, on the same database with fresh users.
+    // The SQL floor, on the same database with fresh users (and then the same SQL by pgbench).
+    const prices = tickers.map((t) => ({ ticker: t, price: instruments.find((i) => i.ticker === t)!.price }));
     let floor: BenchReport['floor'] = null;
     if (o.floor) {
       const total = o.floorConnections ?? cfg.pgPoolMax * 2;
@@ -1541,7 +1542,6 @@ export async function runBench(raw: RawBenchOptions, sink?: (report: BenchReport
           `${fillConnections} filling connections, ${o.floorWarmupS}s warm-up + ${o.floorDurationS}s measured...`,
       );
       await sleep(2_000);
-      const prices = tickers.map((t) => ({ ticker: t, price: instruments.find((i) => i.ticker === t)!.price }));
       let floorPgStart: PgCounters | undefined;
       let floorPgEnd: PgCounters | undefined;
       let floorCpuStart: CpuSnapshot | undefined;
@@ -1594,7 +1594,6 @@ export async function runBench(raw: RawBenchOptions, sink?: (report: BenchReport
     let pgbenchFloor: PgbenchFloorPart | null = null;
     if (o.pgbenchFloor) {
       say(`pgbench floor: accept alone with ${PGBENCH_ACCEPT_CLIENTS} clients for ${o.floorDurationS}s, then fills alone in batches of ${PGBENCH_FILL_BATCH}...`);
-      const prices = tickers.map((t) => ({ ticker: t, price: instruments.find((i) => i.ticker === t)!.price }));
       const cpu: Record<string, { pgbench: number; machine: number; self: number }> = {};
       const sample = () => {
         const u = process.cpuUsage();
