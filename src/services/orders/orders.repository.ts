@@ -335,6 +335,22 @@ export async function getOrderByClientId(db: Executor, userId: string, clientOrd
     .executeTakeFirst()) as OrderRow | undefined;
 }
 
+/** The orders with any of these (user, client_order_id) pairs: one query for a batch's replays. */
+export async function getOrdersByClientIds(db: Executor, pairs: readonly { userId: string; clientOrderId: string }[]): Promise<OrderRow[]> {
+  if (pairs.length === 0) return [];
+  return (await db
+    .selectFrom('orders')
+    .select(COLUMNS)
+    .where(({ eb, refTuple, tuple }) =>
+      eb(
+        refTuple('user_id', 'client_order_id'),
+        'in',
+        pairs.map((p) => tuple(p.userId, p.clientOrderId)),
+      ),
+    )
+    .execute()) as OrderRow[];
+}
+
 export interface OrderFilter {
   userId?: string | undefined;
   statuses?: readonly OrderStatus[] | undefined;

@@ -388,6 +388,15 @@ export function pricingFor(
   return { reserved: costHold + commission, commission, fillModel, schedule };
 }
 
+/** The order a client_order_id names, if its request is the same one (else IDEMPOTENCY_KEY_REUSED). */
+function replayOf(existing: repo.OrderRow | undefined, clientOrderId: string, hash: Buffer): Order | undefined {
+  if (!existing) return undefined;
+  if (!existing.request_hash.equals(hash)) throw new IdempotencyKeyReusedError(clientOrderId);
+  return toOrder(existing);
+}
+
+const clientKey = (userId: string, clientOrderId: string) => `${userId}\n${clientOrderId}`;
+
 /** Orders one POST /orders/batch may carry. */
 export const ORDER_BATCH_MAX = 1_000;
 
@@ -462,12 +471,18 @@ export class OrdersService {
     // What each order would ask of PostgreSQL alone, asked once for the batch: which users the
     // admin named exist, and the users' classes.
     const verify = [...new Set(cmds.filter((c) => c.verifyUser).map((c) => c.userId))];
-    const [missing] = await Promise.all([missingUsers(this.deps.db, verify), this.deps.classes?.prime?.(cmds.map((c) => c.userId))]);
+    const keyed = cmds.flatMap((c) => (c.clientOrderId === undefined ? [] : [{ userId: c.userId, clientOrderId: c.clientOrderId }]));
+    const [missing, , replays] = await Promise.all([
+      missingUsers(this.deps.db, verify),
+      this.deps.classes?.prime?.(cmds.map((c) => c.userId)),
+      repo.getOrdersByClientIds(this.deps.db, keyed),
+    ]);
+    const known = new Map(replays.map((r) => [clientKey(r.user_id, r.client_order_id!), r]));
     const prepared = await Promise.all(
       cmds.map((cmd) =>
         missing.has(cmd.userId)
           ? { kind: 'error' as const, err: new UserNotFoundError(cmd.userId) }
-          : this.prepare({ ...cmd, verifyUser: false }).catch((err: unknown) => ({ kind: 'error' as const, err })),
+          : this.prepare({ ...cmd, verifyUser: false }, known).catch((err: unknown) => ({ kind: 'error' as const, err })),
       ),
     );
     const batch: { index: number; item: AcceptItem; reserved: Cash; hash: Buffer }[] = [];
@@ -511,11 +526,12 @@ export class OrdersService {
    * before, the user's existence (for the admin), the quote, the minimum notional, and the
    * user's class. Throws the refusal; answers what is left to do.
    */
-  private async prepare(cmd: PlaceOrder): Promise<Prepared> {
+  private async prepare(cmd: PlaceOrder, known?: ReadonlyMap<string, repo.OrderRow>): Promise<Prepared> {
     const t = cmd.terms;
     const hash = requestHash(cmd.userId, cmd.ticker, t);
     if (cmd.clientOrderId !== undefined) {
-      const replay = await this.replay(cmd.userId, cmd.clientOrderId, hash);
+      // `known`: the batch's orders with these keys, read at once (absent: none exists).
+      const replay = known ? replayOf(known.get(clientKey(cmd.userId, cmd.clientOrderId)), cmd.clientOrderId, hash) : await this.replay(cmd.userId, cmd.clientOrderId, hash);
       if (replay) return { kind: 'replay', order: replay };
     }
     if (cmd.verifyUser) await assertUserExists(this.deps.db, cmd.userId);
@@ -731,10 +747,7 @@ export class OrdersService {
   }
 
   private async replay(userId: string, clientOrderId: string, hash: Buffer): Promise<Order | undefined> {
-    const existing = await repo.getOrderByClientId(this.deps.db, userId, clientOrderId);
-    if (!existing) return undefined;
-    if (!existing.request_hash.equals(hash)) throw new IdempotencyKeyReusedError(clientOrderId);
-    return toOrder(existing);
+    return replayOf(await repo.getOrderByClientId(this.deps.db, userId, clientOrderId), clientOrderId, hash);
   }
 
   /** With `ownerId`, another user's order answers ORDER_NOT_FOUND: its existence is not disclosed. */
