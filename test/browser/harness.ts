@@ -45,6 +45,11 @@ export interface PageProblems {
   httpErrors: number[];
   /** Connections that could not be made (the server down), as the browser reported them. */
   connectionErrors: string[];
+  /**
+   * 503s answered while restartApi was closing the server: Fastify refuses a request that
+   * arrives on a kept-alive connection during close with 503. Part of the restart, not a bug.
+   */
+  closingRefusals: number[];
   /** Requests that got no answer at all (connection refused, aborted), with their URL. */
   failedRequests: string[];
 }
@@ -82,6 +87,8 @@ export async function startBrowserStack(env: Record<string, string> = {}): Promi
     throw new Error(`cannot start Chromium at ${CHROMIUM_PATH} (apt-get install -y chromium): ${String(err)}`);
   }
   const contexts: BrowserContext[] = [];
+  /** While restartApi runs: a 503 then is the closing server's (PageProblems.closingRefusals). */
+  let restarting = false;
   const stack: BrowserStack = {
     url: api.url,
     api,
@@ -91,12 +98,13 @@ export async function startBrowserStack(env: Record<string, string> = {}): Promi
       const context = await browser.newContext({ viewport: { width: options.width ?? 1280, height: options.height ?? 860 }, acceptDownloads: true });
       contexts.push(context);
       const page = await context.newPage();
-      const problems: PageProblems = { errors: [], httpErrors: [], connectionErrors: [], failedRequests: [] };
+      const problems: PageProblems = { errors: [], httpErrors: [], connectionErrors: [], closingRefusals: [], failedRequests: [] };
       page.on('console', (message) => {
         if (message.type() !== 'error') return;
         const text = message.text();
         const status = HTTP_ERROR_RE.exec(text)?.[1];
-        if (status) problems.httpErrors.push(Number(status));
+        if (status === '503' && restarting) problems.closingRefusals.push(503);
+        else if (status) problems.httpErrors.push(Number(status));
         else if (CONNECTION_ERROR_RE.test(text)) problems.connectionErrors.push(text);
         else problems.errors.push(`console: ${text}`);
       });
@@ -106,11 +114,16 @@ export async function startBrowserStack(env: Record<string, string> = {}): Promi
       return { page, problems, context };
     },
     async restartApi(whileDown) {
-      await api.server.close();
-      await whileDown?.();
-      const { server } = await buildServer(ctx);
-      await server.listen({ host: '127.0.0.1', port });
-      api.server = server;
+      restarting = true;
+      try {
+        await api.server.close();
+        await whileDown?.();
+        const { server } = await buildServer(ctx);
+        await server.listen({ host: '127.0.0.1', port });
+        api.server = server;
+      } finally {
+        restarting = false;
+      }
     },
     async close() {
       for (const context of contexts) await context.close().catch(() => undefined);
