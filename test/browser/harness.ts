@@ -45,11 +45,7 @@ export interface PageProblems {
   httpErrors: number[];
   /** Connections that could not be made (the server down), as the browser reported them. */
   connectionErrors: string[];
-  /**
-   * 503s answered while restartApi was closing the server: Fastify refuses a request that
-   * arrives on a kept-alive connection during close with 503. Part of the restart, not a bug.
-   */
-  closingRefusals: number[];
+
   /** Requests that got no answer at all (connection refused, aborted), with their URL. */
   failedRequests: string[];
 }
@@ -71,6 +67,11 @@ export interface BrowserStack {
    * running, so orders can fill while the page has no server.
    */
   restartApi(whileDown?: () => Promise<void>): Promise<void>;
+  /**
+   * 503s the pages got while restartApi was closing the server (Fastify answers a request on a
+   * kept-alive connection during close with 503): the restart's, kept out of httpErrors.
+   */
+  closingRefusals: number;
   close(): Promise<void>;
 }
 
@@ -87,9 +88,10 @@ export async function startBrowserStack(env: Record<string, string> = {}): Promi
     throw new Error(`cannot start Chromium at ${CHROMIUM_PATH} (apt-get install -y chromium): ${String(err)}`);
   }
   const contexts: BrowserContext[] = [];
-  /** While restartApi runs: a 503 then is the closing server's (PageProblems.closingRefusals). */
+  /** While restartApi runs: a 503 then is the closing server's (BrowserStack.closingRefusals). */
   let restarting = false;
   const stack: BrowserStack = {
+    closingRefusals: 0,
     url: api.url,
     api,
     ctx,
@@ -98,12 +100,12 @@ export async function startBrowserStack(env: Record<string, string> = {}): Promi
       const context = await browser.newContext({ viewport: { width: options.width ?? 1280, height: options.height ?? 860 }, acceptDownloads: true });
       contexts.push(context);
       const page = await context.newPage();
-      const problems: PageProblems = { errors: [], httpErrors: [], connectionErrors: [], closingRefusals: [], failedRequests: [] };
+      const problems: PageProblems = { errors: [], httpErrors: [], connectionErrors: [], failedRequests: [] };
       page.on('console', (message) => {
         if (message.type() !== 'error') return;
         const text = message.text();
         const status = HTTP_ERROR_RE.exec(text)?.[1];
-        if (status === '503' && restarting) problems.closingRefusals.push(503);
+        if (status === '503' && restarting) stack.closingRefusals += 1;
         else if (status) problems.httpErrors.push(Number(status));
         else if (CONNECTION_ERROR_RE.test(text)) problems.connectionErrors.push(text);
         else problems.errors.push(`console: ${text}`);
