@@ -79,13 +79,15 @@ export function partitionedPipeTests(create: () => Promise<{ impl: RedisOrderPip
     const all = await joinAll('d');
     const got = await readAll(all, sent.length);
     // Dead-letter in a known order across partitions, each in a later millisecond: stream ids
-    // order entries across streams to the millisecond only (within one, their sequence).
+    // order entries across streams to the millisecond only (within one, their sequence). The
+    // millisecond to pass is the one the previous dead letter's reply arrived in: Redis stamped
+    // it at or before then, and stamps the next one at or after the request leaves.
     const order = got.flatMap((entries, k) => entries.map((e) => ({ e, c: all[k]! })));
     let lastMs = 0;
     for (const [i, { e, c }] of order.entries()) {
       while (Date.now() <= lastMs) await new Promise((r) => setImmediate(r));
-      lastMs = Date.now();
       await c.deadLetter(e, `reason ${i}`);
+      lastMs = Date.now();
     }
     const dead = await fx.impl.deadLetters(5);
     expect(dead.map((d) => d.reason)).toEqual(order.slice(-5).map((_, i) => `reason ${order.length - 5 + i}`));
