@@ -522,6 +522,9 @@ const BROKEN_JSON = [
 const brokenJson: fc.Arbitrary<string> = fc.oneof(
   fc.constantFrom(...BROKEN_JSON),
   fc.string({ unit: 'binary', minLength: 1, maxLength: 64 }).filter((s) => {
+    // JSON's own whitespace alone is an empty body (a request without one, fine where the body
+    // is optional): the 'empty JSON body' kind covers it, not this one.
+    if (/^[ \t\n\r]*$/.test(s)) return false;
     try {
       JSON.parse(s);
       return false;
