@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
+import { ApiKeyCache } from '../src/services/users/api-key-cache.js';
+import { resolveApiKey, revalidateApiKeys } from '../src/services/users/users.service.js';
 import { createTestContext, startTestServer, type TestContext, type TestServer } from './harness.js';
 
 let ctx: TestContext;
@@ -126,6 +128,29 @@ describe('users, accounts and activities over HTTP', () => {
     expect(again.body.error.code).toBe('API_KEY_NOT_FOUND');
     const row = await ctx.db.selectFrom('api_keys').select('key_hash').where('id', '=', u.api_key_id).executeTakeFirstOrThrow();
     expect(row.key_hash.toString('utf8')).not.toContain(u.api_key.split('_').pop());
+  });
+
+  it('revalidates cached keys together: live ones stay cached past their time to live, revoked ones are dropped', async () => {
+    const a = await createUser({ name: 'Bot A', email: email() });
+    const b = await createUser({ name: 'Bot B', email: email() });
+    const cache = new ApiKeyCache(1_000, 10);
+    let nowMs = 1_000_000;
+    const now = () => nowMs;
+    // Cached as resolveApiKey caches a lookup, at the test's clock.
+    for (const u of [a, b]) {
+      const found = await resolveApiKey(ctx.db, u.api_key);
+      expect(found).toMatchObject({ role: 'user', userId: u.id });
+      cache.set(u.api_key, found!, nowMs);
+    }
+    // B's key revoked through another api instance: only the database knows.
+    await ctx.db.updateTable('api_keys').set({ revoked_at: new Date() }).where('id', '=', b.api_key_id).execute();
+    nowMs += 900;
+    expect(await revalidateApiKeys(ctx.db, cache, now)).toBe(2);
+    // A's entry was renewed from the revalidation: cached until +1,900, not +1,000.
+    expect(cache.get(a.api_key, nowMs + 999)).toMatchObject({ userId: a.id });
+    expect(cache.get(a.api_key, nowMs + 1_000)).toBeUndefined();
+    expect(cache.get(b.api_key, nowMs)).toBeUndefined();
+    expect(await resolveApiKey(ctx.db, b.api_key, cache)).toBeUndefined();
   });
 
   it('answers 404 USER_NOT_FOUND for the admin and 400 for a malformed id', async () => {

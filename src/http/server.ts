@@ -9,6 +9,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import cors from '@fastify/cors';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { histogram } from '../infra/metrics.js';
+import { Periodic } from '../infra/periodic.js';
+import { API_KEY_REVALIDATE_INTERVAL_MS } from '../services/users/api-key-cache.js';
 import { sql } from 'kysely';
 import type { AppContext } from '../app.js';
 import { registerOrderRoutes } from '../services/orders/orders.routes.js';
@@ -131,6 +133,14 @@ export async function buildServer(ctx: AppContext): Promise<{ server: Server; ro
   );
 
   const authenticate = createAuthenticator(ctx.config.adminToken, (token) => users.resolveApiKey(ctx.db, token, ctx.apiKeys));
+  // The cached keys in use are revalidated together, so none expires under its bot's requests.
+  const keyRevalidation = new Periodic(
+    API_KEY_REVALIDATE_INTERVAL_MS,
+    () => users.revalidateApiKeys(ctx.db, ctx.apiKeys),
+    (err) => ctx.logger.debug({ err }, 'API key revalidation failed; the keys it would have renewed expire as usual'),
+  );
+  keyRevalidation.start();
+  server.addHook('onClose', () => keyRevalidation.stop());
   // Per credential, shared by every api instance through Redis; off when the limit is 0.
   const rateLimiter =
     ctx.config.rateLimitPerMinute > 0

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiKeyCache } from './api-key-cache.js';
+import { API_KEY_REVALIDATE_IDLE_MS, ApiKeyCache } from './api-key-cache.js';
 
 describe('ApiKeyCache', () => {
   const key = (n: number) => ({ role: 'user' as const, userId: `u${n}`, keyId: `k${n}` });
@@ -33,5 +33,45 @@ describe('ApiKeyCache', () => {
     cache.set('t1', key(1));
     cache.forgetKey('k1');
     expect(cache.get('t1')).toBeUndefined();
+  });
+
+  it('asks to revalidate the unexpired keys used lately, each key once', () => {
+    const cache = new ApiKeyCache(1_000, 10);
+    cache.set('t1', key(1), 0);
+    cache.set('t1b', key(1), 0);
+    cache.set('t2', key(2), 0);
+    cache.set('t3', key(3), 0);
+    expect(cache.keyIdsInUse(500).sort()).toEqual(['k1', 'k2', 'k3']);
+    // Expired entries are not asked about: they are looked up again when next used.
+    expect(cache.keyIdsInUse(1_000)).toEqual([]);
+  });
+
+  it('leaves a key idle for API_KEY_REVALIDATE_IDLE_MS to expire', () => {
+    const cache = new ApiKeyCache(10 * API_KEY_REVALIDATE_IDLE_MS, 10);
+    cache.set('t1', key(1), 0);
+    cache.set('t2', key(2), 0);
+    cache.get('t2', API_KEY_REVALIDATE_IDLE_MS);
+    expect(cache.keyIdsInUse(API_KEY_REVALIDATE_IDLE_MS + 1)).toEqual(['k2']);
+  });
+
+  it('renews confirmed keys from the time the query was sent, and forgets the others', () => {
+    const cache = new ApiKeyCache(1_000, 10);
+    cache.set('t1', key(1), 0);
+    cache.set('t2', key(2), 0);
+    cache.set('t3', key(3), 0);
+    // k1 confirmed by a read sent at 800; k2 asked about and not live; k3 not asked about.
+    cache.revalidated(['k1', 'k2'], new Set(['k1']), 800);
+    expect(cache.get('t1', 1_799)).toEqual(key(1));
+    expect(cache.get('t1', 1_800)).toBeUndefined();
+    expect(cache.get('t2', 1)).toBeUndefined();
+    expect(cache.get('t3', 999)).toEqual(key(3));
+    expect(cache.get('t3', 1_000)).toBeUndefined();
+  });
+
+  it('never shortens an entry with an older confirmation', () => {
+    const cache = new ApiKeyCache(1_000, 10);
+    cache.set('t1', key(1), 500);
+    cache.revalidated(['k1'], new Set(['k1']), 100);
+    expect(cache.get('t1', 1_499)).toEqual(key(1));
   });
 });

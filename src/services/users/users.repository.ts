@@ -100,6 +100,14 @@ export async function getApiKey(db: Executor, id: string): Promise<ApiKeyRow | u
     .executeTakeFirst();
 }
 
+/** The ids among `ids` of keys that exist and are not revoked. */
+export async function liveApiKeyIds(db: Executor, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const { rows } = await sql<{ id: string }>`
+    SELECT id FROM api_keys WHERE id = ANY(${[...ids]}::text[]) AND revoked_at IS NULL`.execute(db);
+  return new Set(rows.map((r) => r.id));
+}
+
 /** Revokes an active key of the user; false when there is no such active key. */
 export async function revokeApiKey(db: Executor, userId: string, keyId: string): Promise<boolean> {
   const result = await db

@@ -175,6 +175,24 @@ export async function resolveApiKey(db: Executor, token: string, cache?: ApiKeyC
   return found;
 }
 
+/** Key ids per revalidation query (API_KEY_CACHE_ENTRIES_MAX bounds how many queries a pass makes). */
+export const API_KEY_REVALIDATE_BATCH_MAX = 1_000;
+
+/**
+ * Revalidates the keys `cache` holds in use against the database, a query per
+ * API_KEY_REVALIDATE_BATCH_MAX of them (see ApiKeyCache): confirmed keys are renewed, revoked
+ * or deleted ones forgotten. Returns how many keys it asked about.
+ */
+export async function revalidateApiKeys(db: Executor, cache: ApiKeyCache, now: () => number = Date.now): Promise<number> {
+  const ids = cache.keyIdsInUse(now());
+  for (let i = 0; i < ids.length; i += API_KEY_REVALIDATE_BATCH_MAX) {
+    const chunk = ids.slice(i, i + API_KEY_REVALIDATE_BATCH_MAX);
+    const sentAtMs = now();
+    cache.revalidated(chunk, await repo.liveApiKeyIds(db, chunk), sentAtMs);
+  }
+  return ids.length;
+}
+
 /**
  * Resolves a bearer API key to its user; undefined for anything unknown, malformed or revoked,
  * and for a teacher key (which has no user): for the callers that serve users only.
