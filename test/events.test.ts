@@ -113,6 +113,29 @@ describe('events of each transition', () => {
     expect(Date.parse(list[1]!.at)).toBeGreaterThanOrEqual(Date.parse(filled.updated_at));
   });
 
+  it('records each fill\'s event as GET shows the order, with the position it leaves: fractional, and none after a sell of all', async () => {
+    const u = await user();
+    await price('NVDA', '120.5');
+    const buy = await place(u.api_key, { ticker: 'NVDA', type: 'market', quantity: '2.5' });
+    await until(u.api_key, buy.id, 'FILLED');
+    const part = await place(u.api_key, { ticker: 'NVDA', type: 'market', side: 'sell', quantity: '1.25' });
+    const partFilled = await until(u.api_key, part.id, 'FILLED');
+    const rest = await place(u.api_key, { ticker: 'NVDA', type: 'market', side: 'sell', quantity: '1.25' });
+    const restFilled = await until(u.api_key, rest.id, 'FILLED');
+    const list = await eventsOnce(u, 6);
+    const fillOf = (id: string) => byOrder(list, id).find((e) => e.type === 'order.fill')!;
+    // The event's fill is the order's one fill as GET /orders/{id}/fills shows it.
+    const fill = async (id: string) => {
+      const [f] = (await api.request('GET', `/orders/${id}/fills`, { token: u.api_key })).body.fills;
+      return { price: f.price, quantity: f.quantity, amount: f.amount, commission: f.commission, model: f.explanation.model, slippage_bps: f.explanation.slippage_bps, reason: f.explanation.reason };
+    };
+    expect(fillOf(buy.id).data).toEqual({ ...(await get(u.api_key, buy.id)), fill: await fill(buy.id), position_quantity: '2.5' });
+    expect(fillOf(part.id).data).toEqual({ ...partFilled, fill: await fill(part.id), position_quantity: '1.25' });
+    expect(fillOf(rest.id).data).toEqual({ ...restFilled, fill: await fill(rest.id), position_quantity: '0' });
+    expect(fillOf(part.id).data.fill).toMatchObject({ price: '120.5000', quantity: '1.25' });
+    expect(list.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
   it('records resting, replace, cancel, trigger, rejection and expiry with the order as GET shows it then', async () => {
     const u = await user();
     await price('KO', '60');
