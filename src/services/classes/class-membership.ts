@@ -64,6 +64,8 @@ export class ClassMembership {
   /** userId → classId, or null for a user in no class. */
   private readonly classOf = new Map<string, string | null>();
   private readonly classes = new Map<string, { value: MemberClass | undefined; readAt: number }>();
+  /** Membership reads in flight, by user. */
+  private readonly lookups = new Map<string, Promise<string | null>>();
 
   constructor(
     private readonly db: Executor,
@@ -96,14 +98,21 @@ export class ClassMembership {
     for (const id of unknown) this.remember(id, found.get(id) ?? null);
   }
 
-  private async classIdOf(userId: string): Promise<string | null> {
-    let classId = this.classOf.get(userId);
-    if (classId === undefined) {
+  private classIdOf(userId: string): Promise<string | null> {
+    const classId = this.classOf.get(userId);
+    if (classId !== undefined) return Promise.resolve(classId);
+    // Requests that miss together share one read (a new bot's first burst of orders).
+    const running = this.lookups.get(userId);
+    if (running) return running;
+    const lookup = (async () => {
       const { rows } = await sql<{ class_id: string }>`SELECT class_id FROM class_members WHERE user_id = ${userId}`.execute(this.db);
-      classId = rows[0]?.class_id ?? null;
-      this.remember(userId, classId);
-    }
-    return classId;
+      const found = rows[0]?.class_id ?? null;
+      this.remember(userId, found);
+      return found;
+    })();
+    // In flight at once: no more than the requests in flight, which the server bounds.
+    this.lookups.set(userId, lookup);
+    return lookup.finally(() => this.lookups.delete(userId));
   }
 
   private async classById(classId: string): Promise<MemberClass | undefined> {

@@ -74,4 +74,42 @@ describe('ApiKeyCache', () => {
     cache.revalidated(['k1'], new Set(['k1']), 100);
     expect(cache.get('t1', 1_499)).toEqual(key(1));
   });
+
+  it('reads a missing key once for the requests that miss it together, and caches what it found', async () => {
+    const cache = new ApiKeyCache();
+    let loads = 0;
+    let release!: (v: ReturnType<typeof key>) => void;
+    const load = () => {
+      loads++;
+      return new Promise<ReturnType<typeof key>>((r) => (release = r));
+    };
+    const waiting = [cache.resolve('t1', load), cache.resolve('t1', load), cache.resolve('t1', load)];
+    release(key(1));
+    expect(await Promise.all(waiting)).toEqual([key(1), key(1), key(1)]);
+    expect(loads).toBe(1);
+    expect(await cache.resolve('t1', load)).toEqual(key(1));
+    expect(loads).toBe(1);
+  });
+
+  it('does not cache a lookup a revocation through this process overtook, nor let later requests join it', async () => {
+    const cache = new ApiKeyCache();
+    const releases: ((v: ReturnType<typeof key> | undefined) => void)[] = [];
+    const load = () => new Promise<ReturnType<typeof key> | undefined>((r) => releases.push(r));
+    const before = cache.resolve('t1', load);
+    cache.forgetKey('k1');
+    // Asked after the revocation: a lookup of its own, which sees the key revoked.
+    const after = cache.resolve('t1', load);
+    expect(releases).toHaveLength(2);
+    releases[0]!(key(1));
+    releases[1]!(undefined);
+    expect(await before).toEqual(key(1));
+    expect(await after).toBeUndefined();
+    expect(cache.get('t1')).toBeUndefined();
+  });
+
+  it('shares no failed lookup: the next request reads again', async () => {
+    const cache = new ApiKeyCache();
+    await expect(cache.resolve('t1', () => Promise.reject(new Error('database down')))).rejects.toThrow('database down');
+    expect(await cache.resolve('t1', () => Promise.resolve(key(1)))).toEqual(key(1));
+  });
 });

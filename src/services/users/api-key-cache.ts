@@ -19,12 +19,18 @@ export const API_KEY_CACHE_ENTRIES_MAX = 10_000;
 export const API_KEY_REVALIDATE_INTERVAL_MS = API_KEY_CACHE_TTL_MS / 2;
 /** An entry unused for this long is left to expire instead of being revalidated. */
 export const API_KEY_REVALIDATE_IDLE_MS = 60_000;
+/** Lookups shared at most at once; past this, a miss looks up on its own. */
+export const API_KEY_LOOKUPS_SHARED_MAX = 10_000;
 
 /** A verified key: a user's (acts on its user) or a teacher's (reads and resets its class's members). */
 export type CachedKey = { role: 'user'; userId: string; keyId: string } | { role: 'teacher'; classId: string; keyId: string };
 
 export class ApiKeyCache {
   private readonly entries = new Map<string, { value: CachedKey; expiresAtMs: number; usedAtMs: number }>();
+  /** The lookups in flight, by revocation count and token (see resolve). */
+  private readonly lookups = new Map<string, Promise<CachedKey | undefined>>();
+  /** Revocations through this process so far: a lookup that one overtook is not cached. */
+  private revocations = 0;
 
   constructor(
     private readonly ttlMs = API_KEY_CACHE_TTL_MS,
@@ -40,6 +46,28 @@ export class ApiKeyCache {
     }
     hit.usedAtMs = nowMs;
     return hit.value;
+  }
+
+  /**
+   * The key behind `token`: cached, or read by `load` — once for all the requests that miss it
+   * together (a bot's first burst costs one lookup, not one per request). Only a key found live
+   * is cached, and not when a revocation through this process happened while it was read (the
+   * read may predate it); requests after a revocation do not join a lookup started before it.
+   */
+  async resolve(token: string, load: () => Promise<CachedKey | undefined>): Promise<CachedKey | undefined> {
+    const hit = this.get(token);
+    if (hit) return hit;
+    const started = this.revocations;
+    const flightKey = `${started}:${token}`;
+    const running = this.lookups.get(flightKey);
+    if (running) return running;
+    const lookup = load().then((found) => {
+      if (found && this.revocations === started) this.set(token, found);
+      return found;
+    });
+    if (this.lookups.size >= API_KEY_LOOKUPS_SHARED_MAX) return lookup;
+    this.lookups.set(flightKey, lookup);
+    return lookup.finally(() => this.lookups.delete(flightKey));
   }
 
   set(token: string, value: CachedKey, nowMs = Date.now()): void {
@@ -74,6 +102,7 @@ export class ApiKeyCache {
   }
 
   forgetKey(keyId: string): void {
+    this.revocations++;
     for (const [token, entry] of this.entries) if (entry.value.keyId === keyId) this.entries.delete(token);
   }
 }

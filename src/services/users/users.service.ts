@@ -168,11 +168,7 @@ export type ResolvedKey = CachedKey;
  * recently verified key costs no database round trip.
  */
 export async function resolveApiKey(db: Executor, token: string, cache?: ApiKeyCache): Promise<ResolvedKey | undefined> {
-  const cached = cache?.get(token);
-  if (cached) return cached;
-  const found = await lookupApiKey(db, token);
-  if (found) cache?.set(token, found);
-  return found;
+  return cache ? cache.resolve(token, () => lookupApiKey(db, token)) : lookupApiKey(db, token);
 }
 
 /** Key ids per revalidation query (API_KEY_CACHE_ENTRIES_MAX bounds how many queries a pass makes). */
