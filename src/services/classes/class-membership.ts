@@ -9,6 +9,7 @@
 import { sql } from 'kysely';
 import { parseClassRules, type ClassRules } from '../../core/class-rules.js';
 import { cashFromDb, type Cash } from '../../core/money.js';
+import { InFlight } from '../../infra/in-flight.js';
 import type { Executor } from '../../infra/postgres.js';
 
 export interface MemberClass {
@@ -21,6 +22,8 @@ export interface MemberClass {
 
 /** Users whose membership answer is kept at most (the oldest is forgotten first). */
 export const MEMBERSHIP_CACHE_USERS_MAX = 100_000;
+/** Membership reads shared at most at once (past this, a miss reads on its own). */
+export const MEMBERSHIP_READS_SHARED_MAX = 10_000;
 /** Classes whose window and rules are kept at most. */
 export const CLASSES_CACHED_MAX = 10_000;
 /** How long a class's window and rules are reused before they are read again. */
@@ -65,7 +68,7 @@ export class ClassMembership {
   private readonly classOf = new Map<string, string | null>();
   private readonly classes = new Map<string, { value: MemberClass | undefined; readAt: number }>();
   /** Membership reads in flight, by user. */
-  private readonly lookups = new Map<string, Promise<string | null>>();
+  private readonly lookups = new InFlight<string | null>(MEMBERSHIP_READS_SHARED_MAX);
 
   constructor(
     private readonly db: Executor,
@@ -102,17 +105,12 @@ export class ClassMembership {
     const classId = this.classOf.get(userId);
     if (classId !== undefined) return Promise.resolve(classId);
     // Requests that miss together share one read (a new bot's first burst of orders).
-    const running = this.lookups.get(userId);
-    if (running) return running;
-    const lookup = (async () => {
+    return this.lookups.run(userId, async () => {
       const { rows } = await sql<{ class_id: string }>`SELECT class_id FROM class_members WHERE user_id = ${userId}`.execute(this.db);
       const found = rows[0]?.class_id ?? null;
       this.remember(userId, found);
       return found;
-    })();
-    // In flight at once: no more than the requests in flight, which the server bounds.
-    this.lookups.set(userId, lookup);
-    return lookup.finally(() => this.lookups.delete(userId));
+    });
   }
 
   private async classById(classId: string): Promise<MemberClass | undefined> {

@@ -13,6 +13,8 @@
  * does not find it live drops it. The bound on a revocation elsewhere stays `ttlMs`: nothing
  * renews an entry but a database read that saw the key live.
  */
+import { InFlight } from '../../infra/in-flight.js';
+
 export const API_KEY_CACHE_TTL_MS = 5_000;
 export const API_KEY_CACHE_ENTRIES_MAX = 10_000;
 /** How often the keys in use are revalidated: twice per time to live, so none expires in use. */
@@ -28,7 +30,7 @@ export type CachedKey = { role: 'user'; userId: string; keyId: string } | { role
 export class ApiKeyCache {
   private readonly entries = new Map<string, { value: CachedKey; expiresAtMs: number; usedAtMs: number }>();
   /** The lookups in flight, by revocation count and token (see resolve). */
-  private readonly lookups = new Map<string, Promise<CachedKey | undefined>>();
+  private readonly lookups = new InFlight<CachedKey | undefined>(API_KEY_LOOKUPS_SHARED_MAX);
   /** Revocations through this process so far: a lookup that one overtook is not cached. */
   private revocations = 0;
 
@@ -58,16 +60,11 @@ export class ApiKeyCache {
     const hit = this.get(token);
     if (hit) return hit;
     const started = this.revocations;
-    const flightKey = `${started}:${token}`;
-    const running = this.lookups.get(flightKey);
-    if (running) return running;
-    const lookup = load().then((found) => {
+    return this.lookups.run(`${started}:${token}`, async () => {
+      const found = await load();
       if (found && this.revocations === started) this.set(token, found);
       return found;
     });
-    if (this.lookups.size >= API_KEY_LOOKUPS_SHARED_MAX) return lookup;
-    this.lookups.set(flightKey, lookup);
-    return lookup.finally(() => this.lookups.delete(flightKey));
   }
 
   set(token: string, value: CachedKey, nowMs = Date.now()): void {
